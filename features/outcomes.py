@@ -1,0 +1,104 @@
+"""When each outcome became known: the one place that applies the contract's timing rules.
+
+Labels for training and outcome-based history features both read these frames, so
+"late", "fraud" and "inspected" mean the same thing, known from the same moment,
+everywhere. Every frame carries a `known_at` column: an outcome may be used for an
+event at time t (or a training cut-off t) only when `known_at < t`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from triage.contract import Dataset
+
+__all__ = [
+    "FRAUD_LABEL_WINDOW_DAYS",
+    "delivery_outcomes",
+    "fraud_outcomes",
+    "return_outcomes",
+    "late_labels",
+    "fraud_labels",
+    "return_labels",
+]
+
+FRAUD_LABEL_WINDOW_DAYS = 60
+
+
+def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
+    """One row per order once fulfillment outcomes are present: is it late, known from when.
+
+    Late: delivered after the promise, cancelled, or not delivered by the promise
+    (an order with no outcome row counts as not delivered). An on-time delivery is
+    known at `delivered_at`; lateness at the earlier of `promised_at` and the
+    cancellation time. Empty when the source has no fulfillment_outcomes table.
+    """
+    cols = ["order_id", "is_late", "known_at", "fulfillment_node_id", "carrier", "customer_id", "created_at"]
+    if not ds.has("fulfillment_outcomes"):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    orders = ds["orders"][["order_id", "customer_id", "created_at", "promised_at", "fulfillment_node_id", "carrier"]]
+    fo = ds["fulfillment_outcomes"][["order_id", "delivered_at", "cancelled", "cancelled_at"]]
+    df = orders.merge(fo, on="order_id", how="left")
+    cancelled = df["cancelled"].eq(True).to_numpy()
+    delivered = df["delivered_at"]
+    promised = df["promised_at"]
+    on_time = (~cancelled) & delivered.notna().to_numpy() & (delivered <= promised).to_numpy()
+    cancel_time = df["cancelled_at"].where(df["cancelled_at"].notna(), promised)
+    late_known = promised.where(~pd.Series(cancelled, index=df.index), np.minimum(promised, cancel_time))
+    out = pd.DataFrame(
+        {
+            "order_id": df["order_id"],
+            "is_late": ~on_time,
+            "known_at": delivered.where(pd.Series(on_time, index=df.index), late_known),
+            "fulfillment_node_id": df["fulfillment_node_id"],
+            "carrier": df["carrier"],
+            "customer_id": df["customer_id"],
+            "created_at": df["created_at"],
+        }
+    )
+    return out[cols]
+
+
+def fraud_outcomes(ds: Dataset) -> pd.DataFrame:
+    """One row per order reported as fraud, known from its earliest report."""
+    fl = ds["fraud_labels"]
+    first = fl.groupby("order_id", sort=False)["reported_at"].min().rename("known_at").reset_index()
+    return first.merge(ds["orders"], on="order_id", how="inner")
+
+
+def return_outcomes(ds: Dataset) -> pd.DataFrame:
+    """One row per inspected return with its disposition and abuse flag, known at inspection."""
+    ro = ds["return_outcomes"].rename(columns={"inspected_at": "known_at"})
+    return ro.merge(ds["returns"], on="return_id", how="inner")
+
+
+def late_labels(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """is_late per order_id for orders whose outcome was known strictly before the cut-off."""
+    d = delivery_outcomes(ds)
+    known = d[d["known_at"] < cutoff]
+    return known.set_index("order_id")["is_late"].astype(bool)
+
+
+def fraud_labels(
+    ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = FRAUD_LABEL_WINDOW_DAYS
+) -> pd.Series:
+    """is_fraud per order_id for orders whose label is mature at the cut-off.
+
+    Fraud when reported before the cut-off; legitimate only when no report arrived
+    before the cut-off and the label window has fully passed; otherwise no label yet.
+    """
+    orders = ds["orders"][["order_id", "created_at"]]
+    reported = fraud_outcomes(ds)
+    reported = set(reported.loc[reported["known_at"] < cutoff, "order_id"])
+    is_fraud = orders["order_id"].isin(reported).to_numpy()
+    mature = (orders["created_at"] + pd.Timedelta(days=window_days) <= cutoff).to_numpy()
+    keep = is_fraud | mature
+    return pd.Series(is_fraud[keep], index=orders["order_id"].to_numpy()[keep], name="is_fraud")
+
+
+def return_labels(ds: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """disposition and abuse per return_id, for returns inspected before the cut-off."""
+    ro = return_outcomes(ds)
+    ro = ro[ro["known_at"] < cutoff]
+    return ro.set_index("return_id")[["disposition", "abuse_confirmed"]]

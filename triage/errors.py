@@ -1,0 +1,58 @@
+"""The error family of the service: each error knows its HTTP status and a stable code.
+
+Raised by the core, rendered by the API as `application/problem+json` and by the CLI
+as one readable line with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TriageError",
+    "ContractError",
+    "ConfigError",
+    "NotFoundError",
+    "ConflictError",
+    "UnavailableError",
+]
+
+
+class TriageError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ContractError(TriageError):
+    """A dataset or event breaks the data contract."""
+
+    status = 422
+    code = "contract"
+
+
+class ConfigError(TriageError):
+    """A setting, policy or model file is missing or malformed."""
+
+    status = 500
+    code = "config"
+
+
+class NotFoundError(TriageError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(TriageError):
+    status = 409
+    code = "conflict"
+
+
+class UnavailableError(TriageError):
+    """A store or model the request needs cannot be reached."""
+
+    status = 503
+    code = "unavailable"
