@@ -1,0 +1,78 @@
+"""One typed settings object for every command and the service.
+
+Read from the environment (prefix `TRIAGE_`, plus `MLFLOW_TRACKING_URI`) so that
+`triage keys create`, `triage train` and `triage serve` run in the same shell meet the
+same stores. Built by `get_settings()`; tests build their own `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "project_root"]
+
+MODEL_NAMES = ("triage-delay", "triage-fraud", "triage-returns")
+
+
+def project_root() -> Path:
+    """The source checkout this package runs from, or the working directory.
+
+    MLflow's own default puts `mlflow.db` wherever a command happens to run; we anchor
+    the model store to the project so every command finds the same registry.
+    """
+    here = Path(__file__).resolve().parents[1]
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
+
+    home: Path = Field(default=Path(".triage"), description="state folder: audit, keys, online store")
+    database_url: str | None = Field(default=None, description="audit/key store; default SQLite in home")
+    redis_url: str | None = Field(default=None, description="online feature store for several machines")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TRIAGE_MLFLOW_TRACKING_URI"),
+        description="model registry; default SQLite in <project>/mlruns",
+    )
+    mlruns_dir: Path = Field(default_factory=lambda: project_root() / "mlruns")
+    policy_path: Path | None = Field(default=None, description="active policy file; default the shipped one")
+    bundle_dir: Path | None = Field(default=None, description="serve model bundles from here, not the registry")
+    fraud_label_window_days: int = Field(default=60, ge=1, le=365)
+    max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=5_000_000, ge=1_000)
+    metrics_open: bool = True
+    retention_days: int = Field(default=730, ge=1)
+    drift_share_threshold: float = Field(default=0.3, gt=0, le=1)
+    quality_drop_threshold: float = Field(default=0.05, ge=0, le=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(f"TRIAGE_DATABASE_URL must start with sqlite:/// or postgresql://; got {v!r}")
+        return v
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow store: MLFLOW_TRACKING_URI, else SQLite at <project>/mlruns/mlflow.db."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.mlruns_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def audit_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'triage.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
