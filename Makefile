@@ -1,0 +1,30 @@
+# `make` or `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data/sim
+OUT ?= out
+
+.PHONY: help install quickstart test lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3.11 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+install: $(PY)  ## create .venv and install triage with its dev tools
+	$(PY) -m pip install -q -e ".[dev]"
+
+quickstart: install  ## set up, then run the main job end to end on the simulated retailer
+	$(VENV)/bin/triage demo --data $(DATA) --out $(OUT)
+
+test: install  ## lint and run the test suite
+	$(VENV)/bin/ruff check triage features models training api tests bench
+	$(VENV)/bin/pytest -q
+
+bench: install  ## run the benchmarks (by hand; prints figures)
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:  ## remove generated data, models and state
+	rm -rf $(DATA) $(OUT) mlruns .triage
