@@ -58,6 +58,6 @@ def live_quality(y: np.ndarray, p: np.ndarray, reference: dict[str, float] | Non
         metrics["pr_auc"] = float(average_precision_score(y, p))
     reference = dict(reference or {})
     drops = {
-        m: round(reference[m] - metrics[m], 6) for m in ("roc_auc", "pr_auc") if m in reference and m in metrics
+        m: reference[m] - metrics[m] for m in ("roc_auc", "pr_auc") if m in reference and m in metrics
     }
     return QualityResult(int(len(y)), int(y.sum()), metrics, reference, drops)
