@@ -13,6 +13,9 @@ __all__ = [
     "NotFoundError",
     "ConflictError",
     "UnavailableError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "PayloadTooLargeError",
 ]
 
 
@@ -56,3 +59,24 @@ class UnavailableError(TriageError):
 
     status = 503
     code = "unavailable"
+
+
+class AuthenticationError(TriageError):
+    """No API key, or one the service does not know (or has revoked)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class PermissionDeniedError(TriageError):
+    """A known API key without the scope the route needs."""
+
+    status = 403
+    code = "forbidden"
+
+
+class PayloadTooLargeError(TriageError):
+    """A body or batch above the configured limit."""
+
+    status = 413
+    code = "too_large"

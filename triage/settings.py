@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)
     metrics_open: bool = True
     retention_days: int = Field(default=730, ge=1)
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="how long a worker trusts a key lookup (revocation delay)"
+    )
+    reload_poll_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="how often a worker checks for a reload made by another"
+    )
     drift_share_threshold: float = Field(default=0.3, gt=0, le=1)
     quality_drop_threshold: float = Field(default=0.05, ge=0, le=1)
 

@@ -1,0 +1,129 @@
+"""`create_app(settings)`: the FastAPI app over the decision core.
+
+The lifespan opens the audit/key store (migrating its schema), loads the policy and
+models, says how to create a key when there is none, and runs the background loop
+that follows reloads made by other workers and applies the retention period.
+Tests pass `services=` (and `store=`, `loader=`) to run without models or files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AppState
+from api.metrics import Metrics
+from api.middleware import RequestContextMiddleware
+from api.problems import install_handlers
+from api.reload import GENERATION_KEY, background_loop, install_services
+from api.routes import admin, decisions, health, outcomes
+from triage import __version__
+from triage.errors import TriageError
+from triage.keys import KeyRing
+from triage.service import DecisionService, load_services
+from triage.settings import Settings, get_settings
+from triage.stores import Store, open_store
+
+__all__ = ["create_app", "app_from_env"]
+
+log = logging.getLogger("triage.api")
+
+
+def _open_store(state: AppState) -> None:
+    try:
+        state.store = open_store(state.settings.audit_url)
+    except TriageError as exc:
+        state.startup_problems.append(f"audit store: {exc.message}")
+        log.error(
+            "audit store unavailable; decisions will answer 503 until it is", extra={"reason": exc.message}
+        )
+        return
+    state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state.triage
+    owned = state.store is None
+    if owned:
+        await run_in_threadpool(_open_store, state)
+    elif state.keys is None:
+        state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
+    if state.services is None:
+        services = await run_in_threadpool(state.loader, state.settings)
+    else:
+        services = state.services
+    install_services(state, services)
+    if state.store is not None:
+        try:
+            state.reload_generation = await run_in_threadpool(state.store.get_meta, GENERATION_KEY)
+            if not await run_in_threadpool(state.keys.has_active_keys):  # type: ignore[union-attr]
+                log.warning(
+                    "no API keys exist: every decision route answers 401. Create one with "
+                    "`triage keys create --name NAME --scopes decide,read` (same TRIAGE_HOME / TRIAGE_DATABASE_URL)"
+                )
+        except TriageError as exc:
+            log.error("audit store check failed at start", extra={"reason": exc.message})
+    log.info(
+        "triage API ready",
+        extra={
+            "audit_store": state.store.url_for_humans() if state.store is not None else None,  # type: ignore[attr-defined]
+            "policy_version": services.policy_version,
+            "models": services.model_versions(),
+            "problems": services.problems,
+        },
+    )
+    task = asyncio.create_task(background_loop(state))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if owned and state.store is not None:
+            state.store.close()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    services: DecisionService | None = None,
+    store: Store | None = None,
+    loader: Callable[[Settings], DecisionService] | None = None,
+) -> FastAPI:
+    """The service's app. Without `services`, the lifespan loads them with `loader`
+    (default `triage.service.load_services`); without `store`, it opens `settings.audit_url`."""
+    metrics = Metrics()
+    state = AppState(settings=settings, metrics=metrics, store=store, services=services)
+    if loader is not None:
+        state.loader = loader
+    elif services is not None:
+        state.loader = lambda _s: services  # nothing to load from: reload keeps what was given
+    else:
+        state.loader = load_services
+    app = FastAPI(
+        title="triage",
+        version=__version__,
+        summary="Risk scores and rule-bounded routing decisions for orders and returns, audited.",
+        lifespan=_lifespan,
+    )
+    app.state.triage = state
+    install_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    for module in (decisions, outcomes, admin, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers (`api.app:app_from_env`): settings from the environment."""
+    from api.logs import configure_logging
+
+    configure_logging()
+    return create_app(get_settings())

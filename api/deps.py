@@ -1,0 +1,115 @@
+"""The app's state and the dependencies routes declare (`Annotated` aliases).
+
+`AppState` is built by the lifespan: settings, the store, the key ring, metrics, and
+the current `DecisionService`. A route takes the services reference once
+(`ServicesDep`), so a reload that swaps it mid-request cannot mix generations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader
+
+from api.metrics import Metrics
+from triage.errors import UnavailableError
+from triage.keys import ApiKey, KeyRing
+from triage.service import DecisionService, load_services
+from triage.settings import Settings
+from triage.stores import Store
+
+__all__ = [
+    "AppState",
+    "StateDep",
+    "ServicesDep",
+    "StoreDep",
+    "ReceivedAt",
+    "IdempotencyKey",
+    "require_scope",
+    "DecideKey",
+    "OutcomesKey",
+    "ReadKey",
+    "AdminKey",
+]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    metrics: Metrics
+    store: Store | None = None
+    keys: KeyRing | None = None
+    services: DecisionService | None = None
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    reload_generation: str | None = None
+    startup_problems: list[str] = field(default_factory=list)
+    loader: Callable[[Settings], DecisionService] = load_services
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.triage
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_store(state: StateDep) -> Store:
+    if state.store is None:
+        raise UnavailableError("the audit store is not open; the service cannot decide without a record")
+    return state.store
+
+
+def get_services(state: StateDep) -> DecisionService:
+    if state.services is None:
+        raise UnavailableError(
+            "models and policy are not loaded: " + "; ".join(state.startup_problems or ["starting"])
+        )
+    return state.services
+
+
+def received_now() -> datetime:
+    """When the request arrived: the only clock the service reads, for the audit."""
+    return datetime.now(UTC)
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+ServicesDep = Annotated[DecisionService, Depends(get_services)]
+ReceivedAt = Annotated[datetime, Depends(received_now)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="retry key; without it the event id is the key",
+    ),
+]
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an API key with the route's scope"
+)
+
+
+def require_scope(scope: str) -> Callable[..., ApiKey]:
+    def dependency(request: Request, presented: Annotated[str | None, Security(_api_key_header)]) -> ApiKey:
+        state: AppState = request.app.state.triage
+        if state.keys is None:
+            raise UnavailableError("the key store is not open")
+        key = state.keys.authenticate(presented)
+        request.state.api_key = key.name
+        key.require(scope)
+        return key
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+DecideKey = Annotated[ApiKey, Depends(require_scope("decide"))]
+OutcomesKey = Annotated[ApiKey, Depends(require_scope("outcomes"))]
+ReadKey = Annotated[ApiKey, Depends(require_scope("read"))]
+AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]

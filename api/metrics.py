@@ -1,0 +1,85 @@
+"""Prometheus metrics: requests by route and status, latencies, decisions, degraded, versions.
+
+Each app gets its own registry (tests build many apps). With several uvicorn workers,
+`PROMETHEUS_MULTIPROC_DIR` is set by `run_server` and `/metrics` aggregates every
+worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "triage_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "triage_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            ["method", "route", "status"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "triage_decisions", "Decisions made, by event kind and action", ["kind", "action"], registry=r
+        )
+        self.degraded = Counter(
+            "triage_degraded_decisions", "Rules-only (degraded) decisions", ["kind"], registry=r
+        )
+        self.replays = Counter(
+            "triage_idempotent_replays", "Stored decisions returned for retries", ["kind"], registry=r
+        )
+        self.model_info = Gauge(
+            "triage_model_info",
+            "Loaded model and policy versions (value 1)",
+            ["name", "version"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        s = str(status)
+        self.requests.labels(method, route, s).inc()
+        self.latency.labels(method, route, s).observe(seconds)
+
+    def observe_decision(self, kind: str, actions: Iterable[str], degraded: bool) -> None:
+        for a in actions:
+            self.decisions.labels(kind, a).inc()
+        if degraded:
+            self.degraded.labels(kind).inc()
+
+    def set_versions(self, policy_version: str, models: Mapping[str, str]) -> None:
+        self.model_info.clear()
+        self.model_info.labels("policy", policy_version).set(1)
+        for name, version in models.items():
+            self.model_info.labels(name, version).set(1)
+
+    def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
+            return generate_latest(reg)
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""The API's routers: thin adapters that validate, call one core function, and answer."""

@@ -1,0 +1,218 @@
+"""Decision routes: one order or return, batches of them, and the audited record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from api.deps import DecideKey, IdempotencyKey, ReadKey, ReceivedAt, ServicesDep, StateDep, StoreDep
+from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
+from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
+from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
+from triage.service import EventKind, decide_events
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem+json"}
+_ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (401, 403, 409, 413, 422, 503)}
+_ADAPTERS = {"order": TypeAdapter(OrderEvent), "return": TypeAdapter(ReturnEvent)}
+
+
+class _InvalidItem(ContractError):
+    """A batch item that failed validation; carries its problem body."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["detail"])
+        self.body = body
+
+
+def _one(
+    kind: EventKind,
+    event: Any,
+    *,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idem: str | None,
+    key_name: str,
+) -> JSONResponse:
+    (result,) = decide_events(
+        services,
+        store,
+        kind,
+        [event.model_dump()],
+        received_at=received_at,
+        idempotency_header=idem,
+        api_key=key_name,
+    )
+    if result.error is not None:
+        raise result.error
+    assert result.decision is not None
+    if result.replayed:
+        state.metrics.replays.labels(kind).inc()
+    else:
+        state.metrics.observe_decision(
+            kind, result.decision.get("actions", []), result.decision.get("degraded", False)
+        )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.decision, headers=headers)
+
+
+@router.post("/orders/decisions", response_model=DecisionResponse, responses=_ERRORS)
+def decide_order(
+    event: OrderEvent,
+    key: DecideKey,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Score and route one order; the decision is audited before it is returned."""
+    return _one(
+        "order",
+        event,
+        state=state,
+        services=services,
+        store=store,
+        received_at=received_at,
+        idem=idempotency_key,
+        key_name=key.name,
+    )
+
+
+@router.post("/returns/decisions", response_model=DecisionResponse, responses=_ERRORS)
+def decide_return(
+    event: ReturnEvent,
+    key: DecideKey,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Score and route one return request; audited before it is returned."""
+    return _one(
+        "return",
+        event,
+        state=state,
+        services=services,
+        store=store,
+        received_at=received_at,
+        idem=idempotency_key,
+        key_name=key.name,
+    )
+
+
+def _batch(
+    kind: EventKind,
+    body: BatchRequest,
+    *,
+    request: Request,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idem: str | None,
+    key_name: str,
+) -> JSONResponse:
+    limit = state.settings.max_batch_items
+    if len(body.items) > limit:
+        raise PayloadTooLargeError(
+            f"items: {len(body.items)} events in one batch; the limit is {limit} (max_batch_items)"
+        )
+    adapter = _ADAPTERS[kind]
+    cid = getattr(request.state, "correlation_id", None)
+    events: list[Any] = []
+    for i, item in enumerate(body.items):
+        try:
+            events.append(adapter.validate_python(item).model_dump())
+        except ValidationError as exc:
+            errs = field_errors(exc.errors())
+            for e in errs:
+                e["field"] = f"items[{i}]" + ("." + e["field"] if e["field"] != "body" else "")
+            events.append(_InvalidItem(validation_problem(errs, correlation_id=cid)))
+    results = decide_events(
+        services, store, kind, events, received_at=received_at, idempotency_header=idem, api_key=key_name
+    )
+    out = []
+    for i, r in enumerate(results):
+        if r.error is not None:
+            err: TriageError = r.error
+            problem = err.body if isinstance(err, _InvalidItem) else error_problem(err, correlation_id=cid)
+            out.append({"index": i, "status": err.status, "error": problem})
+        else:
+            assert r.decision is not None
+            if r.replayed:
+                state.metrics.replays.labels(kind).inc()
+            else:
+                state.metrics.observe_decision(
+                    kind, r.decision.get("actions", []), r.decision.get("degraded", False)
+                )
+            out.append({"index": i, "status": 200, "decision": r.decision})
+    return JSONResponse({"results": out})
+
+
+@router.post("/orders/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
+def decide_orders_batch(
+    body: BatchRequest,
+    request: Request,
+    key: DecideKey,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Decide up to `max_batch_items` orders; an invalid item gets its own error, the rest are decided."""
+    return _batch(
+        "order",
+        body,
+        request=request,
+        state=state,
+        services=services,
+        store=store,
+        received_at=received_at,
+        idem=idempotency_key,
+        key_name=key.name,
+    )
+
+
+@router.post("/returns/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
+def decide_returns_batch(
+    body: BatchRequest,
+    request: Request,
+    key: DecideKey,
+    state: StateDep,
+    services: ServicesDep,
+    store: StoreDep,
+    received_at: ReceivedAt,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Decide up to `max_batch_items` returns; per-item errors as in the order batch."""
+    return _batch(
+        "return",
+        body,
+        request=request,
+        state=state,
+        services=services,
+        store=store,
+        received_at=received_at,
+        idem=idempotency_key,
+        key_name=key.name,
+    )
+
+
+@router.get("/decisions/{decision_id}", responses=_ERRORS)
+def get_decision(decision_id: str, key: ReadKey, store: StoreDep) -> JSONResponse:
+    """The decision as audited: request, features used, the answer given, timings."""
+    rec = store.get_decision(decision_id)
+    if rec is None:
+        raise NotFoundError(f"no decision with id {decision_id!r}")
+    return JSONResponse(rec.to_public())

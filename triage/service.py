@@ -1,0 +1,503 @@
+"""The decision core behind the API: features, scores, policy, audit, in that order.
+
+`DecisionService` holds what one generation of the service decides with — the policy,
+the model bundles, the online feature store — and turns one validated event into a
+decision (`decide`). It never fails for a model or the online store: those failures
+make the decision rules-only and `degraded`. A reload builds a new `DecisionService`
+and swaps the reference; requests in flight finish with the one they started with.
+
+`decide_events` is the one function the routes call: it applies idempotency (same
+key and same body → the stored decision; same key, other body → `ConflictError`),
+decides what is new, writes every decision to the audit store durably *before*
+returning it (an unreachable store raises `UnavailableError`: no decision without a
+record), then updates the online state. `record_outcome` does the same for outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from triage.errors import ConflictError, TriageError
+from triage.stores import DecisionRecord, OutcomeRecord, Store
+
+__all__ = [
+    "EventKind",
+    "OnlineFeatures",
+    "ModelBundle",
+    "DecisionService",
+    "Decided",
+    "ItemResult",
+    "SCORE_KEYS",
+    "EVENT_ID",
+    "EVENT_TIME",
+    "body_hash",
+    "idempotency_key",
+    "decide_events",
+    "record_outcome",
+    "outcome_entity",
+    "load_services",
+]
+
+log = logging.getLogger("triage.service")
+
+EventKind = Literal["order", "return"]
+SCORE_KEYS: dict[str, tuple[str, ...]] = {
+    "order": ("p_late", "p_fraud"),
+    "return": ("p_restock", "p_refurbish", "p_liquidate", "p_return_to_vendor", "p_recycle", "p_abuse"),
+}
+EVENT_ID = {"order": "order_id", "return": "return_id"}
+EVENT_TIME = {"order": "created_at", "return": "requested_at"}
+
+
+class OnlineFeatures(Protocol):
+    """The online state as the service uses it (implemented by `features.online`)."""
+
+    def features(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's features as of its own time (created_at / requested_at)."""
+
+    def observe(self, kind: str, event: Mapping[str, Any]) -> None:
+        """Add a decided event to the history."""
+
+    def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
+        """Add an outcome to the history."""
+
+
+class ModelBundle(Protocol):
+    """What scoring needs from a model bundle (`models.bundle.Bundle`)."""
+
+    name: str
+    entity: str
+    versions: dict
+
+    def encode_row(self, values: Mapping[str, object]) -> Any: ...
+
+    def predict_row(self, values: Mapping[str, object], encoded: Any = None) -> dict[str, float]: ...
+
+    def explain_row(self, values: Mapping[str, object], *, k: int = 3, encoded: Any = None) -> list: ...
+
+
+PolicyDecide = Callable[..., Any]  # triage.policy.decide_order / decide_return
+
+
+def bundle_version(bundle: Any) -> str:
+    v = getattr(bundle, "versions", None) or {}
+    for key in ("version", "registry_version", "model_version", "run_id"):
+        if v.get(key) is not None:
+            return str(v[key])
+    return "unversioned"
+
+
+@dataclass
+class Decided:
+    """A decision before it is audited: the response body plus what the audit keeps."""
+
+    response: dict[str, Any]
+    features: dict[str, Any] | None
+    latency_ms: float
+
+
+@dataclass
+class DecisionService:
+    """One generation of the decision machinery; immutable once built, swapped on reload."""
+
+    policy: Any
+    decide_order: PolicyDecide
+    decide_return: PolicyDecide
+    bundles: dict[str, list[Any]] = field(default_factory=lambda: {"order": [], "return": []})
+    online: OnlineFeatures | None = None
+    problems: list[str] = field(default_factory=list)  # load-time: configured but failed (→ degraded)
+    aliases: dict[str, str] = field(default_factory=dict)  # model name → registry alias or path
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    generation: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    explain_k: int = 3
+
+    @property
+    def policy_version(self) -> str:
+        return str(getattr(self.policy, "policy_version", "unknown"))
+
+    def model_versions(self, kind: str | None = None) -> dict[str, str]:
+        kinds = [kind] if kind else list(self.bundles)
+        return {b.name: bundle_version(b) for k in kinds for b in self.bundles.get(k, [])}
+
+    def failed(self, kind: str) -> bool:
+        return any(p.startswith(f"{kind}:") for p in self.problems)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "models": [
+                {
+                    "name": b.name,
+                    "entity": k,
+                    "version": bundle_version(b),
+                    "alias": self.aliases.get(b.name),
+                    "scores": list(getattr(b, "output_columns", []) or []),
+                }
+                for k in self.bundles
+                for b in self.bundles[k]
+            ],
+            "online_store": type(self.online).__name__ if self.online is not None else None,
+            "problems": list(self.problems),
+            "loaded_at": _iso(self.loaded_at),
+            "generation": self.generation,
+        }
+
+    # ------------------------------------------------------------------ decide
+    def decide(self, kind: EventKind, event: Mapping[str, Any]) -> Decided:
+        """Features, scores and the policy for one validated event (no audit, no state change)."""
+        started = time.perf_counter()
+        degraded = self.failed(kind)
+        bundles = self.bundles.get(kind, [])
+        features: dict[str, Any] | None = None
+        if self.online is not None:
+            try:
+                features = self.online.features(kind, event)
+            except Exception:
+                log.exception("online features failed; deciding rules-only", extra={"kind": kind})
+                degraded = True
+        elif bundles:
+            degraded = True  # models without features cannot score
+        scores: dict[str, float | None] = dict.fromkeys(SCORE_KEYS[kind])
+        encoded: dict[str, Any] = {}
+        if features is not None:
+            for b in bundles:
+                try:
+                    encoded[b.name] = b.encode_row(features)
+                    scores.update(b.predict_row(features, encoded[b.name]))
+                except Exception:
+                    log.exception("model failed; its scores are absent", extra={"model": b.name})
+                    degraded = True
+        policy_event = {**derived_fields(kind, event), **(features or {}), **_flat(event)}
+        decide = self.decide_order if kind == "order" else self.decide_return
+        versions = self.model_versions(kind)
+        decision = decide(policy_event, scores, self.policy, model_versions=versions, degraded=degraded)
+        if encoded and _wants_reasons(decision):
+            explanations = self._explain(bundles, features or {}, encoded)
+            if explanations:
+                decision = decide(
+                    policy_event,
+                    scores,
+                    self.policy,
+                    explanations=explanations,
+                    model_versions=versions,
+                    degraded=degraded,
+                )
+        body = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
+        body["models"] = body.pop("model_versions", versions)
+        body["scores"] = {k: body.get("scores", {}).get(k, scores.get(k)) for k in SCORE_KEYS[kind]}
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Decided(response=body, features=features, latency_ms=latency_ms)
+
+    def _explain(
+        self, bundles: Sequence[Any], features: Mapping[str, Any], encoded: Mapping[str, Any]
+    ) -> list:
+        from triage.policy import Explanation
+
+        out = []
+        for b in bundles:
+            if b.name not in encoded:
+                continue
+            try:
+                for r in b.explain_row(features, k=self.explain_k, encoded=encoded[b.name]):
+                    out.append(
+                        Explanation(code=f"{b.name}.{r.code}", text=r.text, weight=r.weight, score=b.name)
+                    )
+            except Exception:
+                log.exception("reason codes failed", extra={"model": b.name})
+        return out
+
+    def observe(self, kind: str, event: Mapping[str, Any]) -> None:
+        if self.online is None:
+            return
+        try:
+            self.online.observe(kind, event)
+        except Exception:
+            log.exception("online state update failed", extra={"kind": kind})
+
+    def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
+        if self.online is None:
+            return
+        try:
+            self.online.observe_outcome(type_, row)
+        except Exception:
+            log.exception("online state update failed", extra={"outcome_type": type_})
+
+
+def _wants_reasons(decision: Any) -> bool:
+    """Reason codes are costly: compute them for every decision that is not a plain release."""
+    actions = tuple(getattr(decision, "actions", ()) or ())
+    return getattr(decision, "kind", "order") == "return" or actions != ("release",)
+
+
+def _flat(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in ("lines", "customer")}
+
+
+def derived_fields(kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields the policy reads that follow from the event alone (the online store adds history)."""
+    out: dict[str, Any] = {}
+    if kind == "order":
+        created, promised = event.get("created_at"), event.get("promised_at")
+        if isinstance(created, datetime) and isinstance(promised, datetime):
+            out["hours_to_promise"] = (promised - created).total_seconds() / 3600
+        customer = event.get("customer")
+        if isinstance(customer, Mapping):
+            out["loyalty_tier"] = customer.get("loyalty_tier")
+            out["is_guest"] = customer.get("is_guest")
+            since = customer.get("created_at")
+            if isinstance(created, datetime) and isinstance(since, datetime):
+                out["account_age_hours"] = (created - since).total_seconds() / 3600
+    return out
+
+
+# ---------------------------------------------------------------------- audit flow
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def body_hash(kind: str, event: Mapping[str, Any]) -> str:
+    """A hash of the validated event: equal for equal content, whatever the JSON spelling."""
+    canon = json.dumps({"kind": kind, "event": _jsonable(event)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def idempotency_key(kind: str, event: Mapping[str, Any], header: str | None) -> str:
+    if header:
+        return f"{kind}:key:{header}"
+    return f"{kind}:id:{event[EVENT_ID[kind]]}"
+
+
+def _conflict(kind: str, key: str, existing: DecisionRecord) -> ConflictError:
+    stored = f"stored decision {existing.decision_id}"
+    if key.startswith(f"{kind}:key:"):
+        header = key.removeprefix(f"{kind}:key:")
+        return ConflictError(f"Idempotency-Key {header!r} was already used with a different body ({stored})")
+    id_field = EVENT_ID[kind]
+    return ConflictError(
+        f"{id_field} {existing.event_id!r} was already decided with a different body ({stored}); "
+        f"an amended {kind} needs a new {id_field}"
+    )
+
+
+@dataclass
+class ItemResult:
+    """One event's outcome: a decision (new or replayed) or an error."""
+
+    decision: dict[str, Any] | None = None
+    replayed: bool = False
+    error: TriageError | None = None
+
+
+def decide_events(
+    services: DecisionService,
+    store: Store,
+    kind: EventKind,
+    events: Sequence[Mapping[str, Any] | TriageError],
+    *,
+    received_at: datetime,
+    idempotency_header: str | None = None,
+    api_key: str | None = None,
+) -> list[ItemResult]:
+    """Decide a batch (or one) of validated events, audited before anything is returned.
+
+    An item that is already a `TriageError` (it failed validation) is passed through.
+    With a header, item i of a batch uses the key `<header>#<i>` (a single event: the
+    header itself). Raises `UnavailableError` when the audit store cannot take the
+    records: then nothing is returned, and the online state is untouched.
+    """
+    results: list[ItemResult] = [ItemResult() for _ in events]
+    keys: dict[int, tuple[str, str]] = {}
+    for i, ev in enumerate(events):
+        if isinstance(ev, TriageError):
+            results[i].error = ev
+            continue
+        header = (
+            idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
+        )
+        keys[i] = (idempotency_key(kind, ev, header), body_hash(kind, ev))
+
+    stored = store.find_decisions([k for k, _ in keys.values()])
+    fresh: dict[str, tuple[int, DecisionRecord]] = {}
+    pending: list[int] = []
+    for i, (key, digest) in keys.items():
+        ev = events[i]
+        assert not isinstance(ev, TriageError)
+        prior = stored.get(key)
+        if prior is None and key in fresh:
+            prior = fresh[key][1]
+        if prior is not None:
+            if prior.body_hash == digest:
+                results[i].decision, results[i].replayed = prior.response, True
+            else:
+                results[i].error = _conflict(kind, key, prior)
+            continue
+        decided = services.decide(kind, ev)
+        decision_id = str(uuid.uuid4())
+        response = {
+            "decision_id": decision_id,
+            "kind": kind,
+            "event_id": str(ev[EVENT_ID[kind]]),
+            **decided.response,
+            "timing_ms": round(decided.latency_ms, 3),
+            "received_at": _iso(received_at),
+        }
+        rec = DecisionRecord(
+            decision_id=decision_id,
+            kind=kind,
+            event_id=str(ev[EVENT_ID[kind]]),
+            event_time=ev[EVENT_TIME[kind]],
+            idempotency_key=key,
+            body_hash=digest,
+            request=_jsonable(ev),
+            features=_jsonable(decided.features) if decided.features is not None else None,
+            scores=_jsonable(response.get("scores", {})),
+            actions=list(response.get("actions", [])),
+            reasons=_jsonable(response.get("reasons", [])),
+            priority=_jsonable(response.get("priority")),
+            policy_version=response.get("policy_version"),
+            models=_jsonable(response.get("models", {})),
+            degraded=bool(response.get("degraded")),
+            latency_ms=decided.latency_ms,
+            received_at=received_at,
+            api_key=api_key,
+            response=_jsonable(response),
+        )
+        fresh[key] = (i, rec)
+        pending.append(i)
+
+    if fresh:
+        recs = [rec for _, rec in fresh.values()]
+        written = store.insert_decisions(recs)  # durable before anyone sees a decision
+        by_key = {w.idempotency_key: w for w in written}
+        for key, (i, rec) in fresh.items():
+            won = by_key[key]
+            if won.decision_id != rec.decision_id:  # a concurrent request stored first
+                if won.body_hash == rec.body_hash:
+                    results[i].decision, results[i].replayed = won.response, True
+                else:
+                    results[i].error = _conflict(kind, key, won)
+            else:
+                results[i].decision = rec.response
+                services.observe(kind, events[i])  # type: ignore[arg-type]
+    return results
+
+
+# ---------------------------------------------------------------------- outcomes
+
+_OUTCOME_ENTITY = {
+    "delivery": ("order_id", ("delivered_at", "shipped_at", "cancelled_at")),
+    "cancellation": ("order_id", ("cancelled_at",)),
+    "chargeback": ("order_id", ("reported_at",)),
+    "review": ("order_id", ("reported_at",)),
+    "inspection": ("return_id", ("inspected_at",)),
+}
+
+
+def outcome_entity(outcome: Mapping[str, Any]) -> tuple[str, datetime]:
+    """(entity id, when it became known) for a validated outcome."""
+    id_field, time_fields = _OUTCOME_ENTITY[outcome["type"]]
+    for f in time_fields:
+        if outcome.get(f) is not None:
+            return str(outcome[id_field]), outcome[f]
+    raise ValueError(f"{outcome['type']} outcome has none of {', '.join(time_fields)}")
+
+
+def record_outcome(
+    services: DecisionService,
+    store: Store,
+    outcome: Mapping[str, Any],
+    *,
+    received_at: datetime,
+    api_key: str | None = None,
+) -> dict[str, Any]:
+    """Keep an outcome as a label (durably) and add it to the online history."""
+    entity_id, known_at = outcome_entity(outcome)
+    body = _jsonable(outcome)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    rec = OutcomeRecord(
+        outcome_id=str(uuid.uuid4()),
+        type=str(outcome["type"]),
+        entity_id=entity_id,
+        known_at=known_at,
+        body_hash=digest,
+        body=body,
+        received_at=received_at,
+        api_key=api_key,
+    )
+    kept = store.insert_outcome(rec)
+    duplicate = kept.outcome_id != rec.outcome_id
+    if not duplicate:
+        services.observe_outcome(rec.type, outcome)
+    return {
+        "outcome_id": kept.outcome_id,
+        "type": kept.type,
+        "entity_id": kept.entity_id,
+        "known_at": _iso(kept.known_at),
+        "duplicate": duplicate,
+    }
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def load_services(settings: Any) -> DecisionService:
+    """Build a `DecisionService` from settings: the active policy and the model bundles.
+
+    The policy must load (a broken policy is a `ConfigError`: nothing to decide with).
+    A bundle that cannot be loaded is recorded in `problems` — its event kind then
+    decides rules-only and `degraded` — rather than failing the start.
+    """
+    from triage import policy as pol
+
+    policy = pol.load_policy(settings.policy_path) if settings.policy_path else pol.default_policy()
+    bundles: dict[str, list[Any]] = {"order": [], "return": []}
+    problems: list[str] = []
+    aliases: dict[str, str] = {}
+    if settings.bundle_dir is not None:
+        from models.bundle import load_bundle
+
+        files = sorted(settings.bundle_dir.glob("*.joblib"))
+        for path in files:
+            try:
+                b = load_bundle(path)
+            except Exception as exc:  # a configured model that cannot be loaded → degraded
+                kind = "return" if "return" in path.stem else "order"
+                problems.append(
+                    f"{kind}: model file {path.name} cannot be loaded: {type(exc).__name__}: {exc}"
+                )
+                continue
+            bundles.setdefault(b.entity, []).append(b)
+            aliases[b.name] = str(path)
+    return DecisionService(
+        policy=policy,
+        decide_order=pol.decide_order,
+        decide_return=pol.decide_return,
+        bundles=bundles,
+        online=None,
+        problems=problems,
+        aliases=aliases,
+    )

@@ -1,0 +1,33 @@
+"""The service's database: audit of decisions and outcomes, API keys, metadata.
+
+`open_store(url)` picks the implementation by URL (`sqlite:///…` embedded,
+`postgresql://…` server) and migrates the schema.
+"""
+
+from __future__ import annotations
+
+from triage.stores.base import DecisionRecord, KeyRecord, OutcomeRecord, Store
+
+__all__ = ["DecisionRecord", "OutcomeRecord", "KeyRecord", "Store", "open_store"]
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """The store for `url`, its schema created or migrated unless `migrate=False`."""
+    store: Store
+    if url.startswith("sqlite:///"):
+        from triage.stores.sqlite import SqliteStore
+
+        store = SqliteStore(url)
+    elif url.startswith(("postgresql://", "postgres://")):
+        from triage.stores.postgres import PostgresStore
+
+        store = PostgresStore(url)
+    else:
+        raise ValueError(f"unknown store URL {url!r}: expected sqlite:/// or postgresql://")
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store

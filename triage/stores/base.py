@@ -1,0 +1,550 @@
+"""The audit and key store: records, the interface, and the SQL both databases share.
+
+One database holds the audit of every decision, the outcomes posted later, the API
+keys (hashes only) and a little service metadata (the reload generation). The
+embedded default is SQLite in the service's home folder; PostgreSQL is chosen by URL.
+Both run the same statements; a dialect supplies placeholders, column types and the
+conversion of timestamps, JSON and booleans.
+
+The schema is versioned in a `schema_version` table and migrated at open, under a
+lock, so several worker processes starting together agree.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "DecisionRecord",
+    "OutcomeRecord",
+    "KeyRecord",
+    "Store",
+    "SqlStore",
+    "utc",
+]
+
+
+def utc(ts: datetime) -> datetime:
+    """The same instant in UTC; naive datetimes are refused (time is always explicit)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts.isoformat()} has no time zone")
+    return ts.astimezone(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRecord:
+    """One audited decision: what was asked, what was used, what was answered."""
+
+    decision_id: str
+    kind: str  # "order" or "return"
+    event_id: str
+    event_time: datetime
+    idempotency_key: str
+    body_hash: str
+    request: dict[str, Any]
+    features: dict[str, Any] | None
+    scores: dict[str, Any]
+    actions: list[Any]
+    reasons: list[Any]
+    priority: Any
+    policy_version: str | None
+    models: dict[str, Any]
+    degraded: bool
+    latency_ms: float
+    received_at: datetime
+    api_key: str | None
+    response: dict[str, Any]
+
+    def to_public(self) -> dict[str, Any]:
+        """The record as `GET /v1/decisions/{id}` shows it."""
+        return {
+            "decision_id": self.decision_id,
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "event_time": self.event_time.isoformat().replace("+00:00", "Z"),
+            "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
+            "api_key": self.api_key,
+            "latency_ms": self.latency_ms,
+            "request": self.request,
+            "features": self.features,
+            "decision": self.response,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeRecord:
+    """An outcome posted to `/v1/outcomes`, kept as a label for the next training."""
+
+    outcome_id: str
+    type: str
+    entity_id: str  # order_id or return_id
+    known_at: datetime
+    body_hash: str
+    body: dict[str, Any]
+    received_at: datetime
+    api_key: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRecord:
+    key_id: str
+    name: str
+    key_hash: str
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Store(ABC):
+    """What the service needs from its database. Every method may raise `UnavailableError`."""
+
+    url: str
+
+    @abstractmethod
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the schema version."""
+
+    @abstractmethod
+    def ping(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # decisions
+    @abstractmethod
+    def find_decisions(self, idempotency_keys: Sequence[str]) -> dict[str, DecisionRecord]: ...
+
+    @abstractmethod
+    def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
+
+    @abstractmethod
+    def insert_decisions(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
+        """Write all records in one transaction, durably.
+
+        Returns, per record, the record now stored under its idempotency key: the one
+        given, or the one a concurrent request stored first (the caller compares hashes).
+        """
+
+    @abstractmethod
+    def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]: ...
+
+    # outcomes
+    @abstractmethod
+    def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
+        """Store an outcome; an identical one posted before is returned instead."""
+
+    @abstractmethod
+    def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]: ...
+
+    @abstractmethod
+    def purge(self, before: datetime) -> dict[str, int]:
+        """Delete decisions and outcomes received before `before`; counts per table."""
+
+    # keys
+    @abstractmethod
+    def insert_key(self, record: KeyRecord) -> None: ...
+
+    @abstractmethod
+    def revoke_key(self, name: str, at: datetime) -> int: ...
+
+    @abstractmethod
+    def find_key(self, key_hash: str) -> KeyRecord | None: ...
+
+    @abstractmethod
+    def list_keys(self) -> list[KeyRecord]: ...
+
+    # metadata
+    @abstractmethod
+    def get_meta(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, name: str, value: str) -> None: ...
+
+
+_DECISION_COLUMNS = (
+    "decision_id",
+    "kind",
+    "event_id",
+    "event_time",
+    "idempotency_key",
+    "body_hash",
+    "request",
+    "features",
+    "scores",
+    "actions",
+    "reasons",
+    "priority",
+    "policy_version",
+    "models",
+    "degraded",
+    "latency_ms",
+    "received_at",
+    "api_key",
+    "response",
+)
+_DECISION_JSON = {"request", "features", "scores", "actions", "reasons", "priority", "models", "response"}
+_OUTCOME_COLUMNS = (
+    "outcome_id",
+    "type",
+    "entity_id",
+    "known_at",
+    "body_hash",
+    "body",
+    "received_at",
+    "api_key",
+)
+_KEY_COLUMNS = ("key_id", "name", "key_hash", "scopes", "created_at", "revoked_at")
+
+
+@dataclass
+class Dialect:
+    """What differs between SQLite and PostgreSQL for the statements below."""
+
+    name: str
+    placeholder: str
+    types: dict[str, str] = field(default_factory=dict)
+
+    def ts_in(self, ts: datetime | None) -> Any:
+        return ts
+
+    def ts_out(self, value: Any) -> datetime | None:
+        return value
+
+    def json_in(self, obj: Any) -> Any:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str)
+
+    def json_out(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    def bool_in(self, value: bool) -> Any:
+        return value
+
+    def bool_out(self, value: Any) -> bool:
+        return bool(value)
+
+
+def schema_v1(t: dict[str, str]) -> list[str]:
+    """Version 1 of the schema, with the dialect's column types filled in."""
+    return [
+        f"""CREATE TABLE decisions (
+            decision_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_time {t["ts"]} NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            body_hash TEXT NOT NULL,
+            request {t["json"]} NOT NULL,
+            features {t["json"]},
+            scores {t["json"]} NOT NULL,
+            actions {t["json"]} NOT NULL,
+            reasons {t["json"]} NOT NULL,
+            priority {t["json"]},
+            policy_version TEXT,
+            models {t["json"]} NOT NULL,
+            degraded {t["bool"]} NOT NULL,
+            latency_ms {t["float"]} NOT NULL,
+            received_at {t["ts"]} NOT NULL,
+            api_key TEXT,
+            response {t["json"]} NOT NULL
+        )""",
+        "CREATE INDEX decisions_received_at ON decisions (received_at)",
+        "CREATE INDEX decisions_event ON decisions (kind, event_id)",
+        f"""CREATE TABLE outcomes (
+            outcome_id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            known_at {t["ts"]} NOT NULL,
+            body_hash TEXT NOT NULL UNIQUE,
+            body {t["json"]} NOT NULL,
+            received_at {t["ts"]} NOT NULL,
+            api_key TEXT
+        )""",
+        "CREATE INDEX outcomes_received_at ON outcomes (received_at)",
+        "CREATE INDEX outcomes_entity ON outcomes (entity_id)",
+        f"""CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            scopes TEXT NOT NULL,
+            created_at {t["ts"]} NOT NULL,
+            revoked_at {t["ts"]}
+        )""",
+        "CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL",
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]
+
+
+# (version, statements builder); append new versions, never edit old ones.
+MIGRATIONS = [(1, schema_v1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class SqlStore(Store):
+    """The statements both databases run; subclasses provide connections and a dialect."""
+
+    dialect: Dialect
+
+    # -- provided by subclasses ------------------------------------------------
+    @abstractmethod
+    def _tx(self) -> AbstractContextManager[Any]:
+        """A transaction; yields an object with `execute(sql, params) -> cursor`.
+
+        Connection-level failures must surface as `UnavailableError`.
+        """
+
+    @abstractmethod
+    def _lock_for_migration(self, cur: Any) -> None: ...
+
+    # -- helpers ---------------------------------------------------------------
+    def _q(self, sql: str) -> str:
+        return sql if self.dialect.placeholder == "?" else sql.replace("?", self.dialect.placeholder)
+
+    def _marks(self, n: int) -> str:
+        return ", ".join(["?"] * n)
+
+    # -- schema ----------------------------------------------------------------
+    def migrate(self) -> int:
+        with self._tx() as cur:
+            self._lock_for_migration(cur)
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                from triage.errors import ConfigError
+
+                raise ConfigError(
+                    f"the audit database {self.url_for_humans()} has schema version {current}; "
+                    f"this build knows up to {SCHEMA_VERSION}: upgrade triage"
+                )
+            for version, build in MIGRATIONS:
+                if version <= current:
+                    continue
+                for stmt in build(self.dialect.types):
+                    cur.execute(stmt)
+                cur.execute(self._q("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+        return SCHEMA_VERSION
+
+    def url_for_humans(self) -> str:
+        """The URL without a password."""
+        url = self.url
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+        return url
+
+    def ping(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT 1").fetchone()
+
+    # -- decisions -------------------------------------------------------------
+    def _decision_params(self, r: DecisionRecord) -> tuple[Any, ...]:
+        d = self.dialect
+        out: list[Any] = []
+        for col in _DECISION_COLUMNS:
+            v = getattr(r, col)
+            if col in _DECISION_JSON:
+                v = None if v is None and col == "features" else d.json_in(v)
+            elif col in ("event_time", "received_at"):
+                v = d.ts_in(v)
+            elif col == "degraded":
+                v = d.bool_in(v)
+            out.append(v)
+        return tuple(out)
+
+    def _decision_from_row(self, row: Sequence[Any]) -> DecisionRecord:
+        d = self.dialect
+        values: dict[str, Any] = {}
+        for col, v in zip(_DECISION_COLUMNS, row, strict=True):
+            if col in _DECISION_JSON:
+                v = None if v is None else d.json_out(v)
+            elif col in ("event_time", "received_at"):
+                v = d.ts_out(v)
+            elif col == "degraded":
+                v = d.bool_out(v)
+            values[col] = v
+        return DecisionRecord(**values)
+
+    def find_decisions(self, idempotency_keys: Sequence[str]) -> dict[str, DecisionRecord]:
+        keys = list(dict.fromkeys(idempotency_keys))
+        found: dict[str, DecisionRecord] = {}
+        if not keys:
+            return found
+        cols = ", ".join(_DECISION_COLUMNS)
+        with self._tx() as cur:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                sql = f"SELECT {cols} FROM decisions WHERE idempotency_key IN ({self._marks(len(chunk))})"
+                for row in cur.execute(self._q(sql), tuple(chunk)).fetchall():
+                    rec = self._decision_from_row(row)
+                    found[rec.idempotency_key] = rec
+        return found
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        cols = ", ".join(_DECISION_COLUMNS)
+        with self._tx() as cur:
+            row = cur.execute(
+                self._q(f"SELECT {cols} FROM decisions WHERE decision_id = ?"), (decision_id,)
+            ).fetchone()
+        return None if row is None else self._decision_from_row(row)
+
+    def insert_decisions(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
+        if not records:
+            return []
+        cols = ", ".join(_DECISION_COLUMNS)
+        insert = self._q(
+            f"INSERT INTO decisions ({cols}) VALUES ({self._marks(len(_DECISION_COLUMNS))}) "
+            "ON CONFLICT (idempotency_key) DO NOTHING"
+        )
+        select = self._q(f"SELECT {cols} FROM decisions WHERE idempotency_key = ?")
+        stored: list[DecisionRecord] = []
+        with self._tx() as cur:
+            for rec in records:
+                c = cur.execute(insert, self._decision_params(rec))
+                if c.rowcount == 1:
+                    stored.append(rec)
+                else:
+                    row = cur.execute(select, (rec.idempotency_key,)).fetchone()
+                    stored.append(self._decision_from_row(row))
+        return stored
+
+    def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]:
+        cols = ", ".join(_DECISION_COLUMNS)
+        sql = f"SELECT {cols} FROM decisions"
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE event_time >= ?"
+            params = (self.dialect.ts_in(utc(since)),)
+        sql += " ORDER BY event_time, received_at"
+        with self._tx() as cur:
+            rows = cur.execute(self._q(sql), params).fetchall()
+        for row in rows:
+            yield self._decision_from_row(row)
+
+    # -- outcomes --------------------------------------------------------------
+    def _outcome_from_row(self, row: Sequence[Any]) -> OutcomeRecord:
+        d = self.dialect
+        v = dict(zip(_OUTCOME_COLUMNS, row, strict=True))
+        v["known_at"] = d.ts_out(v["known_at"])
+        v["received_at"] = d.ts_out(v["received_at"])
+        v["body"] = d.json_out(v["body"])
+        return OutcomeRecord(**v)
+
+    def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
+        d = self.dialect
+        cols = ", ".join(_OUTCOME_COLUMNS)
+        params = (
+            record.outcome_id,
+            record.type,
+            record.entity_id,
+            d.ts_in(record.known_at),
+            record.body_hash,
+            d.json_in(record.body),
+            d.ts_in(record.received_at),
+            record.api_key,
+        )
+        with self._tx() as cur:
+            c = cur.execute(
+                self._q(
+                    f"INSERT INTO outcomes ({cols}) VALUES ({self._marks(len(_OUTCOME_COLUMNS))}) "
+                    "ON CONFLICT (body_hash) DO NOTHING"
+                ),
+                params,
+            )
+            if c.rowcount == 1:
+                return record
+            row = cur.execute(
+                self._q(f"SELECT {cols} FROM outcomes WHERE body_hash = ?"), (record.body_hash,)
+            ).fetchone()
+        return self._outcome_from_row(row)
+
+    def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]:
+        cols = ", ".join(_OUTCOME_COLUMNS)
+        with self._tx() as cur:
+            rows = cur.execute(f"SELECT {cols} FROM outcomes ORDER BY known_at, received_at").fetchall()
+        for row in rows:
+            rec = self._outcome_from_row(row)
+            if entity_ids is None or rec.entity_id in entity_ids:
+                yield rec
+
+    def purge(self, before: datetime) -> dict[str, int]:
+        ts = self.dialect.ts_in(utc(before))
+        with self._tx() as cur:
+            n_dec = cur.execute(self._q("DELETE FROM decisions WHERE received_at < ?"), (ts,)).rowcount
+            n_out = cur.execute(self._q("DELETE FROM outcomes WHERE received_at < ?"), (ts,)).rowcount
+        return {"decisions": n_dec, "outcomes": n_out}
+
+    # -- keys ------------------------------------------------------------------
+    def _key_from_row(self, row: Sequence[Any]) -> KeyRecord:
+        v = dict(zip(_KEY_COLUMNS, row, strict=True))
+        v["scopes"] = frozenset(s for s in v["scopes"].split(",") if s)
+        v["created_at"] = self.dialect.ts_out(v["created_at"])
+        v["revoked_at"] = self.dialect.ts_out(v["revoked_at"])
+        return KeyRecord(**v)
+
+    def insert_key(self, record: KeyRecord) -> None:
+        from triage.errors import ConflictError
+
+        d = self.dialect
+        with self._tx() as cur:
+            taken = cur.execute(
+                self._q("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL"), (record.name,)
+            ).fetchone()
+            if taken:
+                raise ConflictError(f"an active API key named {record.name!r} exists; revoke it first")
+            cur.execute(
+                self._q(f"INSERT INTO api_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({self._marks(6)})"),
+                (
+                    record.key_id,
+                    record.name,
+                    record.key_hash,
+                    ",".join(sorted(record.scopes)),
+                    d.ts_in(record.created_at),
+                    d.ts_in(record.revoked_at),
+                ),
+            )
+
+    def revoke_key(self, name: str, at: datetime) -> int:
+        with self._tx() as cur:
+            c = cur.execute(
+                self._q("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"),
+                (self.dialect.ts_in(utc(at)), name),
+            )
+            return c.rowcount
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        with self._tx() as cur:
+            row = cur.execute(
+                self._q(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?"), (key_hash,)
+            ).fetchone()
+        return None if row is None else self._key_from_row(row)
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._tx() as cur:
+            rows = cur.execute(
+                f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys ORDER BY created_at, name"
+            ).fetchall()
+        return [self._key_from_row(r) for r in rows]
+
+    # -- metadata --------------------------------------------------------------
+    def get_meta(self, name: str) -> str | None:
+        with self._tx() as cur:
+            row = cur.execute(self._q("SELECT value FROM meta WHERE name = ?"), (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO meta (name, value) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                ),
+                (name, value),
+            )
