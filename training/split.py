@@ -1,0 +1,193 @@
+"""Time-ordered train / validation / test splits over events whose labels are mature.
+
+Training stands at a cut-off: an event is usable when it happened before the cut-off
+and its label was known before it, by the contract's timing rules
+(`features.outcomes`). Near the cut-off, labels are known only for some events, and
+not at random — an on-time delivery is known at delivery, a late one only at the
+promise; a fraud report may come in before the label window closes, a legitimate
+order is only known once it has. So each risk's labelled events end at a *label
+end* before which (almost) every label is mature:
+
+- delay: cut-off − the 99.5th percentile of the promise lead time (promised_at −
+  created_at), so nearly every order before it has reached its promise;
+- fraud: cut-off − the label window (default 60 days), exactly the contract's rule;
+- returns: cut-off − the 99.5th percentile of the inspection lag (inspected_at −
+  requested_at).
+
+Within that, events are sorted by time and cut at timestamps — never shuffled, ties
+kept on one side: the most recent `test_fraction` is the test window, the
+`validation_fraction` before it is validation (early stopping and calibration), the
+rest is training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.outcomes import fraud_labels, late_labels, return_labels
+from triage.contract import Dataset
+
+__all__ = [
+    "TimeSplit",
+    "LabelledEvents",
+    "time_split",
+    "delay_events",
+    "fraud_events",
+    "return_events",
+    "MATURITY_QUANTILE",
+]
+
+MATURITY_QUANTILE = 0.995
+
+
+@dataclass(frozen=True)
+class LabelledEvents:
+    """Events with mature labels: ids, event times and labels (aligned), and why they stop where they do."""
+
+    ids: np.ndarray
+    times: pd.Series  # event time, tz-aware UTC, aligned with ids
+    labels: pd.DataFrame  # one column per target, aligned with ids
+    label_end: pd.Timestamp
+    cutoff: pd.Timestamp
+    rule: str  # the maturity rule in words, for the run's params
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Positions (into LabelledEvents.ids) of each part, and the time window of each."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    windows: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
+
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for part in ("train", "validation", "test"):
+            start, end = self.windows[part]
+            out[f"{part}_rows"] = len(getattr(self, part))
+            out[f"{part}_start"] = start.isoformat() if pd.notna(start) else ""
+            out[f"{part}_end"] = end.isoformat() if pd.notna(end) else ""
+        return out
+
+
+def time_split(
+    times: pd.Series, *, validation_fraction: float = 0.15, test_fraction: float = 0.15
+) -> TimeSplit:
+    """Cut events at two timestamps so that train < validation < test in time.
+
+    The cuts sit at the event times found at the (1 − test − validation) and (1 − test)
+    quantiles of the rows; events sharing a timestamp stay on one side.
+    """
+    if (
+        not 0 < validation_fraction < 1
+        or not 0 < test_fraction < 1
+        or validation_fraction + test_fraction >= 1
+    ):
+        raise ValueError(
+            "validation_fraction and test_fraction must be in (0, 1) and sum below 1; "
+            f"got {validation_fraction} and {test_fraction}"
+        )
+    t = pd.to_datetime(times).reset_index(drop=True)
+    order = np.argsort(t.to_numpy(), kind="stable")
+    sorted_t = t.to_numpy()[order]
+    n = len(t)
+    if n < 3:
+        raise ValueError(f"need at least 3 labelled events to split; got {n}")
+    val_cut = sorted_t[min(n - 2, int(n * (1 - test_fraction - validation_fraction)))]
+    test_cut = sorted_t[min(n - 1, int(n * (1 - test_fraction)))]
+    tv = t.to_numpy()
+    train = np.flatnonzero(tv < val_cut)
+    validation = np.flatnonzero((tv >= val_cut) & (tv < test_cut))
+    test = np.flatnonzero(tv >= test_cut)
+
+    def window(idx: np.ndarray) -> tuple[pd.Timestamp, pd.Timestamp]:
+        if not len(idx):
+            return (pd.NaT, pd.NaT)
+        return (t.iloc[idx].min(), t.iloc[idx].max())
+
+    return TimeSplit(
+        train=train,
+        validation=validation,
+        test=test,
+        windows={"train": window(train), "validation": window(validation), "test": window(test)},
+    )
+
+
+def _horizon(lags: pd.Series) -> pd.Timedelta:
+    lags = lags.dropna()
+    if not len(lags):
+        return pd.Timedelta(0)
+    return max(pd.Timedelta(0), pd.to_timedelta(lags.quantile(MATURITY_QUANTILE)))
+
+
+def delay_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
+    """Orders with a known late/on-time outcome, up to the promise horizon before the cut-off.
+
+    Returns a reason (str) when the data cannot train the model.
+    """
+    if not ds.has("fulfillment_outcomes"):
+        return "no fulfillment_outcomes table"
+    orders = ds["orders"]
+    orders = orders[orders["created_at"] < cutoff]
+    horizon = _horizon(orders["promised_at"] - orders["created_at"])
+    label_end = cutoff - horizon
+    labels = late_labels(ds, cutoff)
+    o = orders[orders["created_at"] < label_end]
+    o = o[o["order_id"].isin(labels.index)]
+    frame = pd.DataFrame({"late": labels.reindex(o["order_id"]).to_numpy(dtype=bool)})
+    rule = f"orders created before cutoff − {horizon} (q{MATURITY_QUANTILE} promise lead) with outcome known before cutoff"
+    return _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+
+
+def fraud_events(ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = 60) -> LabelledEvents | str:
+    """Orders whose fraud label is mature: created at least a label window before the cut-off."""
+    if not ds.has("fraud_labels"):
+        return "no fraud_labels table"
+    if not len(ds["fraud_labels"]):
+        return "fraud_labels has no rows (no fraud reported, nothing to learn from)"
+    label_end = cutoff - pd.Timedelta(days=window_days)
+    labels = fraud_labels(ds, cutoff, window_days=window_days)
+    orders = ds["orders"]
+    o = orders[(orders["created_at"] <= label_end) & orders["order_id"].isin(labels.index)]
+    frame = pd.DataFrame({"fraud": labels.reindex(o["order_id"]).to_numpy(dtype=bool)})
+    rule = f"orders created at least {window_days} days (label window) before cutoff"
+    return _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+
+
+def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
+    """Returns inspected before the cut-off, up to the inspection-lag horizon before it."""
+    if not ds.has("return_outcomes") or not len(ds["return_outcomes"]):
+        return "no return_outcomes (no inspected returns)"
+    labels = return_labels(ds, cutoff)
+    returns = ds["returns"]
+    lag = returns.merge(ds["return_outcomes"], on="return_id")
+    lag = lag.loc[lag["inspected_at"] < cutoff]
+    horizon = _horizon(lag["inspected_at"] - lag["requested_at"])
+    label_end = cutoff - horizon
+    r = returns[(returns["requested_at"] < label_end) & returns["return_id"].isin(labels.index)]
+    lab = labels.reindex(r["return_id"])
+    frame = pd.DataFrame(
+        {
+            "disposition": lab["disposition"].astype(str).to_numpy(),
+            "abuse": lab["abuse_confirmed"].astype(bool).to_numpy(),
+        }
+    )
+    rule = f"returns requested before cutoff − {horizon} (q{MATURITY_QUANTILE} inspection lag) and inspected before cutoff"
+    return _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+
+
+def _events(ids, times, labels, label_end, cutoff, rule) -> LabelledEvents | str:
+    if len(ids) < 50:
+        return f"only {len(ids)} events with mature labels before {label_end} (need at least 50)"
+    return LabelledEvents(
+        ids=ids.to_numpy(),
+        times=times.reset_index(drop=True),
+        labels=labels.reset_index(drop=True),
+        label_end=label_end,
+        cutoff=cutoff,
+        rule=rule,
+    )

@@ -1,0 +1,333 @@
+"""Train, evaluate and register the three risk models from a contract dataset.
+
+`train_all` trains whatever the labels allow — delay needs fulfillment outcomes,
+fraud needs fraud labels, returns need inspected returns — and says which models it
+skipped and why. For each model: mature labelled events → time split → LightGBM with
+early stopping and calibration per head → metrics on the test window beside the prior,
+a logistic model on the event's own columns and (with `truth/`) the oracle → bundle →
+MLflow run, registration and the promotion gate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import SPECS, Bundle, RiskSpec
+from models.bundle import library_versions
+from training import evaluate as ev
+from training.featureset import FeatureSource, default_feature_source
+from training.split import LabelledEvents, TimeSplit, delay_events, fraud_events, return_events, time_split
+from triage.contract import Dataset
+from triage.settings import Settings
+
+__all__ = ["HeadResult", "ModelResult", "TrainResult", "train_all", "train_risk", "Progress"]
+
+Progress = Callable[[str], None]
+BASELINE_MAX_ROWS = 200_000
+
+
+@dataclass
+class HeadResult:
+    """One head's test-window evaluation: metrics per reference and the raw material for plots."""
+
+    target: str
+    metrics: dict[str, dict[str, float]]  # "model", "prior", "logistic", "oracle", "vs_oracle"
+    y_test: np.ndarray
+    predictions: dict[str, np.ndarray]  # reference → test probabilities (binary: (n,), multiclass: (n, k))
+    classes: list
+
+
+@dataclass
+class ModelResult:
+    spec: RiskSpec
+    bundle: Bundle
+    events: LabelledEvents
+    split: TimeSplit
+    heads: dict[str, HeadResult]
+    X_train_sample: pd.DataFrame
+    X_test: pd.DataFrame
+    seconds: float
+    skipped_heads: dict[str, str] = field(default_factory=dict)
+    # set by the registry
+    run_id: str | None = None
+    version: str | None = None
+    promoted: bool | None = None
+    gate: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for t, h in self.heads.items():
+            m = h.metrics["model"]
+            key = "log_loss" if t == "disposition" else ("pr_auc" if t in ("fraud", "abuse") else "roc_auc")
+            refs = ", ".join(
+                f"{r} {h.metrics[r].get(key, float('nan')):.4f}"
+                for r in ("prior", "logistic", "oracle")
+                if r in h.metrics
+            )
+            lines.append(f"  {self.name}/{t}: test {key} {m.get(key, float('nan')):.4f} ({refs})")
+        return lines
+
+
+@dataclass
+class TrainResult:
+    cutoff: pd.Timestamp
+    models: dict[str, ModelResult]  # by registered name
+    skipped: dict[str, str]  # registered name → reason
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f"cutoff {self.cutoff.isoformat()}, {self.seconds:.1f}s"]
+        for r in self.models.values():
+            state = f"version {r.version}" if r.version else "not registered"
+            if r.promoted is not None:
+                state += ", promoted to champion" if r.promoted else ", stays challenger"
+            lines.append(f"{r.name}: trained ({state})")
+            lines += r.summary_lines()
+            lines += [f"  {r.name}/{t}: skipped — {why}" for t, why in r.skipped_heads.items()]
+        lines += [f"{name}: skipped — {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+class _Timer:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def step(self, what: str):
+        timer = self
+
+        class _Step:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                return self
+
+            def __exit__(self, *exc):
+                if exc[0] is None:
+                    timer.progress(f"{what} … {time.perf_counter() - self.t0:.1f}s")
+
+        return _Step()
+
+
+def _default_truth(ds: Dataset) -> Path | None:
+    if ds.source is not None and (Path(ds.source) / "truth").is_dir():
+        return Path(ds.source) / "truth"
+    return None
+
+
+def train_all(
+    ds: Dataset,
+    *,
+    cutoff: pd.Timestamp | str | None = None,
+    experiment: str = "triage",
+    fraud_label_window_days: int = 60,
+    settings: Settings | None = None,
+    truth_dir: str | Path | None = None,
+    progress: Progress = print,
+    register: bool = True,
+    feature_source: FeatureSource | None = None,
+    estimator_params: dict | None = None,
+) -> TrainResult:
+    """Train every model the labels allow; evaluate; log, register and gate in MLflow.
+
+    `cutoff` (default: the latest event time) is where training stands: events before
+    it, outcomes known before it. `register=False` skips MLflow (tests, benchmarks).
+    """
+    t0 = time.perf_counter()
+    timer = _Timer(progress)
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
+    if cutoff.tzinfo is None:
+        raise ValueError(f"cutoff must carry a time zone (e.g. 2026-03-01T00:00:00Z); got {cutoff}")
+    cutoff = cutoff.tz_convert("UTC")
+    truth_dir = Path(truth_dir) if truth_dir is not None else _default_truth(ds)
+    source = feature_source or default_feature_source()
+
+    events: dict[str, LabelledEvents] = {}
+    skipped: dict[str, str] = {}
+    with timer.step("labels: maturity and time windows"):
+        for risk, found in (
+            ("delay", delay_events(ds, cutoff)),
+            ("fraud", fraud_events(ds, cutoff, window_days=fraud_label_window_days)),
+            ("returns", return_events(ds, cutoff)),
+        ):
+            if isinstance(found, str):
+                skipped[SPECS[risk].name] = found
+            else:
+                events[risk] = found
+    for name, why in skipped.items():
+        progress(f"{name}: skipped — {why}")
+
+    frames: dict[str, pd.DataFrame] = {}
+    for entity in sorted({SPECS[r].entity for r in events}):
+        with timer.step(f"{entity} features"):
+            frames[entity] = source.build(ds, entity)
+
+    results: dict[str, ModelResult] = {}
+    for risk, evs in events.items():
+        spec = SPECS[risk]
+        progress(
+            f"{spec.name}: {len(evs.ids)} labelled events until {evs.label_end.isoformat()} ({evs.rule})"
+        )
+        try:
+            result = train_risk(
+                spec,
+                evs,
+                frames[spec.entity],
+                ds,
+                source=source,
+                truth_dir=truth_dir,
+                progress=progress,
+                estimator_params=estimator_params,
+            )
+        except ValueError as exc:  # e.g. a single class in the training window
+            skipped[spec.name] = str(exc)
+            progress(f"{spec.name}: skipped — {exc}")
+            continue
+        results[spec.name] = result
+        for line in result.summary_lines():
+            progress(line)
+
+    if register and results:
+        from training.registry import register_results
+
+        register_results(results, settings=settings or Settings(), experiment=experiment, progress=progress)
+    return TrainResult(cutoff=cutoff, models=results, skipped=skipped, seconds=time.perf_counter() - t0)
+
+
+def train_risk(
+    spec: RiskSpec,
+    events: LabelledEvents,
+    frame: pd.DataFrame,
+    ds: Dataset,
+    *,
+    source: FeatureSource,
+    truth_dir: Path | None = None,
+    progress: Progress = print,
+    estimator_params: dict | None = None,
+) -> ModelResult:
+    """Fit, calibrate and evaluate every head of one risk on its time split."""
+    t0 = time.perf_counter()
+    timer = _Timer(progress)
+    split = time_split(events.times)
+    names = [c for c in source.names(spec.entity) if c in frame.columns]
+    X = frame.reindex(events.ids)[names]
+    parts = {p: X.iloc[getattr(split, p)] for p in ("train", "validation", "test")}
+    desc = split.describe()
+    progress(
+        f"{spec.name}: train {desc['train_rows']} / validation {desc['validation_rows']} / test {desc['test_rows']} "
+        f"(test {desc['test_start'][:10]} → {desc['test_end'][:10]})"
+    )
+    oracle = ev.load_oracle(truth_dir, spec.entity)
+    test_ids = events.ids[split.test]
+    own_cols = ev.event_columns(ds, spec.entity, events.ids)
+
+    estimators, heads, skipped_heads = {}, {}, {}
+    for hs in spec.heads:
+        y = events.labels[hs.target].to_numpy()
+        y_tr, y_va, y_te = (y[getattr(split, p)] for p in ("train", "validation", "test"))
+        if len(np.unique(y_tr)) < 2 or len(np.unique(y_va)) < 2:
+            why = f"only one class of {hs.target} in the training or validation window"
+            if len(spec.heads) == 1:
+                raise ValueError(why)
+            skipped_heads[hs.target] = why
+            progress(f"{spec.name}/{hs.target}: skipped — {why}")
+            continue
+        with timer.step(f"{spec.name}/{hs.target}: fit + calibrate"):
+            est = spec.new_estimator(hs.target, **(estimator_params or {}))
+            est.fit(parts["train"], y_tr, eval_set=(parts["validation"], y_va))
+        progress(
+            f"{spec.name}/{hs.target}: {est.best_iteration_} trees, calibration {est.calibration_method_} "
+            f"(held-out Brier {', '.join(f'{k} {v:.5f}' for k, v in est.calibration_scores_.items())})"
+        )
+        estimators[hs.target] = est
+        with timer.step(f"{spec.name}/{hs.target}: evaluate vs baselines"):
+            heads[hs.target] = _evaluate_head(
+                hs, est, parts["test"], y_tr, y_te, own_cols, split, oracle, test_ids
+            )
+    if not estimators:
+        raise ValueError("no head could be trained: " + "; ".join(skipped_heads.values()))
+
+    bundle = spec.make_bundle(
+        estimators,
+        reason_templates={n: source.reason_templates.get(n) for n in names},
+        versions={
+            "model_name": spec.name,
+            "registry_version": None,
+            "training_window": {
+                "cutoff": events.cutoff.isoformat(),
+                "label_end": events.label_end.isoformat(),
+                **{k: v for k, v in desc.items() if k.endswith(("_start", "_end"))},
+            },
+            "feature_set_version": source.version,
+            "libraries": library_versions(),
+            "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        },
+        metrics={t: h.metrics["model"] for t, h in heads.items()},
+    )
+    sample = parts["train"].sample(min(len(parts["train"]), 20_000), random_state=0).sort_index()
+    return ModelResult(
+        spec=spec,
+        bundle=bundle,
+        events=events,
+        split=split,
+        heads=heads,
+        X_train_sample=sample,
+        X_test=parts["test"],
+        seconds=time.perf_counter() - t0,
+        skipped_heads=skipped_heads,
+    )
+
+
+def _evaluate_head(hs, est, X_test, y_train, y_test, own_cols, split, oracle, test_ids) -> HeadResult:
+    classes = list(hs.classes)
+    multiclass = not hs.is_binary
+    proba = est.predict_proba(X_test)
+    idx = [
+        list(est.classes_).index(c) if c in list(est.classes_) else -1
+        for c in (classes if multiclass else [True])
+    ]
+    if multiclass:
+        p_model = np.column_stack([proba[:, i] if i >= 0 else np.zeros(len(proba)) for i in idx])
+    else:
+        p_model = proba[:, idx[0]]
+    preds = {
+        "model": p_model,
+        "prior": ev.prior_baseline(y_train, len(y_test), classes if multiclass else None),
+    }
+
+    own_train = own_cols.iloc[split.train]
+    ytr = y_train
+    if len(own_train) > BASELINE_MAX_ROWS:  # the most recent rows: a baseline, not a second model
+        own_train, ytr = own_train.iloc[-BASELINE_MAX_ROWS:], y_train[-BASELINE_MAX_ROWS:]
+    base = ev.logistic_baseline(own_train, ytr)
+    pb = ev.baseline_proba(base, own_cols.iloc[split.test])
+    bc = list(base.classes_)
+    if multiclass:
+        preds["logistic"] = np.column_stack(
+            [pb[:, bc.index(c)] if c in bc else np.zeros(len(pb)) for c in classes]
+        )
+    else:
+        preds["logistic"] = pb[:, bc.index(True)]
+
+    if oracle is not None:
+        cols = hs.columns
+        o = oracle.reindex(test_ids)
+        if all(c in o.columns for c in cols) and o[list(cols)].notna().all().all():
+            preds["oracle"] = o[list(cols)].to_numpy() if multiclass else o[cols[0]].to_numpy()
+
+    metrics = {}
+    for ref, p in preds.items():
+        metrics[ref] = (
+            ev.multiclass_metrics(y_test, p, classes) if multiclass else ev.binary_metrics(y_test, p)
+        )
+    if "oracle" in metrics:
+        metrics["vs_oracle"] = ev.ratio_metrics(metrics["model"], metrics["oracle"])
+    return HeadResult(target=hs.target, metrics=metrics, y_test=y_test, predictions=preds, classes=classes)
