@@ -1,1 +1,26 @@
-"""features."""
+"""Point-in-time correct feature pipelines for orders and returns, and their declarations.
+
+`build_order_features(ds)` and `build_return_features(ds)` return one row per event with
+only what was known strictly before the event's own time. `ORDER_FEATURES` and
+`RETURN_FEATURES` declare each set (entity, time column, typed schema with a readable
+reason per feature, and the windowed aggregations both the offline and online paths use).
+
+Output dtypes: declared `category` features are pandas `category` (the contract's listed
+values first, then unseen values sorted — map by value, not by code); every other
+feature is float64 (counts and 0/1 flags included; null where unknown).
+"""
+
+from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
+from features.orders import ORDER_FEATURES, build_order_features
+from features.returns import RETURN_FEATURES, build_return_features
+
+__all__ = [
+    "Aggregation",
+    "Feature",
+    "FeatureSet",
+    "ORDER_FEATURES",
+    "RETURN_FEATURES",
+    "UTC_DAY",
+    "build_order_features",
+    "build_return_features",
+]

@@ -1,0 +1,129 @@
+"""Feature-set declarations: what each feature is, and what each history aggregation counts.
+
+A `FeatureSet` names its entity key, its time column and a typed schema of `Feature`s.
+Every history feature that counts, sums or looks up earlier rows is an `Aggregation`
+(stream, entity key, window, aggregation): the offline pipeline (`features.windows`)
+and the online state (`features.online`) are both driven by the same declarations, so
+they cannot drift apart.
+
+Timing rule, everywhere: an event at time t sees stream rows whose time is in
+[lower, t) — strictly before t; rows at exactly t are not seen. For outcome streams
+the row time is the moment the outcome became known (`known_at`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "Feature",
+    "FeatureSet",
+    "Aggregation",
+    "Dtype",
+    "AggKind",
+    "UTC_DAY",
+    "STREAMS",
+]
+
+Dtype = Literal["float", "int", "category", "bool"]
+AggKind = Literal["count", "sum", "last_time", "distinct"]
+
+# A calendar window: from the start of the event's UTC day up to (not including) t.
+UTC_DAY = "utc_day"
+
+# The streams aggregations read, with the column that orders them in time. Stream frames
+# carry their keys under the event's column names (see features.streams).
+STREAMS: dict[str, str] = {
+    "orders": "created_at (order captured)",
+    "returns": "requested_at (return requested)",
+    "delivery": "known_at of the delivery outcome (on time at delivered_at; late at promise/cancel)",
+    "fraud": "known_at of the fraud report (earliest reported_at)",
+    "inspections": "known_at of the return inspection (inspected_at)",
+    "syncs": "synced_at of a node's inventory push",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    """One output column: its name, dtype, meaning, and a phrase to explain it to a person.
+
+    `reason_template` is formatted with `value=` (the feature's value for the event),
+    e.g. "device used by {value:.0f} customers".
+    """
+
+    name: str
+    dtype: Dtype
+    description: str
+    reason_template: str
+
+    def reason(self, value: object) -> str:
+        """The readable reason for this feature at a value (falls back to the raw value)."""
+        try:
+            return self.reason_template.format(value=value)
+        except (ValueError, TypeError):
+            return f"{self.name} = {value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregation:
+    """A windowed aggregation over an earlier-events stream, for one entity key.
+
+    - `stream`: which stream (a key of `STREAMS`);
+    - `key`: the columns (event-side names) that must be equal; a null key gives null;
+    - `window`: a trailing `pd.Timedelta` ([t − window, t)), None for all history before t,
+      or `UTC_DAY` ([start of t's UTC day, t));
+    - `agg`: `count` rows; `sum` the stream column `value`; `last_time` the time of the
+      latest row before t (as nanoseconds since the epoch, null if none); `distinct` the
+      number of distinct values of stream column `value` first seen before t (all-time only).
+    """
+
+    name: str
+    stream: str
+    key: tuple[str, ...]
+    window: pd.Timedelta | str | None
+    agg: AggKind = "count"
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stream not in STREAMS:
+            raise ValueError(f"aggregation {self.name!r}: stream must be one of {list(STREAMS)}, got {self.stream!r}")
+        if self.agg in ("sum", "distinct") and not self.value:
+            raise ValueError(f"aggregation {self.name!r}: agg={self.agg!r} needs a value column")
+        if self.agg == "distinct" and self.window is not None:
+            raise ValueError(f"aggregation {self.name!r}: distinct is declared all-time (window=None)")
+        if isinstance(self.window, str) and self.window != UTC_DAY:
+            raise ValueError(f"aggregation {self.name!r}: window must be a Timedelta, None or {UTC_DAY!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSet:
+    """A declared feature set: entity key, time column, typed schema, and its aggregations."""
+
+    name: str
+    entity: str
+    time_column: str
+    features: tuple[Feature, ...]
+    aggregations: tuple[Aggregation, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.dtype == "category"]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"feature set {self.name!r} has no feature {name!r}")
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.features]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"feature set {self.name!r}: duplicate feature names {sorted(dup)}")

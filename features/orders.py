@@ -1,0 +1,372 @@
+"""Order features for the delay and fraud models: basket, customer history, velocity,
+linked-entity risk and fulfillment load — each as of the order's own `created_at`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
+from features.frame import haversine_km, ns_to_days, safe_ratio, to_feature_frame
+from features.streams import build_streams, order_events
+from features.windows import compute_aggregations, to_ns
+from triage.contract import Dataset
+from triage.schema import TABLES
+
+__all__ = [
+    "ORDER_FEATURES",
+    "HIGH_RESALE_CATEGORIES",
+    "BASKET_CATEGORIES",
+    "build_order_features",
+    "order_row_features",
+    "derive_order_features",
+]
+
+H1, H24, D7, D28, D30 = (pd.Timedelta(hours=1), pd.Timedelta(hours=24), pd.Timedelta(days=7),
+                        pd.Timedelta(days=28), pd.Timedelta(days=30))
+
+# Goods that resell quickly for cash: the classic targets of card fraud and resellers
+# (phones, laptops, consoles, headphones). Gift cards and luxury goods would belong
+# here too if a retailer's catalogue carried them as categories.
+HIGH_RESALE_CATEGORIES: tuple[str, ...] = ("electronics",)
+BASKET_CATEGORIES: tuple[str, ...] = TABLES["products"].column("category").categories
+
+# Smoothing of late rates towards the global rate known so far (pseudo-counts).
+LATE_PRIOR_WEIGHT = 20.0
+GLOBAL_PRIOR_LATE, GLOBAL_PRIOR_N = 1.0, 10.0
+
+_VELOCITY_KEYS = {
+    "device": "device_id",
+    "email": "email_hash",
+    "cust": "customer_id",
+    "postcode": "shipping_postcode",
+    "card_country": "card_country",
+}
+_WINDOWS = {"1h": H1, "24h": H24, "7d": D7}
+
+
+def _aggregations() -> tuple[Aggregation, ...]:
+    a: list[Aggregation] = []
+    for label, key in _VELOCITY_KEYS.items():
+        for wl, w in _WINDOWS.items():
+            a.append(Aggregation(name=f"{label}_orders_{wl}", stream="orders", key=(key,), window=w))
+    a += [
+        Aggregation(name="cust_prior_orders", stream="orders", key=("customer_id",), window=None),
+        Aggregation(name="cust_prior_spend", stream="orders", key=("customer_id",), window=None, agg="sum",
+                    value="order_total"),
+        Aggregation(name="_cust_last_order", stream="orders", key=("customer_id",), window=None,
+                    agg="last_time"),
+        Aggregation(name="cust_prior_returns", stream="returns", key=("customer_id",), window=None),
+        Aggregation(name="cust_prior_chargebacks", stream="fraud", key=("customer_id",), window=None),
+        Aggregation(name="cust_prior_abuse", stream="inspections", key=("customer_id",), window=None,
+                    agg="sum", value="abuse"),
+        Aggregation(name="cust_prior_late_known", stream="delivery", key=("customer_id",), window=None,
+                    agg="sum", value="is_late"),
+        Aggregation(name="device_distinct_customers", stream="orders", key=("device_id",), window=None,
+                    agg="distinct", value="customer_id"),
+        Aggregation(name="email_distinct_customers", stream="orders", key=("email_hash",), window=None,
+                    agg="distinct", value="customer_id"),
+        Aggregation(name="_cust_postcode_prior_orders", stream="orders",
+                    key=("customer_id", "shipping_postcode"), window=None),
+    ]
+    for label, key in {"device": "device_id", "email": "email_hash", "postcode": "shipping_postcode",
+                       "node": "fulfillment_node_id"}.items():
+        a.append(Aggregation(name=f"{label}_fraud_known_30d", stream="fraud", key=(key,), window=D30))
+        a.append(Aggregation(name=f"{label}_fraud_known_all", stream="fraud", key=(key,), window=None))
+    a += [
+        Aggregation(name="_node_orders_today", stream="orders", key=("fulfillment_node_id",), window=UTC_DAY),
+        Aggregation(name="node_orders_24h", stream="orders", key=("fulfillment_node_id",), window=H24),
+        Aggregation(name="_node_last_sync", stream="syncs", key=("fulfillment_node_id",), window=None,
+                    agg="last_time"),
+    ]
+    for label, key in {"node": ("fulfillment_node_id",), "carrier": ("carrier",),
+                       "carrier_region": ("carrier", "node_region"), "all": ("_all",)}.items():
+        windows = {"7d": D7} if label == "carrier_region" else {"7d": D7, "28d": D28}
+        for wl, w in windows.items():
+            a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=key, window=w, agg="sum",
+                                 value="is_late"))
+            a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=key, window=w))
+    return tuple(a)
+
+
+def _f(name: str, dtype: str, description: str, reason: str) -> Feature:
+    return Feature(name=name, dtype=dtype, description=description, reason_template=reason)  # type: ignore[arg-type]
+
+
+def _features() -> tuple[Feature, ...]:
+    f = [
+        # order and basket
+        _f("order_total", "float", "order value after discounts", "order value {value:.2f}"),
+        _f("item_count", "int", "units in the order", "{value:.0f} items in the basket"),
+        _f("n_lines", "int", "order lines", "{value:.0f} order lines"),
+        _f("max_unit_price", "float", "highest unit price paid in the basket", "most expensive item {value:.2f}"),
+        _f("basket_weight_kg", "float", "total weight of the basket", "basket weighs {value:.1f} kg"),
+        _f("discount_depth", "float", "1 − paid / list value of the lines",
+           "discount of {value:.0%} off list price"),
+        *[
+            _f(f"share_{c}", "float", f"share of line value in {c}", f"{{value:.0%}} of the basket is {c}")
+            for c in BASKET_CATEGORIES
+        ],
+        _f("share_other", "float", "share of line value in categories outside the contract list",
+           "{value:.0%} of the basket in other categories"),
+        _f("dominant_category", "category", "category holding the most line value", "mostly {value}"),
+        _f("high_resale_share", "float", f"share of line value in high-resale goods {HIGH_RESALE_CATEGORIES}",
+           "{value:.0%} of the basket is easy-to-resell goods"),
+        _f("promo_used", "bool", "a promo code was used", "promo code used"),
+        _f("hour_utc", "int", "hour of day (UTC) the order was captured", "ordered at {value:.0f}:00 UTC"),
+        _f("weekday", "int", "day of week (UTC), Monday = 0", "ordered on weekday {value:.0f}"),
+        _f("channel", "category", "sales channel", "ordered via {value}"),
+        _f("payment_method", "category", "payment method", "paid by {value}"),
+        _f("service_level", "category", "delivery service level", "{value} delivery"),
+        _f("fulfillment_type", "category", "how the order is fulfilled", "fulfilled as {value}"),
+        _f("card_ip_country_mismatch", "bool", "card country differs from IP country (null if either unknown)",
+           "card country differs from IP country"),
+        _f("card_country_missing", "bool", "no card country", "card country unknown"),
+        _f("billing_shipping_mismatch", "bool", "billing postcode differs from shipping postcode",
+           "billing and shipping postcodes differ"),
+        _f("account_age_minutes", "float", "minutes from account creation to the order",
+           "account created {value:.0f} minutes before the order"),
+        _f("account_age_days", "float", "customer tenure in days at the order",
+           "customer for {value:.0f} days"),
+        _f("is_guest", "bool", "guest checkout identity", "guest checkout"),
+        _f("loyalty_tier", "category", "loyalty tier", "loyalty tier {value}"),
+        _f("node_outside_home_region", "bool", "fulfilling node is outside the customer's home region",
+           "shipped from outside the customer's home region"),
+        _f("promise_window_hours", "float", "hours from order to promised delivery",
+           "promised within {value:.0f} hours"),
+        _f("distance_km", "float", "great-circle km from node to delivery location (null for pickup)",
+           "ships {value:.0f} km"),
+        _f("node_type", "category", "type of the fulfilling node", "fulfilled by a {value}"),
+        _f("carrier", "category", "carrier (null for pickup)", "carrier {value}"),
+        # customer history
+        _f("cust_prior_orders", "int", "customer's orders before this one", "{value:.0f} earlier orders"),
+        _f("cust_prior_spend", "float", "customer's spend before this order", "spent {value:.2f} before"),
+        _f("days_since_prev_order", "float", "days since the customer's previous order (null if first)",
+           "previous order {value:.1f} days ago"),
+        _f("cust_prior_returns", "int", "customer's return requests before this order",
+           "{value:.0f} earlier returns"),
+        _f("cust_return_rate", "float", "prior returns / prior orders (null with no prior orders)",
+           "returns {value:.0%} of orders"),
+        _f("cust_prior_chargebacks", "int", "customer's orders reported as fraud before this order",
+           "{value:.0f} earlier chargebacks"),
+        _f("cust_prior_abuse", "int", "customer's returns confirmed as abuse before this order",
+           "{value:.0f} confirmed return abuses"),
+        _f("cust_prior_late_known", "int", "customer's orders known late before this order",
+           "{value:.0f} earlier late deliveries"),
+        # velocity
+        *[
+            _f(f"{label}_orders_{wl}", "int", f"orders with the same {key} in the trailing {wl}",
+               f"{{value:.0f}} orders from the same {key.replace('_', ' ')} in {wl}")
+            for label, key in _VELOCITY_KEYS.items()
+            for wl in _WINDOWS
+        ],
+        _f("device_distinct_customers", "int", "distinct customers seen on this device before",
+           "device used by {value:.0f} customers"),
+        _f("email_distinct_customers", "int", "distinct customers seen with this e-mail before",
+           "e-mail used by {value:.0f} customers"),
+        _f("new_shipping_address", "bool", "first order of this customer to this postcode",
+           "first delivery to this address"),
+        # linked-entity risk
+        *[
+            _f(f"{label}_fraud_known_{wl}", "int",
+               f"fraud reports known on the same {what} ({'trailing 30 d of reports' if wl == '30d' else 'all time'})",
+               f"{{value:.0f}} known fraud cases on this {what}" + (" in 30 days" if wl == "30d" else ""))
+            for label, what in {"device": "device", "email": "e-mail", "postcode": "shipping postcode",
+                                "node": "fulfilment node"}.items()
+            for wl in ("30d", "all")
+        ],
+        # fulfillment
+        _f("node_load_today", "float", "node's orders so far today (UTC) / daily capacity",
+           "node at {value:.0%} of daily capacity so far today"),
+        _f("node_orders_24h", "int", "node's orders in the trailing 24 h", "{value:.0f} node orders in 24 h"),
+        _f("node_load_24h", "float", "node's orders in the trailing 24 h / daily capacity",
+           "node at {value:.0%} of capacity over 24 h"),
+        _f("inventory_sync_age_hours", "float", "hours since the node last synced its stock (null if unknown)",
+           "stock last synced {value:.1f} h ago"),
+    ]
+    for label, what in {"node": "node", "carrier": "carrier", "carrier_region": "carrier in the node's region"}.items():
+        for wl in ("7d",) if label == "carrier_region" else ("7d", "28d"):
+            f.append(_f(f"{label}_late_rate_{wl}", "float",
+                        f"late share of the {what}'s outcomes known in the trailing {wl}, smoothed",
+                        f"{what} late on {{value:.0%}} of orders ({wl})"))
+            f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known in the trailing {wl}",
+                        f"{{value:.0f}} known outcomes for the {what} ({wl})"))
+    return tuple(f)
+
+
+ORDER_FEATURES = FeatureSet(
+    name="order_features",
+    entity="order_id",
+    time_column="created_at",
+    features=_features(),
+    aggregations=_aggregations(),
+)
+
+_CONTRACT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "channel": TABLES["orders"].column("channel").categories,
+    "payment_method": TABLES["orders"].column("payment_method").categories,
+    "service_level": TABLES["orders"].column("service_level").categories,
+    "fulfillment_type": TABLES["orders"].column("fulfillment_type").categories,
+    "loyalty_tier": TABLES["customers"].column("loyalty_tier").categories,
+    "node_type": TABLES["nodes"].column("node_type").categories,
+    "dominant_category": BASKET_CATEGORIES,
+}
+
+
+def _f64(s: pd.Series | np.ndarray) -> np.ndarray:
+    return pd.to_numeric(pd.Series(np.asarray(s, dtype=object)), errors="coerce").to_numpy(np.float64) \
+        if np.asarray(s).dtype == object else np.asarray(s, dtype=np.float64)
+
+
+def _flag(mask: pd.Series | np.ndarray, unknown: pd.Series | np.ndarray | None = None) -> np.ndarray:
+    out = np.asarray(mask, dtype=np.float64)
+    if unknown is not None:
+        out[np.asarray(unknown, dtype=bool)] = np.nan
+    return out
+
+
+def basket_features(ev: pd.DataFrame, lines: pd.DataFrame, products: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-order basket features from its lines and the product master (rows follow `ev`)."""
+    n = len(ev)
+    order_index = pd.Index(ev["order_id"])
+    li = order_index.get_indexer(lines["order_id"])
+    keep = li >= 0
+    lines = lines[keep]
+    li = li[keep]
+    prods = products.drop_duplicates("sku").set_index("sku")
+    pi = prods.index.get_indexer(lines["sku"])
+    found = pi >= 0
+    qty = lines["quantity"].to_numpy(np.float64)
+    price = lines["unit_price"].to_numpy(np.float64)
+    value = qty * price
+    cat = np.where(found, prods["category"].to_numpy(object)[np.where(found, pi, 0)], None) if len(prods) \
+        else np.full(len(lines), None, dtype=object)
+    list_price = np.where(found, prods["list_price"].to_numpy(np.float64)[np.where(found, pi, 0)], np.nan) \
+        if len(prods) else np.full(len(lines), np.nan)
+    weight = np.where(found, prods["weight_kg"].to_numpy(np.float64)[np.where(found, pi, 0)], np.nan) \
+        if len(prods) else np.full(len(lines), np.nan)
+
+    total = np.bincount(li, weights=value, minlength=n)
+    n_lines = np.bincount(li, minlength=n).astype(np.float64)
+    max_price = np.full(n, -np.inf)
+    np.maximum.at(max_price, li, price)
+    max_price[n_lines == 0] = np.nan
+    list_value = np.bincount(li, weights=np.nan_to_num(qty * list_price), minlength=n)
+    out: dict[str, np.ndarray] = {
+        "n_lines": n_lines,
+        "max_unit_price": max_price,
+        "basket_weight_kg": np.bincount(li, weights=np.nan_to_num(qty * weight), minlength=n),
+        "discount_depth": 1.0 - safe_ratio(total, list_value),
+    }
+    shares = np.zeros((n, len(BASKET_CATEGORIES) + 1))
+    cat_idx = pd.Index(BASKET_CATEGORIES).get_indexer(pd.Series(cat, dtype=object))
+    cat_idx = np.where(cat_idx < 0, len(BASKET_CATEGORIES), cat_idx)
+    np.add.at(shares, (li, cat_idx), value)
+    for j, c in enumerate(BASKET_CATEGORIES):
+        out[f"share_{c}"] = safe_ratio(shares[:, j], total)
+    out["share_other"] = safe_ratio(shares[:, -1], total)
+    names = np.array([*BASKET_CATEGORIES, "other"], dtype=object)
+    dominant = names[np.argmax(shares, axis=1)]
+    dominant[~(total > 0)] = None
+    out["dominant_category"] = dominant
+    resale = np.isin(np.asarray(BASKET_CATEGORIES), HIGH_RESALE_CATEGORIES)
+    out["high_resale_share"] = safe_ratio(shares[:, :-1][:, resale].sum(axis=1), total)
+    return out
+
+
+def order_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Features from the order's own row and its customer and node master data."""
+    t = ev["created_at"]
+    t_ns = to_ns(t)
+    card, ip = ev["card_country"], ev["ip_country"]
+    cust_created = pd.to_datetime(ev["customer_created_at"], utc=True)
+    age_ns = (t_ns - to_ns(cust_created)).astype(np.float64)
+    age_ns[cust_created.isna().to_numpy()] = np.nan
+    home = ev["home_region"]
+    return {
+        "order_total": _f64(ev["order_total"]),
+        "item_count": _f64(ev["item_count"]),
+        "promo_used": _flag(ev["promo_code"].notna()),
+        "hour_utc": t.dt.hour.to_numpy(np.float64),
+        "weekday": t.dt.dayofweek.to_numpy(np.float64),
+        "channel": ev["channel"].to_numpy(object),
+        "payment_method": ev["payment_method"].to_numpy(object),
+        "service_level": ev["service_level"].to_numpy(object),
+        "fulfillment_type": ev["fulfillment_type"].to_numpy(object),
+        "card_ip_country_mismatch": _flag(card.ne(ip), card.isna() | ip.isna()),
+        "card_country_missing": _flag(card.isna()),
+        "billing_shipping_mismatch": _flag(ev["billing_postcode"].ne(ev["shipping_postcode"]),
+                                           ev["billing_postcode"].isna() | ev["shipping_postcode"].isna()),
+        "account_age_minutes": age_ns / 60e9,
+        "account_age_days": age_ns / 86_400e9,
+        "is_guest": _f64(ev["is_guest"].map({True: 1.0, False: 0.0})),
+        "loyalty_tier": ev["loyalty_tier"].to_numpy(object),
+        "node_outside_home_region": _flag(ev["node_region"].ne(home), ev["node_region"].isna() | home.isna()),
+        "promise_window_hours": (to_ns(ev["promised_at"]) - t_ns) / 3600e9,
+        "distance_km": haversine_km(_f64(ev["node_lat"]), _f64(ev["node_lon"]), _f64(ev["ship_lat"]),
+                                    _f64(ev["ship_lon"])),
+        "node_type": ev["node_type"].to_numpy(object),
+        "carrier": ev["carrier"].to_numpy(object),
+    }
+
+
+def _smoothed_rate(late: np.ndarray, known: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    return (np.nan_to_num(late) + LATE_PRIOR_WEIGHT * prior) / (np.nan_to_num(known) + LATE_PRIOR_WEIGHT)
+
+
+def derive_order_features(
+    ev: pd.DataFrame, agg: dict[str, np.ndarray], present: frozenset[str] | set[str]
+) -> dict[str, np.ndarray]:
+    """History features from the raw aggregations (shared by the offline and online paths)."""
+    t_ns = to_ns(ev["created_at"]).astype(np.float64)
+    out = {k: v for k, v in agg.items() if not k.startswith("_")}
+    out["days_since_prev_order"] = ns_to_days(t_ns - agg["_cust_last_order"])
+    out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
+    out["new_shipping_address"] = _flag(agg["_cust_postcode_prior_orders"] == 0,
+                                        np.isnan(agg["_cust_postcode_prior_orders"]))
+    capacity = _f64(ev["node_capacity"])
+    out["node_load_today"] = safe_ratio(agg["_node_orders_today"], capacity)
+    out["node_load_24h"] = safe_ratio(agg["node_orders_24h"], capacity)
+    out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
+    has_delivery = "fulfillment_outcomes" in present
+    for wl in ("7d", "28d"):
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        for label in ("node", "carrier", "carrier_region"):
+            if label == "carrier_region" and wl == "28d":
+                continue
+            known = agg[f"{label}_known_{wl}"]
+            rate = _smoothed_rate(agg[f"_{label}_late_{wl}"], known, prior)
+            rate[np.isnan(known)] = np.nan
+            if not has_delivery:
+                rate[:] = np.nan
+            out[f"{label}_late_rate_{wl}"] = rate
+    return out
+
+
+def _lines_for(ds: Dataset, order_ids: pd.Series) -> pd.DataFrame:
+    lines = ds["order_lines"]
+    if len(order_ids) == len(ds["orders"]):
+        return lines
+    return lines[lines["order_id"].isin(order_ids)]
+
+
+def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One row per order with `created_at ≥ since` (all orders if None), point-in-time correct.
+
+    Columns: `order_id`, `created_at`, then `ORDER_FEATURES.names` in order. Each order
+    sees other orders/returns strictly before its `created_at` and outcomes whose
+    `known_at` is strictly before it; all history in `ds` is used, whatever `since`.
+    """
+    orders = ds["orders"]
+    if since is not None:
+        orders = orders[orders["created_at"] >= pd.Timestamp(since)]
+    ev = order_events(ds, orders)
+    needed = {a.stream for a in ORDER_FEATURES.aggregations}
+    streams = build_streams(ds, needed)
+    agg = compute_aggregations(ORDER_FEATURES.aggregations, ev, to_ns(ev["created_at"]), streams)
+    cols: dict[str, object] = {}
+    cols |= order_row_features(ev)
+    cols |= basket_features(ev, _lines_for(ds, ev["order_id"]), ds["products"])
+    cols |= derive_order_features(ev, agg, ds.present)
+    return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _CONTRACT_CATEGORIES)

@@ -1,0 +1,198 @@
+"""Return features for routing (disposition) and abuse: the request, its item and order,
+the customer's and vendor's history, and signals from the customer's own words — each as
+of the return's own `requested_at`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.declarations import Aggregation, Feature, FeatureSet
+from features.frame import ns_to_days, safe_ratio, to_feature_frame
+from features.streams import build_streams, return_events
+from features.text import KEYWORD_FAMILIES, text_features
+from features.windows import compute_aggregations, to_ns
+from triage.contract import Dataset
+from triage.schema import TABLES
+
+__all__ = ["RETURN_FEATURES", "build_return_features", "return_row_features", "derive_return_features"]
+
+D30 = pd.Timedelta(days=30)
+
+# Smoothing of the vendor's return-to-vendor share (pseudo-counts at the prior share).
+RTV_PRIOR_WEIGHT, RTV_PRIOR_SHARE = 5.0, 0.1
+
+
+def _aggregations() -> tuple[Aggregation, ...]:
+    return (
+        Aggregation(name="cust_prior_returns", stream="returns", key=("customer_id",), window=None),
+        Aggregation(name="cust_returns_30d", stream="returns", key=("customer_id",), window=D30),
+        Aggregation(name="cust_prior_orders", stream="orders", key=("customer_id",), window=None),
+        Aggregation(name="cust_prior_inspected", stream="inspections", key=("customer_id",), window=None),
+        Aggregation(name="cust_prior_abuse", stream="inspections", key=("customer_id",), window=None,
+                    agg="sum", value="abuse"),
+        Aggregation(name="cust_prior_chargebacks", stream="fraud", key=("customer_id",), window=None),
+        Aggregation(name="_order_fraud_known", stream="fraud", key=("order_id",), window=None),
+        Aggregation(name="sku_prior_returns", stream="returns", key=("sku",), window=None),
+        Aggregation(name="vendor_prior_inspected", stream="inspections", key=("vendor_id",), window=None),
+        Aggregation(name="_vendor_prior_rtv", stream="inspections", key=("vendor_id",), window=None, agg="sum",
+                    value="is_rtv"),
+    )
+
+
+def _f(name: str, dtype: str, description: str, reason: str) -> Feature:
+    return Feature(name=name, dtype=dtype, description=description, reason_template=reason)  # type: ignore[arg-type]
+
+
+_TEXT_REASONS = {
+    "worn": "customer's words suggest it was worn or used for an occasion",
+    "defective": "customer describes a fault",
+    "damaged": "customer describes physical damage",
+    "unopened": "customer says it is unopened or unused",
+    "fit": "customer describes a fit or size problem",
+    "not_as_described": "customer says it differs from the description",
+    "changed_mind": "customer changed their mind",
+}
+
+
+def _features() -> tuple[Feature, ...]:
+    return (
+        _f("days_since_delivery", "float", "days from delivery (known before the request) to the request",
+           "returned {value:.0f} days after delivery"),
+        _f("days_since_order", "float", "days from the order to the request", "returned {value:.0f} days after ordering"),
+        _f("reason_code", "category", "the customer's reason code", "reason: {value}"),
+        _f("reported_condition", "category", "condition as stated by the customer", "reported as {value}"),
+        _f("return_channel", "category", "how the item comes back", "returned via {value}"),
+        _f("refund_amount", "float", "requested refund", "refund of {value:.2f} requested"),
+        _f("quantity", "int", "units returned", "{value:.0f} units returned"),
+        _f("unit_price_paid", "float", "unit price paid on the order line (null if no matching line)",
+           "paid {value:.2f} per unit"),
+        _f("list_price", "float", "product list price", "list price {value:.2f}"),
+        _f("refund_to_paid_ratio", "float", "refund / (unit price paid × quantity)",
+           "refund is {value:.0%} of what was paid"),
+        _f("category", "category", "product category", "a {value} item"),
+        _f("vendor_id", "category", "the product's vendor", "vendor {value}"),
+        _f("is_returnable", "bool", "product is returnable", "item is returnable"),
+        _f("vendor_prior_inspected", "int", "inspected returns of this vendor's products known before",
+           "{value:.0f} earlier inspected returns for this vendor"),
+        _f("vendor_rtv_share", "float", "smoothed share of the vendor's inspected returns sent back to the vendor",
+           "vendor takes back {value:.0%} of returns"),
+        _f("sku_prior_returns", "int", "earlier return requests for this SKU", "{value:.0f} earlier returns of this item"),
+        _f("account_age_days", "float", "customer tenure in days at the request", "customer for {value:.0f} days"),
+        _f("loyalty_tier", "category", "loyalty tier", "loyalty tier {value}"),
+        _f("is_guest", "bool", "guest checkout identity", "guest checkout"),
+        _f("cust_prior_returns", "int", "customer's return requests before this one", "{value:.0f} earlier returns"),
+        _f("cust_returns_30d", "int", "customer's return requests in the trailing 30 days",
+           "{value:.0f} returns in 30 days"),
+        _f("cust_prior_orders", "int", "customer's orders before the request", "{value:.0f} orders before"),
+        _f("cust_return_rate", "float", "prior returns / prior orders (null with no prior orders)",
+           "returns {value:.0%} of orders"),
+        _f("cust_prior_inspected", "int", "customer's returns inspected before the request",
+           "{value:.0f} earlier inspected returns"),
+        _f("cust_prior_abuse", "int", "customer's returns confirmed as abuse before the request",
+           "{value:.0f} confirmed return abuses"),
+        _f("cust_abuse_rate", "float", "confirmed abuse / inspected returns before the request (null if none)",
+           "{value:.0%} of inspected returns were abuse"),
+        _f("cust_prior_chargebacks", "int", "customer's orders reported as fraud before the request",
+           "{value:.0f} earlier chargebacks"),
+        _f("order_fraud_known", "bool", "the returned order was already reported as fraud",
+           "the order was reported as fraud"),
+        _f("reason_text_len", "int", "characters in the free-text reason", "{value:.0f}-character explanation"),
+        _f("reason_text_words", "int", "words in the free-text reason", "{value:.0f}-word explanation"),
+        *[_f(f"text_{k}", "bool", f"free text matches the '{k}' keyword family", _TEXT_REASONS[k])
+          for k in KEYWORD_FAMILIES],
+    )
+
+
+RETURN_FEATURES = FeatureSet(
+    name="return_features",
+    entity="return_id",
+    time_column="requested_at",
+    features=_features(),
+    aggregations=_aggregations(),
+)
+
+_CONTRACT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "reason_code": TABLES["returns"].column("reason_code").categories,
+    "reported_condition": TABLES["returns"].column("reported_condition").categories,
+    "return_channel": TABLES["returns"].column("return_channel").categories,
+    "category": TABLES["products"].column("category").categories,
+    "loyalty_tier": TABLES["customers"].column("loyalty_tier").categories,
+}
+
+
+def _f64(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
+
+
+def _bool01(s: pd.Series) -> np.ndarray:
+    return s.map({True: 1.0, False: 0.0}).to_numpy(np.float64)
+
+
+def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Features from the return's own row, its product, order line, order and customer."""
+    t_ns = to_ns(ev["requested_at"]).astype(np.float64)
+
+    def since(col: str) -> np.ndarray:
+        s = pd.to_datetime(ev[col], utc=True)
+        d = t_ns - to_ns(s).astype(np.float64)
+        d[s.isna().to_numpy()] = np.nan
+        return ns_to_days(d)
+
+    delivery = since("delivered_at")
+    delivery[~(delivery > 0)] = np.nan  # a delivery not known strictly before the request is unknown
+    paid = _f64(ev["unit_price"])
+    qty = _f64(ev["quantity"])
+    return {
+        "days_since_delivery": delivery,
+        "days_since_order": since("order_created_at"),
+        "reason_code": ev["reason_code"].to_numpy(object),
+        "reported_condition": ev["reported_condition"].to_numpy(object),
+        "return_channel": ev["return_channel"].to_numpy(object),
+        "refund_amount": _f64(ev["refund_amount"]),
+        "quantity": qty,
+        "unit_price_paid": paid,
+        "list_price": _f64(ev["list_price"]),
+        "refund_to_paid_ratio": safe_ratio(_f64(ev["refund_amount"]), paid * qty),
+        "category": ev["category"].to_numpy(object),
+        "vendor_id": ev["vendor_id"].to_numpy(object),
+        "is_returnable": _bool01(ev["is_returnable"]),
+        "account_age_days": since("customer_created_at"),
+        "loyalty_tier": ev["loyalty_tier"].to_numpy(object),
+        "is_guest": _bool01(ev["is_guest"]),
+        **text_features(ev["reason_text"]),
+    }
+
+
+def derive_return_features(ev: pd.DataFrame, agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """History features from the raw aggregations (shared by the offline and online paths)."""
+    out = {k: v for k, v in agg.items() if not k.startswith("_")}
+    out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
+    out["cust_abuse_rate"] = safe_ratio(agg["cust_prior_abuse"], agg["cust_prior_inspected"])
+    out["order_fraud_known"] = np.where(np.isnan(agg["_order_fraud_known"]), np.nan,
+                                        (agg["_order_fraud_known"] > 0).astype(np.float64))
+    inspected = agg["vendor_prior_inspected"]
+    share = (np.nan_to_num(agg["_vendor_prior_rtv"]) + RTV_PRIOR_WEIGHT * RTV_PRIOR_SHARE) / (
+        np.nan_to_num(inspected) + RTV_PRIOR_WEIGHT)
+    share[np.isnan(inspected)] = np.nan
+    out["vendor_rtv_share"] = share
+    return out
+
+
+def build_return_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One row per return with `requested_at ≥ since` (all if None), point-in-time correct.
+
+    Columns: `return_id`, `requested_at`, then `RETURN_FEATURES.names` in order. Empty
+    (with those columns) when the dataset has no returns.
+    """
+    returns = ds["returns"]
+    if since is not None:
+        returns = returns[returns["requested_at"] >= pd.Timestamp(since)]
+    ev = return_events(ds, returns)
+    streams = build_streams(ds, {a.stream for a in RETURN_FEATURES.aggregations})
+    agg = compute_aggregations(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
+    cols: dict[str, object] = {}
+    cols |= return_row_features(ev)
+    cols |= derive_return_features(ev, agg)
+    return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _CONTRACT_CATEGORIES)
