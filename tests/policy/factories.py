@@ -94,3 +94,60 @@ def restockable(p_abuse: float = 0.01) -> dict[str, float]:
         "p_recycle": 0.01,
         "p_abuse": p_abuse,
     }
+
+
+def scored_orders(n: int, seed: int = 0, days: int = 14) -> Any:
+    """Random scored orders with labels drawn from their scores (calibrated by construction)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cats = np.array(["electronics", "apparel", "home", "toys", "grocery"], dtype=object)
+    df = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(n)],
+            "customer_id": [f"c{i}" for i in rng.integers(0, max(1, n // 3), n)],
+            "created_at": pd.Timestamp("2026-03-01T00:00Z")
+            + pd.to_timedelta(rng.integers(0, days * 1440, n), unit="min"),
+            "channel": rng.choice(["web", "app", "store", "marketplace"], n),
+            "order_total": rng.lognormal(4.3, 1.0, n).round(2),
+            "payment_method": rng.choice(["card", "paypal", "gift_card"], n, p=[0.7, 0.25, 0.05]),
+            "fulfillment_type": rng.choice(["ship_from_dc", "ship_from_store", "pickup_in_store"], n),
+            "categories": [list(rng.choice(cats, rng.integers(1, 3), replace=False)) for _ in range(n)],
+            "customer_is_new": rng.random(n) < 0.2,
+            "hours_to_promise": rng.uniform(4, 120, n),
+            "p_fraud": rng.beta(0.4, 25, n),
+            "p_late": rng.beta(1.0, 7, n),
+        }
+    )
+    df["is_fraud"] = (rng.random(n) < df.p_fraud).astype(int)
+    df["is_late"] = (rng.random(n) < df.p_late).astype(int)
+    return df
+
+
+def scored_returns(n: int, seed: int = 0, days: int = 14) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    from triage.schema import DISPOSITIONS
+
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet([6, 1.5, 1.2, 0.8, 0.5], n)
+    df = pd.DataFrame(
+        {
+            "return_id": [f"r{i}" for i in range(n)],
+            "customer_id": [f"c{i}" for i in rng.integers(0, max(1, n // 3), n)],
+            "requested_at": pd.Timestamp("2026-03-01T00:00Z")
+            + pd.to_timedelta(rng.integers(0, days * 1440, n), unit="min"),
+            "return_channel": rng.choice(["mail", "store", "kiosk", "carrier_pickup"], n),
+            "refund_amount": rng.lognormal(3.6, 0.9, n).round(2),
+            "category": rng.choice(["electronics", "apparel", "home", "grocery"], n),
+            "is_returnable": rng.random(n) > 0.02,
+            "p_abuse": rng.beta(0.6, 12, n),
+        }
+    )
+    for j, k in enumerate(DISPOSITIONS):
+        df[f"p_{k}"] = probs[:, j]
+    df["disposition"] = [DISPOSITIONS[rng.choice(5, p=p)] for p in probs]
+    df["abuse_confirmed"] = rng.random(n) < df.p_abuse
+    return df

@@ -55,8 +55,7 @@ def _widen(values: tuple[Any, ...]) -> frozenset[Any]:
     return frozenset(out)
 
 
-def _is_many(v: Any) -> bool:
-    return isinstance(v, list | tuple | set | frozenset)
+_MANY = (list, tuple, set, frozenset)
 
 
 def _field_test(c: FieldTest, lists: Mapping[str, tuple[str, ...]]) -> Test:
@@ -65,8 +64,8 @@ def _field_test(c: FieldTest, lists: Mapping[str, tuple[str, ...]]) -> Test:
 
     def member(s: frozenset[Any], negate: bool) -> Callable[[Any], bool]:
         def t(v: Any) -> bool:
-            if _is_many(v):
-                hit = any(x in s for x in v)
+            if isinstance(v, _MANY):
+                hit = not s.isdisjoint(v)
             else:
                 try:
                     hit = v in s
@@ -110,7 +109,10 @@ def _field_test(c: FieldTest, lists: Mapping[str, tuple[str, ...]]) -> Test:
                 return False
             if hi is not None and v >= hi:
                 return False
-        return all(t(v) for t in checks)
+        for t in checks:  # noqa: SIM110 - a plain loop is faster on this hot path
+            if not t(v):
+                return False
+        return True
 
     return test
 

@@ -69,8 +69,12 @@ class TuneResult:
             if name in self.before:
                 lines.append(f"{name:<16}{self.before[name]:>10.1f}{self.before[name + '_tuned']:>10.1f}")
         lines.append(f"capacity        {self.policy.capacity.order_reviews_per_day:>10.1f} reviews/day")
-        lines.append("hold threshold → best cost, reviews/day:")
-        for row in self.hold_curve().itertuples():
+        lines.append("hold threshold → best cost, reviews/day (sampled):")
+        curve = self.hold_curve()
+        step = max(1, len(curve) // 15)
+        for row in (
+            curve.iloc[list(range(0, len(curve), step)) + [len(curve) - 1]].drop_duplicates().itertuples()
+        ):
             mark = "" if row.feasible else "  over capacity"
             lines.append(f"  {row.hold_threshold:8.4f}  {row.cost:12.1f}  {row.reviews_per_day:8.1f}{mark}")
         return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Backtest: replay scored history, side by side with the rules-only and no-automation references."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.policy.factories import make_policy, scored_orders, scored_returns
+from triage.policy import default_policy
+from triage.policy.backtest import backtest, replay_orders
+
+
+def _orders() -> pd.DataFrame:
+    # two days; one obvious fraud, one late order, two quiet ones
+    return pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(
+                ["2026-03-01T10:00Z", "2026-03-01T11:00Z", "2026-03-02T10:00Z", "2026-03-02T12:00Z"]
+            ),
+            "channel": ["web", "web", "web", "app"],
+            "order_total": [300.0, 50.0, 80.0, 40.0],
+            "p_fraud": [0.9, 0.01, 0.01, None],
+            "p_late": [0.05, 0.9, 0.05, 0.05],
+            "is_fraud": [1, 0, 0, 0],
+            "is_late": [0, 1, 0, 0],
+        }
+    )
+
+
+def test_backtest_counts_fraud_stopped_and_late_orders_caught():
+    report = backtest(default_policy(), _orders())
+    t = report.table()
+    assert list(t.columns) == ["policy", "rules only", "no automation"]
+    assert report.n_days == 2
+    policy = t["policy"]
+    assert policy["hold_for_review / day"] == pytest.approx(0.5)
+    assert policy["fraud value stopped"] == pytest.approx(300 * 0.95)
+    assert policy["fraud value missed"] == pytest.approx(300 * 0.05)
+    assert policy["late orders expedited"] == 1
+    assert policy["good orders held"] == 0
+    assert t.loc["fraud value missed", "rules only"] == pytest.approx(300.0)
+    assert t.loc["order reviews / day", "no automation"] == pytest.approx(2.0)
+    assert t.loc["good orders held", "no automation"] == 3
+
+
+def test_rules_only_reference_ignores_scores_without_degrading():
+    decisions = replay_orders(default_policy(), _orders(), use_scores=False)
+    assert list(decisions.fraud_action) == ["release"] * 4
+    assert all(a == () for a in decisions.delay_actions)
+
+
+def test_total_cost_adds_up_its_parts():
+    report = backtest(default_policy(), scored_orders(400, seed=3), scored_returns(100, seed=3))
+    for run in report.runs:
+        m = run.metrics
+        assert m["total cost"] == pytest.approx(m["fraud cost"] + m["delay cost"] + m["returns cost"])
+
+
+def test_against_policy_is_replayed_side_by_side_and_priced_alike():
+    strict = make_policy(thresholds=default_policy().thresholds | {"fraud_hold": 0.02, "fraud_verify": 0.01})
+    orders = scored_orders(500, seed=4)
+    report = backtest(default_policy(), orders, against=strict)
+    t = report.table()
+    assert list(t.columns) == ["policy", "against", "rules only", "no automation"]
+    assert t.loc["order reviews / day", "against"] > t.loc["order reviews / day", "policy"]
+    assert t.loc["fraud value missed", "against"] <= t.loc["fraud value missed", "policy"]
+
+
+def test_returns_report_abusive_refunds_and_recovery():
+    returns = scored_returns(300, seed=5)
+    report = backtest(default_policy(), scored_orders(50, seed=5), returns)
+    t = report.table()
+    assert (
+        t.loc["refunds paid to abusive returns", "no automation"]
+        < t.loc["refunds paid to abusive returns", "rules only"]
+    )
+    assert t.loc["return reviews / day", "no automation"] == pytest.approx(300 / report.n_days)
+    assert t.loc["recovery value of routing", "policy"] > 0
+
+
+def test_report_renders_text_and_html_with_embedded_plots(tmp_path):
+    report = backtest(default_policy(), scored_orders(300, seed=6), scored_returns(80, seed=6))
+    text = report.to_text()
+    assert "total cost" in text and "no automation" in text
+    page = report.to_html(tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "fraud value stopped" in page
+
+
+def test_missing_labels_are_named():
+    with pytest.raises(ValueError, match="is_fraud"):
+        backtest(default_policy(), _orders().drop(columns=["is_fraud"]))

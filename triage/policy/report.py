@@ -1,0 +1,157 @@
+"""The backtest report: side-by-side metrics per policy, as a terminal table and an HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from triage.policy.model import Capacity
+
+__all__ = ["PolicyRun", "BacktestReport"]
+
+_MONEY = ("value", "cost", "refunds")
+_COST_PARTS = ("fraud cost", "delay cost", "returns cost")
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """One policy (or reference) replayed: named metrics and reviews per day."""
+
+    name: str
+    policy_version: str
+    metrics: dict[str, float]
+    order_reviews: pd.Series
+    return_reviews: pd.Series | None = None
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    runs: tuple[PolicyRun, ...]
+    capacity: Capacity
+    n_orders: int
+    n_returns: int
+    n_days: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def table(self) -> pd.DataFrame:
+        """Metrics (rows) by run (columns), in the order they were computed."""
+        rows = list(dict.fromkeys(k for r in self.runs for k in r.metrics))
+        return pd.DataFrame(
+            {r.name: [r.metrics.get(k, float("nan")) for k in rows] for r in self.runs}, index=rows
+        )
+
+    def run(self, name: str) -> PolicyRun:
+        return next(r for r in self.runs if r.name == name)
+
+    def _header(self) -> str:
+        versions = ", ".join(f"{r.name} = {r.policy_version}" for r in self.runs if r.policy_version != "-")
+        return (
+            f"Backtest {self.start:%Y-%m-%d} .. {self.end:%Y-%m-%d} ({self.n_days} days): "
+            f"{self.n_orders} orders, {self.n_returns} returns; {versions}. "
+            f"Capacity: {self.capacity.order_reviews_per_day:g} order reviews/day, "
+            f"{self.capacity.return_reviews_per_day:g} return reviews/day."
+        )
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        t = self.table()
+        cols = list(t.columns)
+        body = []
+        for metric, row in t.iterrows():
+            fmt = "{:,.0f}" if any(w in str(metric) for w in _MONEY) else "{:,.1f}"
+            cells = ["-" if v != v else fmt.format(v) for v in row]
+            if str(metric).endswith("reviews / day"):
+                cap = (
+                    self.capacity.order_reviews_per_day
+                    if metric.startswith("order")
+                    else self.capacity.return_reviews_per_day
+                )
+                cells = [c + (" !" if v > cap else "") for c, v in zip(cells, row, strict=True)]
+            body.append([str(metric), *cells])
+        return cols, body
+
+    def to_text(self) -> str:
+        """A readable terminal table; ``!`` marks reviews per day above capacity."""
+        cols, body = self._cells()
+        widths = [max(len(r[0]) for r in body)] + [
+            max(len(c), *(len(r[i + 1]) for r in body)) for i, c in enumerate(cols)
+        ]
+        line = "  ".join(["".ljust(widths[0])] + [c.rjust(w) for c, w in zip(cols, widths[1:], strict=True)])
+        out = [self._header(), "", line, "-" * len(line)]
+        for r in body:
+            out.append(
+                "  ".join(
+                    [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+                )
+            )
+        out.append("")
+        out.append(
+            "Costs are realised with labels, priced by the policy's cost table; lower is better. '!' = over capacity."
+        )
+        return "\n".join(out)
+
+    def _plots(self) -> list[tuple[str, str]]:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figs = []
+
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        for r in self.runs:
+            if r.name != "no automation":  # plain matplotlib dates: pandas' converter warns
+                days = pd.DatetimeIndex(r.order_reviews.index).tz_localize(None).to_numpy()
+                ax.plot(days, r.order_reviews.to_numpy(), marker=".", label=r.name)
+        ax.axhline(self.capacity.order_reviews_per_day, color="red", linestyle="--", label="capacity")
+        ax.set_title("Order reviews per day")
+        ax.legend()
+        figs.append(("Order reviews per day vs capacity", fig))
+
+        t = self.table()
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        parts = [p for p in _COST_PARTS if p in t.index]
+        t.loc[parts].T.plot.bar(stacked=True, ax=ax, rot=0)
+        ax.set_title("Realised cost by part (lower is better)")
+        figs.append(("Cost by part", fig))
+
+        per_day = [i for i in t.index if i.endswith(" / day") and "reviews" not in i]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        t.loc[per_day].plot.barh(ax=ax)
+        ax.set_title("Actions per day")
+        figs.append(("Actions per day", fig))
+
+        out = []
+        for title, f in figs:
+            buf = io.BytesIO()
+            f.tight_layout()
+            f.savefig(buf, format="png", dpi=90)
+            plt.close(f)
+            out.append((title, base64.b64encode(buf.getvalue()).decode("ascii")))
+        return out
+
+    def to_html(self, path: str | Path) -> Path:
+        """A self-contained HTML page: the table and plots (PNG embedded as base64)."""
+        cols, body = self._cells()
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["metric", *cols])
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+        imgs = "".join(
+            f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'/>"
+            for t, b in self._plots()
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>triage backtest</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
+            "</style></head><body><h1>triage backtest</h1>"
+            f"<p>{html.escape(self._header())}</p><table><tr>{head}</tr>{rows}</table>{imgs}</body></html>"
+        )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+        return path
