@@ -88,10 +88,13 @@ PolicyDecide = Callable[..., Any]  # triage.policy.decide_order / decide_return
 
 
 def bundle_version(bundle: Any) -> str:
+    """The registry version, else a local bundle's training time, else "unversioned"."""
     v = getattr(bundle, "versions", None) or {}
-    for key in ("version", "registry_version", "model_version", "run_id"):
+    for key in ("registry_version", "version"):
         if v.get(key) is not None:
             return str(v[key])
+    if v.get("trained_at"):
+        return f"local-{v['trained_at']}"
     return "unversioned"
 
 
@@ -464,8 +467,47 @@ def record_outcome(
 # ---------------------------------------------------------------------- loading
 
 
-def load_services(settings: Any) -> DecisionService:
-    """Build a `DecisionService` from settings: the active policy and the model bundles.
+def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[str, str]]:
+    """Each risk model's bundle, one at a time: a failure is a problem, not a crash.
+
+    From `settings.bundle_dir` (`<name>.joblib`, as `training.registry.export_bundles`
+    writes them) when set, else the registry's `champion` alias. A model with no file
+    or no champion is not configured (its scores are null, not degraded).
+    """
+    from models import SPECS, load_bundle
+
+    bundles: dict[str, list[Any]] = {"order": [], "return": []}
+    problems: list[str] = []
+    aliases: dict[str, str] = {}
+    client = None
+    for spec in SPECS.values():
+        try:
+            if settings.bundle_dir is not None:
+                path = settings.bundle_dir / f"{spec.name}.joblib"
+                if not path.exists():
+                    continue
+                bundle, aliases[spec.name] = load_bundle(path), str(path)
+            else:
+                from training.registry import CHAMPION, configure, load_registered_bundle
+
+                if client is None:
+                    client = configure(settings)
+                try:
+                    mv = client.get_model_version_by_alias(spec.name, CHAMPION)
+                except Exception:  # no such model or no champion: not configured
+                    continue
+                bundle = load_registered_bundle(client, spec.name, str(mv.version))
+                aliases[spec.name] = f"models:/{spec.name}@{CHAMPION}"
+        except Exception as exc:  # configured but unusable → degraded, and /readyz says why
+            problems.append(f"{spec.entity}: model {spec.name} cannot be loaded: {type(exc).__name__}: {exc}")
+            log.exception("model cannot be loaded", extra={"model": spec.name})
+            continue
+        bundles.setdefault(bundle.entity, []).append(bundle)
+    return bundles, problems, aliases
+
+
+def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> DecisionService:
+    """Build a `DecisionService` from settings: the active policy and the champion bundles.
 
     The policy must load (a broken policy is a `ConfigError`: nothing to decide with).
     A bundle that cannot be loaded is recorded in `problems` — its event kind then
@@ -474,30 +516,13 @@ def load_services(settings: Any) -> DecisionService:
     from triage import policy as pol
 
     policy = pol.load_policy(settings.policy_path) if settings.policy_path else pol.default_policy()
-    bundles: dict[str, list[Any]] = {"order": [], "return": []}
-    problems: list[str] = []
-    aliases: dict[str, str] = {}
-    if settings.bundle_dir is not None:
-        from models.bundle import load_bundle
-
-        files = sorted(settings.bundle_dir.glob("*.joblib"))
-        for path in files:
-            try:
-                b = load_bundle(path)
-            except Exception as exc:  # a configured model that cannot be loaded → degraded
-                kind = "return" if "return" in path.stem else "order"
-                problems.append(
-                    f"{kind}: model file {path.name} cannot be loaded: {type(exc).__name__}: {exc}"
-                )
-                continue
-            bundles.setdefault(b.entity, []).append(b)
-            aliases[b.name] = str(path)
+    bundles, problems, aliases = _load_bundles(settings)
     return DecisionService(
         policy=policy,
         decide_order=pol.decide_order,
         decide_return=pol.decide_return,
         bundles=bundles,
-        online=None,
+        online=online,
         problems=problems,
         aliases=aliases,
     )
