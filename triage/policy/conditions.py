@@ -108,7 +108,7 @@ CONDITION_KEYS = {
     "score_absent": "score_absent",
     "degraded": "degraded",
 }
-_KIND_OF_TYPE = {
+_KIND_OF_TYPE: dict[type, str] = {
     AllOf: "all",
     AnyOf: "any",
     Not: "not",

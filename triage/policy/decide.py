@@ -130,13 +130,13 @@ def decide_order(
     total = _number(event.get("order_total"))
     p_fraud = sc.get("p_fraud", policy.priors.p_fraud)
     p_late = sc.get("p_late", policy.priors.p_late)
-    fa = c.fraud_actions[fraud]
+    fa = c.fraud_actions[fraud]  # type: ignore[index]
     fraud_loss = p_fraud * total * c.fraud_loss_rate
     late_loss = p_late * c.late_delivery_cost
     kept = 1.0
     delay_cost = 0.0
     for a in delay:
-        da = c.delay_actions[a]
+        da = c.delay_actions[a]  # type: ignore[index]
         kept *= 1.0 - da.late_cost_avoided
         delay_cost += da.cost
     expected = fraud_loss * (1 - fa.catch_rate) + fa.cost + (1 - p_fraud) * fa.friction_if_good
@@ -229,7 +229,7 @@ def decide_return(
     c = policy.costs
     refund = _number(event.get("refund_amount"))
     p_abuse = sc.get("p_abuse", policy.priors.p_abuse)
-    rm = c.refund_modes[mode]
+    rm = c.refund_modes[mode]  # type: ignore[index]
     abuse_loss = p_abuse * refund * c.abuse_loss_rate
     expected = abuse_loss * (1 - rm.abuse_catch_rate) + rm.cost + (1 - p_abuse) * rm.friction_if_good
     expected += ship_cost - (recovery or 0.0)

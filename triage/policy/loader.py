@@ -57,7 +57,7 @@ def _key_path(loc: tuple[Any, ...], data: Any, *, missing: bool = False) -> str:
     return out
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Any) -> str:
     kind = err["type"]
     got = err.get("input")
     if kind == "extra_forbidden":
