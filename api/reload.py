@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState
+from triage.audit import purge_expired
 from triage.service import DecisionService
 
 __all__ = ["reload_services", "install_services", "background_loop", "GENERATION_KEY"]
@@ -55,10 +56,9 @@ def _poll_once(state: AppState) -> None:
 def _purge_expired(state: AppState) -> None:
     if state.store is None:
         return
-    before = datetime.now(UTC) - timedelta(days=state.settings.retention_days)
-    counts = state.store.purge(before)
+    counts = purge_expired(state.settings, now=datetime.now(UTC), store=state.store)
     if any(counts.values()):
-        log.info("retention purge", extra={"before": before.isoformat(), **counts})
+        log.info("retention purge", extra={"retention_days": state.settings.retention_days, **counts})
 
 
 async def background_loop(state: AppState) -> None:
