@@ -53,7 +53,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     owned = state.store is None
     if owned:
         await run_in_threadpool(_open_store, state)
-    elif state.keys is None:
+    elif state.keys is None and state.store is not None:
         state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
     if state.services is None:
         services = await run_in_threadpool(state.loader, state.settings)

@@ -126,17 +126,18 @@ class OrderEvent(_OrderBase):  # type: ignore[misc, valid-type]
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderEvent:
+        data: Any = self
         seen: set[int] = set()
-        for i, line in enumerate(self.lines):
-            if line.line_no in seen:  # type: ignore[attr-defined]
+        for i, line in enumerate(data.lines):
+            if line.line_no in seen:
                 raise ValueError(
                     f"lines[{i}].line_no {line.line_no} repeats an earlier line; line_no must be unique"
-                )  # type: ignore[attr-defined]
-            seen.add(line.line_no)  # type: ignore[attr-defined]
-        if self.customer is not None and self.customer.customer_id != self.customer_id:  # type: ignore[attr-defined]
+                )
+            seen.add(line.line_no)
+        if data.customer is not None and data.customer.customer_id != data.customer_id:
             raise ValueError(
-                f"customer.customer_id must equal customer_id {self.customer_id!r}; "  # type: ignore[attr-defined]
-                f"got {self.customer.customer_id!r}"  # type: ignore[attr-defined]
+                f"customer.customer_id must equal customer_id {data.customer_id!r}; "
+                f"got {data.customer.customer_id!r}"
             )
         return self
 

@@ -32,15 +32,22 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000, wo
     from api.logs import configure_logging
 
     configure_logging()
-    common = {"host": host, "port": port, "access_log": False, "log_config": None}
     if workers <= 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
         return
     os.environ.update(settings_env(settings))
     prom = (settings.home / "prometheus").resolve()
     shutil.rmtree(prom, ignore_errors=True)
     prom.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
-    uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **common)
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+    )

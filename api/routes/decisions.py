@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 
 _PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem+json"}
 _ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (401, 403, 409, 413, 422, 503)}
-_ADAPTERS = {"order": TypeAdapter(OrderEvent), "return": TypeAdapter(ReturnEvent)}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "order": TypeAdapter(OrderEvent),
+    "return": TypeAdapter(ReturnEvent),
+}
 
 
 class _InvalidItem(ContractError):
@@ -89,7 +92,7 @@ def decide_order(
 
 @router.post("/returns/decisions", response_model=DecisionResponse, responses=_ERRORS)
 def decide_return(
-    event: ReturnEvent,
+    event: ReturnEvent,  # type: ignore[valid-type]
     key: DecideKey,
     state: StateDep,
     services: ServicesDep,
@@ -134,7 +137,7 @@ def _batch(
         try:
             events.append(adapter.validate_python(item).model_dump())
         except ValidationError as exc:
-            errs = field_errors(exc.errors())
+            errs = field_errors([dict(e) for e in exc.errors()])
             for e in errs:
                 e["field"] = f"items[{i}]" + ("." + e["field"] if e["field"] != "body" else "")
             events.append(_InvalidItem(validation_problem(errs, correlation_id=cid)))
