@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.declarations import UTC_DAY, Aggregation
 
-__all__ = ["KeyedTimeIndex", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
+__all__ = ["KeyedTimeIndex", "TimeRanks", "sorted_unique", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
 
 DAY_NS = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
@@ -53,38 +53,74 @@ def joint_codes(
     return combined[:n_s], combined[n_s:]
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort-based: faster than numpy's hash unique for int64 times)."""
+    v = np.sort(values)
+    if len(v) == 0:
+        return v
+    keep = np.empty(len(v), dtype=bool)
+    keep[0] = True
+    np.not_equal(v[1:], v[:-1], out=keep[1:])
+    return v[keep]
+
+
+class TimeRanks:
+    """A stream's distinct times; ranks preserve "<", so (key, rank) pairs fit one int64."""
+
+    def __init__(self, stream_ns: np.ndarray) -> None:
+        self.times = sorted_unique(stream_ns[stream_ns != _NAT])
+        self.width = np.int64(len(self.times) + 1)
+        self.stream_rank = np.searchsorted(self.times, stream_ns, "left")
+
+    def rank(self, bound_ns: np.ndarray) -> np.ndarray:
+        """Number of distinct stream times strictly below each bound."""
+        return np.searchsorted(self.times, bound_ns, "left")
+
+
 class KeyedTimeIndex:
     """Stream rows sorted by (key code, time rank), searchable for [lower, t) per event."""
 
-    def __init__(self, stream_codes: np.ndarray, stream_ns: np.ndarray, event_codes: np.ndarray) -> None:
+    def __init__(self, stream_codes: np.ndarray, stream_ns: np.ndarray, event_codes: np.ndarray,
+                 ranks: TimeRanks | None = None, event_rank: np.ndarray | None = None) -> None:
+        self.ranks = ranks if ranks is not None else TimeRanks(stream_ns)
         valid = (stream_codes >= 0) & (stream_ns != _NAT)
         rows = np.flatnonzero(valid)
-        st_ns = stream_ns[rows]
-        self.times = np.unique(st_ns)  # sorted distinct stream times: ranks preserve "<"
-        self.width = np.int64(len(self.times) + 1)
-        comb = stream_codes[rows] * self.width + np.searchsorted(self.times, st_ns, "left")
+        self.width = self.ranks.width
+        comb = stream_codes[rows] * self.width + self.ranks.stream_rank[rows]
         order = np.argsort(comb, kind="stable")
         self.sorted = comb[order]
         self.sorted_codes = stream_codes[rows][order]
         self.rows = rows[order]  # stream row numbers in (key, time) order
-        self.sorted_ns = st_ns[order]
-        self.event_codes = event_codes
+        self.sorted_ns = stream_ns[rows][order]
         self.event_null = event_codes < 0
         self._base = np.where(self.event_null, 0, event_codes) * self.width
+        # searching needles in sorted order is much faster (numpy reuses the previous hit);
+        # every bound used here is monotone in t, so one permutation sorts them all
+        self._perm = np.argsort(self._base + (event_rank if event_rank is not None else 0), kind="stable")
+        self._start: np.ndarray | None = None
+
+    def _search(self, needles: np.ndarray) -> np.ndarray:
+        out = np.empty(len(needles), dtype=np.int64)
+        out[self._perm] = np.searchsorted(self.sorted, needles[self._perm], "left")
+        return out
+
+    def position_rank(self, bound_rank: np.ndarray | None) -> np.ndarray:
+        """Per event: the first sorted row with an equal key and time rank ≥ bound (None: key start)."""
+        if bound_rank is None:
+            if self._start is None:
+                self._start = self._search(self._base)
+            return self._start
+        return self._search(self._base + bound_rank)
 
     def position(self, bound_ns: np.ndarray | None) -> np.ndarray:
-        """Per event: the first sorted row with an equal key and time ≥ bound (None: key start)."""
-        if bound_ns is None:
-            return np.searchsorted(self.sorted, self._base, "left")
-        rank = np.searchsorted(self.times, bound_ns, "left")
-        return np.searchsorted(self.sorted, self._base + rank, "left")
+        return self.position_rank(None if bound_ns is None else self.ranks.rank(bound_ns))
 
-    def window_sum(
-        self, lower_ns: np.ndarray | None, upper_ns: np.ndarray, values: np.ndarray | None = None
+    def window_sum_rank(
+        self, lower_rank: np.ndarray | None, upper_rank: np.ndarray, values: np.ndarray | None = None
     ) -> np.ndarray:
         """Per event: count (or sum of `values`) of rows with equal key and time in [lower, upper)."""
-        hi = self.position(upper_ns)
-        lo = self.position(lower_ns)
+        hi = self.position_rank(upper_rank)
+        lo = self.position_rank(lower_rank)
         if values is None:
             out = (hi - lo).astype(np.float64)
         else:
@@ -93,22 +129,32 @@ class KeyedTimeIndex:
             v = np.nan_to_num(np.asarray(values, dtype=np.float64)[self.rows])
             seg = pd.Series(v).groupby(self.sorted_codes, sort=False).cumsum().to_numpy()
             cum = np.concatenate([[0.0], seg])
-            start = self.position(None)
-            base = cum[np.maximum(lo, start)]  # = 0 at a key's first row
+            start = self.position_rank(None)
+            base = cum[lo]
             base[lo == start] = 0.0
             out = cum[hi] - base
             out[hi == start] = 0.0
         out[self.event_null] = np.nan
         return out
 
-    def last_before(self, upper_ns: np.ndarray) -> np.ndarray:
+    def window_sum(
+        self, lower_ns: np.ndarray | None, upper_ns: np.ndarray, values: np.ndarray | None = None
+    ) -> np.ndarray:
+        return self.window_sum_rank(
+            None if lower_ns is None else self.ranks.rank(lower_ns), self.ranks.rank(upper_ns), values
+        )
+
+    def last_before_rank(self, upper_rank: np.ndarray) -> np.ndarray:
         """Per event: the time (ns, as float) of the latest row with equal key before upper; NaN if none."""
-        hi = self.position(upper_ns)
-        start = self.position(None)
+        hi = self.position_rank(upper_rank)
+        start = self.position_rank(None)
         has = (hi > start) & ~self.event_null
         out = np.full(len(hi), np.nan)
         out[has] = self.sorted_ns[hi[has] - 1].astype(np.float64)
         return out
+
+    def last_before(self, upper_ns: np.ndarray) -> np.ndarray:
+        return self.last_before_rank(self.ranks.rank(upper_ns))
 
 
 def _lower_bound(window: pd.Timedelta | str | None, t_ns: np.ndarray) -> np.ndarray | None:
@@ -139,27 +185,43 @@ def compute_aggregations(
     key/value columns under the event's column names. Returns name → float64 array.
     """
     out: dict[str, np.ndarray] = {}
-    cache: dict[tuple, KeyedTimeIndex] = {}
+    indexes: dict[tuple, KeyedTimeIndex] = {}
+    ranks: dict[tuple, TimeRanks] = {}
+    bounds: dict[tuple, np.ndarray | None] = {}
+    codes: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for agg in aggregations:
         stream = streams[agg.stream]
+        kind = ("distinct", agg.value) if agg.agg == "distinct" else ("rows",)
         if agg.agg == "distinct":
             assert agg.value is not None
             stream = _first_appearances(stream, agg.key, agg.value)
-            cache_key: tuple = (agg.stream, agg.key, "distinct", agg.value)
-        else:
-            cache_key = (agg.stream, agg.key)
-        index = cache.get(cache_key)
+        rk = (agg.stream, *kind, agg.key if kind[0] == "distinct" else ())
+        if rk not in ranks:
+            ranks[rk] = TimeRanks(stream["_t"].to_numpy(np.int64))
+        tr = ranks[rk]
+        if (rk, "t") not in bounds:
+            bounds[(rk, "t")] = tr.rank(event_ns)
+        upper = bounds[(rk, "t")]
+        assert upper is not None
+        bk = (rk, str(agg.window))
+        if bk not in bounds:
+            lower_ns = _lower_bound(agg.window, event_ns)
+            bounds[bk] = None if lower_ns is None else tr.rank(lower_ns)
+        lower = bounds[bk]
+        ik = (agg.stream, agg.key, *kind)
+        index = indexes.get(ik)
         if index is None:
-            s_codes, e_codes = joint_codes([stream[k] for k in agg.key], [events[k] for k in agg.key])
-            index = KeyedTimeIndex(s_codes, stream["_t"].to_numpy(np.int64), e_codes)
-            cache[cache_key] = index
+            ck = (agg.stream, agg.key, *kind)
+            if ck not in codes:
+                codes[ck] = joint_codes([stream[k] for k in agg.key], [events[k] for k in agg.key])
+            s_codes, e_codes = codes[ck]
+            index = KeyedTimeIndex(s_codes, stream["_t"].to_numpy(np.int64), e_codes, tr, upper)
+            indexes[ik] = index
         if agg.agg == "last_time":
-            out[agg.name] = index.last_before(event_ns)
+            out[agg.name] = index.last_before_rank(upper)
         elif agg.agg == "sum":
             assert agg.value is not None
-            out[agg.name] = index.window_sum(
-                _lower_bound(agg.window, event_ns), event_ns, stream[agg.value].to_numpy(np.float64)
-            )
+            out[agg.name] = index.window_sum_rank(lower, upper, stream[agg.value].to_numpy(np.float64))
         else:
-            out[agg.name] = index.window_sum(_lower_bound(agg.window, event_ns), event_ns)
+            out[agg.name] = index.window_sum_rank(lower, upper)
     return out
