@@ -84,6 +84,128 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from training import train_all
+    from triage.settings import get_settings
+
+    ds = _load(args)
+    result = train_all(
+        ds,
+        cutoff=args.cutoff,
+        experiment=args.experiment,
+        fraud_label_window_days=args.fraud_label_window,
+        settings=get_settings(),
+        progress=_progress,
+    )
+    print(result.summary())
+    print(f"review the runs: triage ui   (MLflow store: {get_settings().tracking_uri})")
+    return 0
+
+
+def _bundles(settings):
+    from training import load_champions
+
+    bundles = load_champions(settings)
+    for name, bundle in bundles.items():
+        if bundle is None:
+            print(f"{name}: no champion — its scores stay empty", file=sys.stderr)
+    return bundles
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from training import score_dataset, write_scores
+    from triage.settings import get_settings
+
+    ds = _load(args)
+    orders, returns = score_dataset(ds, since=args.since, bundles=_bundles(get_settings()), progress=_progress)
+    paths = write_scores(orders, returns, args.out)
+    for what, path in paths.items():
+        print(f"{what}: {path}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from training import promote
+    from triage.settings import get_settings
+
+    promote(args.name, args.version, settings=get_settings())
+    print(f"{args.name} version {args.version} is now champion")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {url} (store {settings.tracking_uri}); Ctrl-C stops it", flush=True)
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", settings.tracking_uri,
+        "--default-artifact-root", str(settings.mlruns_dir.resolve()),
+        "--host", args.host, "--port", str(args.port), "--workers", "1",
+    ]
+    return subprocess.call(command)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api import run_server
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    if args.bundle_dir:
+        settings = settings.model_copy(update={"bundle_dir": args.bundle_dir})
+    if args.policy:
+        settings = settings.model_copy(update={"policy_path": args.policy})
+    if args.bootstrap:
+        settings = settings.model_copy(update={"bootstrap_dir": args.bootstrap})
+    run_server(settings, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from triage.keys import create_key
+    from triage.settings import get_settings
+
+    key = create_key(get_settings(), args.name, args.scopes)
+    print(f"API key {args.name!r} with scopes {args.scopes}; shown once, keep it safe:")
+    print(key)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from triage.keys import revoke_key
+    from triage.settings import get_settings
+
+    revoke_key(get_settings(), args.name)
+    print(f"API key {args.name!r} revoked")
+    return 0
+
+
+def cmd_audit_purge(args: argparse.Namespace) -> int:
+    from triage.audit import purge
+    from triage.settings import get_settings
+
+    counts = purge(get_settings(), args.before.to_pydatetime())
+    print(", ".join(f"{n} {what} purged" for what, n in counts.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from triage.audit import export
+    from triage.settings import get_settings
+
+    since = args.since.to_pydatetime() if args.since is not None else None
+    counts = export(get_settings(), args.out, since)
+    for table, n in counts.items():
+        print(f"{table}: {n} rows")
+    print(f"wrote {args.out}; add the retailer's nodes and products tables before training from it")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------
 
 
@@ -121,6 +243,51 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("features", cmd_features, "write point-in-time order and return feature tables")
     data_options(p, since=True)
     p.add_argument("--out", required=True, type=Path)
+
+    p = command("train", cmd_train, "train, evaluate and register the delay, fraud and returns models")
+    data_options(p)
+    p.add_argument("--cutoff", type=_timestamp, help="where training stands (default: latest event time)")
+    p.add_argument("--experiment", default="triage", help="MLflow experiment name")
+    p.add_argument("--fraud-label-window", type=int, default=60, metavar="DAYS",
+                   help="days after an order before 'no chargeback' counts as legitimate")
+
+    p = command("score", cmd_score, "score orders and returns with the champion models")
+    data_options(p, since=True)
+    p.add_argument("--out", required=True, type=Path)
+
+    p = command("promote", cmd_promote, "make a registered model version the champion by hand")
+    p.add_argument("name", help="registered name, e.g. triage-fraud")
+    p.add_argument("version")
+
+    p = command("ui", cmd_ui, "start the MLflow UI on the project's model store")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+
+    p = command("serve", cmd_serve, "start the scoring API (FastAPI under uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--bundle-dir", type=Path, help="serve model bundles from this folder, not the registry")
+    p.add_argument("--policy", type=Path, help="policy file (default: the active policy setting)")
+    p.add_argument("--bootstrap", type=Path, help="load the online feature state from this contract folder")
+
+    keys = sub.add_parser("keys", help="create or revoke API keys").add_subparsers(dest="keys", required=True)
+    p = keys.add_parser("create", help="make a key; prints it once, on the last line")
+    p.add_argument("--name", required=True)
+    p.add_argument("--scopes", default="decide,read", help="comma-separated: decide,outcomes,read,admin")
+    p.set_defaults(handler=cmd_keys_create)
+    p = keys.add_parser("revoke", help="revoke a key by name")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_keys_revoke)
+
+    audit = sub.add_parser("audit", help="audit store housekeeping").add_subparsers(dest="audit", required=True)
+    p = audit.add_parser("purge", help="delete audited decisions and outcomes received before TS")
+    p.add_argument("--before", required=True, type=_timestamp)
+    p.set_defaults(handler=cmd_audit_purge)
+
+    p = command("export", cmd_export, "write audited events and outcomes as a contract folder")
+    p.add_argument("out", type=Path)
+    p.add_argument("--since", type=_timestamp)
 
     return parser
 

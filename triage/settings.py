@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     mlruns_dir: Path = Field(default_factory=lambda: project_root() / "mlruns")
     policy_path: Path | None = Field(default=None, description="active policy file; default the shipped one")
     bundle_dir: Path | None = Field(default=None, description="serve model bundles from here, not the registry")
+    bootstrap_dir: Path | None = Field(default=None, description="contract folder that seeds the online state")
     fraud_label_window_days: int = Field(default=60, ge=1, le=365)
     max_batch_items: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)
