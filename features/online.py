@@ -1,0 +1,485 @@
+"""Online features: the same features for ONE event, as of its own time, from a state store.
+
+The state is a time-indexed log per (stream, key): every observed order, return, outcome
+and inventory sync is filed under the keys the declared `Aggregation`s use, with the
+time it happened or became known. A query for an event at t reads only entries with
+time in [lower, t) — so the order in which things arrive does not matter (late or
+out-of-order arrivals cannot corrupt the state), a replay in any order gives the same
+answers, and re-observing the same event id replaces it instead of counting it twice.
+
+Row-level features (basket, mismatches, text) and the derived features (rates, ratios)
+come from the very functions the offline pipeline uses, on one-row frames; the outcome
+timing rule for deliveries is `features.outcomes.delivery_outcomes` itself. The parity
+test (`tests/features/test_online_parity.py`) replays a dataset and compares with the
+offline frames.
+
+`OnlineStore` is the storage interface; `MemoryStore` keeps everything in process.
+Server-backed stores (SQLite, Redis) implement the same six methods.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from features.declarations import UTC_DAY, Aggregation, FeatureSet
+from features.frame import to_feature_frame
+from features.orders import (
+    _CONTRACT_CATEGORIES as _ORDER_CATEGORIES,
+)
+from features.orders import (
+    ORDER_FEATURES,
+    basket_features,
+    derive_order_features,
+    order_row_features,
+)
+from features.outcomes import delivery_outcomes
+from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
+from features.returns import RETURN_FEATURES, derive_return_features, return_row_features
+from features.streams import ALL, order_events, return_events
+from features.windows import DAY_NS
+from triage.contract import Dataset
+from triage.schema import TABLES
+
+__all__ = ["OnlineStore", "MemoryStore", "OnlineFeatures", "Window"]
+
+_OPTIONAL_OUTCOMES = ("fulfillment_outcomes", "fraud_labels", "return_outcomes", "inventory_syncs", "returns")
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a store returns for one (index, key) over [lower, upper)."""
+
+    count: int
+    total: float  # sum of the entries' values
+    last_ns: int | None  # time of the latest entry before upper (None if none)
+
+
+class OnlineStore(Protocol):
+    """Time-indexed entries per (index, key), plus small records (master data, seen events).
+
+    An entry is (entry_id, time_ns, value); `put_entry` with an existing entry_id replaces
+    it. Keys are tuples of strings. Implementations must be safe to call in any order.
+    """
+
+    def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None: ...
+
+    def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None: ...
+
+    def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None: ...
+
+    def window(self, index: str, key: tuple[str, ...], lower_ns: int | None, upper_ns: int) -> Window: ...
+
+    def put_record(self, table: str, key: str, record: dict[str, Any]) -> None: ...
+
+    def get_record(self, table: str, key: str) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class _Entries:
+    times: list[int] = field(default_factory=list)  # sorted
+    ids: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    time_of: dict[str, int] = field(default_factory=dict)
+
+    def remove(self, entry_id: str) -> None:
+        t = self.time_of.pop(entry_id, None)
+        if t is None:
+            return
+        i = bisect.bisect_left(self.times, t)
+        while self.ids[i] != entry_id:
+            i += 1
+        del self.times[i], self.ids[i], self.values[i]
+
+    def put(self, entry_id: str, t: int, value: float) -> None:
+        self.remove(entry_id)
+        i = bisect.bisect_right(self.times, t)
+        self.times.insert(i, t)
+        self.ids.insert(i, entry_id)
+        self.values.insert(i, value)
+        self.time_of[entry_id] = t
+
+
+class MemoryStore:
+    """In-process `OnlineStore`: sorted lists per (index, key); fine for tests and one worker."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, tuple[str, ...]], _Entries] = {}
+        self._records: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
+        self._entries.setdefault((index, key), _Entries()).put(entry_id, int(time_ns), float(value))
+
+    def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
+        e = self._entries.get((index, key))
+        if e is not None:
+            e.remove(entry_id)
+
+    def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None:
+        e = self._entries.get((index, key))
+        return None if e is None else e.time_of.get(entry_id)
+
+    def window(self, index: str, key: tuple[str, ...], lower_ns: int | None, upper_ns: int) -> Window:
+        e = self._entries.get((index, key))
+        if e is None:
+            return Window(0, 0.0, None)
+        hi = bisect.bisect_left(e.times, upper_ns)
+        lo = 0 if lower_ns is None else bisect.bisect_left(e.times, lower_ns)
+        lo = min(lo, hi)
+        return Window(hi - lo, float(sum(e.values[lo:hi])), e.times[hi - 1] if hi > 0 else None)
+
+    def put_record(self, table: str, key: str, record: dict[str, Any]) -> None:
+        self._records[(table, key)] = dict(record)
+
+    def get_record(self, table: str, key: str) -> dict[str, Any] | None:
+        r = self._records.get((table, key))
+        return None if r is None else dict(r)
+
+
+# --- which indexes the declarations need -------------------------------------------------
+
+
+def _index_name(stream: str, key: tuple[str, ...], distinct: str | None = None) -> str:
+    return f"{stream}|{','.join(key)}" + (f"|distinct:{distinct}" if distinct else "")
+
+
+def _value_column(agg: Aggregation) -> str | None:
+    return agg.value if agg.agg == "sum" else None
+
+
+@dataclass(frozen=True)
+class _IndexSpec:
+    name: str
+    stream: str
+    key: tuple[str, ...]
+    value: str | None  # column summed (None: entries carry 0)
+    distinct: str | None
+
+
+def _index_specs(feature_sets: Iterable[FeatureSet]) -> dict[str, _IndexSpec]:
+    specs: dict[str, _IndexSpec] = {}
+    for fs in feature_sets:
+        for a in fs.aggregations:
+            distinct = a.value if a.agg == "distinct" else None
+            value = _value_column(a)
+            name = _index_name(a.stream, a.key, distinct) + (f"|sum:{value}" if value else "")
+            specs[name] = _IndexSpec(name, a.stream, a.key, value, distinct)
+    return specs
+
+
+def _agg_index(a: Aggregation) -> str:
+    distinct = a.value if a.agg == "distinct" else None
+    value = _value_column(a)
+    return _index_name(a.stream, a.key, distinct) + (f"|sum:{value}" if value else "")
+
+
+def _ns(value: object) -> int | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[arg-type]
+        return None
+    t = pd.Timestamp(value)  # type: ignore[arg-type]
+    if t.tzinfo is None:
+        raise ValueError(f"timestamp without time zone: {value!r}; expected UTC")
+    return int(t.tz_convert("UTC").value)
+
+
+def _key_of(row: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
+    out = []
+    for c in cols:
+        v = row.get(c)
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        out.append(str(v))
+    return tuple(out)
+
+
+def _null(v: object) -> bool:
+    return v is None or (not isinstance(v, str | list | dict) and bool(pd.isna(v)))  # type: ignore[arg-type]
+
+
+def _frame(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as a frame with the contract columns and dtypes (as `load_dataset` produces)."""
+    cols: dict[str, Any] = {}
+    for col in TABLES[table].columns:
+        values = [r.get(col.name) for r in rows]
+        if col.kind == "timestamp":
+            cols[col.name] = pd.DatetimeIndex(
+                [pd.NaT if _null(v) else pd.Timestamp(v) for v in values], dtype="datetime64[ns, UTC]"
+            ) if values else pd.DatetimeIndex([], dtype="datetime64[ns, UTC]")
+        elif col.kind == "float":
+            cols[col.name] = np.array([np.nan if _null(v) else float(v) for v in values], dtype=np.float64)
+        elif col.kind == "int":
+            cols[col.name] = np.array([0 if _null(v) else int(v) for v in values], dtype=np.int64)
+        elif col.kind == "bool":
+            cols[col.name] = np.array([False if _null(v) else bool(v) for v in values], dtype=bool)
+        else:
+            cols[col.name] = np.array([np.nan if _null(v) else str(v) for v in values], dtype=object)
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(rows)))
+
+
+class OnlineFeatures:
+    """Incremental, point-in-time features for one order or return, from an `OnlineStore`.
+
+    `present` names the optional contract tables this deployment receives (as in
+    `Dataset.present`): with `fulfillment_outcomes` present, an order counts as late from
+    its promise until a timely delivery is observed — the contract's rule offline.
+    """
+
+    def __init__(self, store: OnlineStore | None = None, *, present: Iterable[str] = _OPTIONAL_OUTCOMES) -> None:
+        self.store: OnlineStore = store if store is not None else MemoryStore()
+        self.present = frozenset(present) | {"nodes", "products", "customers", "orders", "order_lines"}
+        self.specs = _index_specs((ORDER_FEATURES, RETURN_FEATURES))
+        self._by_stream: dict[str, list[_IndexSpec]] = {}
+        for s in self.specs.values():
+            self._by_stream.setdefault(s.stream, []).append(s)
+
+    # --- master data ----------------------------------------------------------------------
+
+    def observe_master(self, table: str, row: Mapping[str, Any]) -> None:
+        """A node, product or customer record (latest wins)."""
+        key = {"nodes": "node_id", "products": "sku", "customers": "customer_id"}[table]
+        self.store.put_record(table, str(row[key]), _plain(row))
+
+    def bootstrap(self, ds: Dataset) -> None:
+        """Load a contract dataset: master data, then every event and outcome (any order works)."""
+        self.present = frozenset(ds.present)
+        for table in ("nodes", "products", "customers"):
+            for row in ds[table].to_dict("records"):
+                self.observe_master(table, row)
+        lines = ds["order_lines"].groupby("order_id", sort=False)
+        line_groups = {k: g.to_dict("records") for k, g in lines}
+        for row in ds["orders"].to_dict("records"):
+            self.observe_order(row, line_groups.get(row["order_id"], []))
+        for row in ds["returns"].to_dict("records"):
+            self.observe_return(row)
+        for kind, table in (("fulfillment", "fulfillment_outcomes"), ("fraud", "fraud_labels"),
+                            ("return_outcome", "return_outcomes"), ("inventory_sync", "inventory_syncs")):
+            for row in ds[table].to_dict("records"):
+                self.observe_outcome(kind, row)
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    def _file(self, stream: str, entry_id: str, row: Mapping[str, Any], t_ns: int | None) -> None:
+        """File (or re-file) one stream row under every index of its stream."""
+        previous = self.store.get_record("_filed", f"{stream}|{entry_id}") or {}
+        for spec in self._by_stream.get(stream, []):
+            old = previous.get(spec.name)
+            if spec.distinct:
+                continue
+            if old is not None:
+                self.store.drop_entry(spec.name, tuple(old), entry_id)
+        filed: dict[str, list[str]] = {}
+        for spec in self._by_stream.get(stream, []):
+            key = _key_of(row, spec.key)
+            if key is None or t_ns is None:
+                continue
+            if spec.distinct:
+                value = row.get(spec.distinct)
+                if value is None or (not isinstance(value, str) and pd.isna(value)):
+                    continue
+                first = self.store.get_entry(spec.name, key, str(value))
+                if first is None or t_ns < first:
+                    self.store.put_entry(spec.name, key, str(value), t_ns, 0.0)
+                continue
+            v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
+            self.store.put_entry(spec.name, key, entry_id, t_ns, v)
+            filed[spec.name] = list(key)
+        self.store.put_record("_filed", f"{stream}|{entry_id}", filed)
+
+    # --- observations -----------------------------------------------------------------------
+
+    def observe_order(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]] = ()) -> None:
+        """An order as captured (re-observing the same order_id replaces it)."""
+        o = _plain(order)
+        o["_lines"] = [_plain(x) for x in lines]
+        node = self.store.get_record("nodes", str(o.get("fulfillment_node_id"))) or {}
+        o["node_region"] = node.get("region")
+        o["_all"] = ALL
+        oid = str(o["order_id"])
+        self.store.put_record("orders", oid, o)
+        t = _ns(o["created_at"])
+        self._file("orders", oid, o, t)
+        if "fulfillment_outcomes" in self.present:
+            self._refile_delivery(oid)
+        for kind, row in (self.store.get_record("_pending", oid) or {}).get("rows", []):
+            self.observe_outcome(kind, row)
+
+    def observe_return(self, ret: Mapping[str, Any]) -> None:
+        """A return request (re-observing the same return_id replaces it)."""
+        r = _plain(ret)
+        product = self.store.get_record("products", str(r.get("sku"))) or {}
+        r["vendor_id"] = product.get("vendor_id")
+        rid = str(r["return_id"])
+        self.store.put_record("returns", rid, r)
+        self._file("returns", rid, r, _ns(r["requested_at"]))
+        for kind, row in (self.store.get_record("_pending", rid) or {}).get("rows", []):
+            self.observe_outcome(kind, row)
+
+    def observe_outcome(self, kind: str, row: Mapping[str, Any]) -> None:
+        """An outcome as it becomes known.
+
+        kind: `fulfillment` (a `fulfillment_outcomes` row), `fraud` (a `fraud_labels` row),
+        `return_outcome` (a `return_outcomes` row) or `inventory_sync` (an `inventory_syncs`
+        row). An outcome for an order or return not seen yet is kept and applied when it arrives.
+        """
+        r = _plain(row)
+        if kind == "inventory_sync":
+            r["fulfillment_node_id"] = r.get("node_id")
+            t = _ns(r["synced_at"])
+            self._file("syncs", f"{r['node_id']}|{t}", r, t)
+            return
+        event_key = "return_id" if kind == "return_outcome" else "order_id"
+        event_table = "returns" if kind == "return_outcome" else "orders"
+        eid = str(r[event_key])
+        if self.store.get_record(event_table, eid) is None:
+            pending = self.store.get_record("_pending", eid) or {"rows": []}
+            if [kind, r] not in pending["rows"]:
+                pending["rows"].append([kind, r])
+            self.store.put_record("_pending", eid, pending)
+            return
+        if kind == "fulfillment":
+            self.store.put_record("fulfillment", eid, r)
+            self._refile_delivery(eid)
+        elif kind == "fraud":
+            order = self.store.get_record("orders", eid) or {}
+            reported = _ns(r["reported_at"])
+            prev = self.store.get_record("fraud", eid)
+            if reported is None or (prev is not None and prev["known_ns"] <= reported):
+                return
+            self.store.put_record("fraud", eid, {"known_ns": reported})
+            created = _ns(order.get("created_at"))
+            known = max(reported, created) if created is not None else reported  # as streams._not_before
+            self._file("fraud", eid, order, known)
+        elif kind == "return_outcome":
+            ret = self.store.get_record("returns", eid) or {}
+            rec = {**ret, "abuse": 1.0 if bool(r.get("abuse_confirmed")) else 0.0,
+                   "is_rtv": 1.0 if r.get("disposition") == "return_to_vendor" else 0.0}
+            known = _ns(r["inspected_at"])
+            requested = _ns(ret.get("requested_at"))
+            if known is not None and requested is not None:
+                known = max(known, requested)
+            self._file("inspections", eid, rec, known)
+        else:
+            raise ValueError(
+                f"outcome kind must be one of fulfillment, fraud, return_outcome, inventory_sync. Got {kind!r} instead."
+            )
+
+    def _refile_delivery(self, order_id: str) -> None:
+        """(Re)compute an order's lateness and when it became known, with the contract's rule."""
+        order = self.store.get_record("orders", order_id)
+        if order is None:
+            return
+        fo = self.store.get_record("fulfillment", order_id)
+        if fo is None:
+            # no outcome row while the table is present: not delivered, so late from the
+            # promise (the contract's rule, as `delivery_outcomes` applies it to a missing row)
+            known = _ns(order["promised_at"])
+            created = _ns(order["created_at"])
+            if known is not None and created is not None:
+                known = max(known, created)
+            self._file("delivery", order_id, {**order, "is_late": 1.0}, known)
+            return
+        ds = Dataset(
+            tables={"orders": _frame("orders", [order]),
+                    "fulfillment_outcomes": _frame("fulfillment_outcomes", [fo] if fo else [])},
+            present=frozenset({"orders", "fulfillment_outcomes"}),
+        )
+        d = delivery_outcomes(ds).iloc[0]
+        known = _ns(d["known_at"])
+        created = _ns(order["created_at"])
+        if known is not None and created is not None:
+            known = max(known, created)  # as streams._not_before
+        self._file("delivery", order_id, {**order, "is_late": float(bool(d["is_late"]))}, known)
+
+    # --- features ---------------------------------------------------------------------------
+
+    def _aggregate(self, fs: FeatureSet, ev: Mapping[str, Any], t_ns: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for a in fs.aggregations:
+            key = _key_of(ev, a.key)
+            if key is None:
+                out[a.name] = np.array([np.nan])
+                continue
+            w = self.store.window(_agg_index(a), key, _lower(a, t_ns), t_ns)
+            if a.agg == "last_time":
+                value = np.nan if w.last_ns is None else float(w.last_ns)
+            elif a.agg == "sum":
+                value = w.total
+            else:
+                value = float(w.count)
+            out[a.name] = np.array([value])
+        return out
+
+    def _master_ds(self, customer_id: object, node_id: object = None, skus: Iterable[object] = (),
+                   order_id: object = None) -> Dataset:
+        def rows(table: str, keys: Iterable[object]) -> list[dict]:
+            found = [self.store.get_record(table, str(k)) for k in keys if k is not None]
+            return [r for r in found if r]
+
+        order = self.store.get_record("orders", str(order_id)) if order_id is not None else None
+        fo = self.store.get_record("fulfillment", str(order_id)) if order_id is not None else None
+        tables = {
+            "customers": _frame("customers", rows("customers", [customer_id])),
+            "nodes": _frame("nodes", rows("nodes", [node_id])),
+            "products": _frame("products", rows("products", skus)),
+            "orders": _frame("orders", [order] if order else []),
+            "order_lines": _frame("order_lines", order.get("_lines", []) if order else []),
+            "fulfillment_outcomes": _frame("fulfillment_outcomes", [fo] if fo else []),
+        }
+        return Dataset(tables=tables, present=self.present)
+
+    def order_features(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        """A one-row frame equal to `build_order_features`' row for this order, as of its `created_at`."""
+        o = _plain(order)
+        line_rows = [_plain(x) for x in lines]
+        ds = self._master_ds(o.get("customer_id"), o.get("fulfillment_node_id"), [x.get("sku") for x in line_rows])
+        ev = order_events(ds, _frame("orders", [o]))
+        t_ns = int(_ns(o["created_at"]))  # type: ignore[arg-type]
+        agg = self._aggregate(ORDER_FEATURES, ev.iloc[0].to_dict(), t_ns)
+        cols: dict[str, object] = {}
+        cols |= order_row_features(ev)
+        cols |= basket_features(ev, _frame("order_lines", line_rows), ds["products"])
+        cols |= derive_order_features(ev, agg, self.present)
+        return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _ORDER_CATEGORIES)
+
+    def return_features(self, ret: Mapping[str, Any]) -> pd.DataFrame:
+        """A one-row frame equal to `build_return_features`' row for this return, as of its `requested_at`."""
+        r = _plain(ret)
+        ds = self._master_ds(r.get("customer_id"), skus=[r.get("sku")], order_id=r.get("order_id"))
+        ev = return_events(ds, _frame("returns", [r]))
+        t_ns = int(_ns(r["requested_at"]))  # type: ignore[arg-type]
+        agg = self._aggregate(RETURN_FEATURES, ev.iloc[0].to_dict(), t_ns)
+        cols: dict[str, object] = {}
+        cols |= return_row_features(ev)
+        cols |= derive_return_features(ev, agg)
+        return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _RETURN_CATEGORIES)
+
+
+def _lower(a: Aggregation, t_ns: int) -> int | None:
+    if a.window is None:
+        return None
+    if a.window == UTC_DAY:
+        return (t_ns // DAY_NS) * DAY_NS
+    assert isinstance(a.window, pd.Timedelta)
+    return t_ns - int(a.window.value)
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-friendly copy: timestamps as ISO strings, NaN/NaT as None, numpy scalars as Python."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, list):
+            out[k] = v
+        elif v is None or (not isinstance(v, str | dict) and pd.isna(v)):
+            out[k] = None
+        elif isinstance(v, pd.Timestamp):
+            out[k] = v.isoformat()
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
