@@ -5,6 +5,6 @@ plus `truth/orders.csv` and `truth/returns.csv`, the exact probabilities each la
 drawn from (the oracle a model is measured against).
 """
 
-from triage.simulator.simulate import SimulationSummary, simulate
+from triage.simulator.run import SimulationSummary, simulate
 
 __all__ = ["simulate", "SimulationSummary"]

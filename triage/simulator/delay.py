@@ -32,7 +32,7 @@ def p_late(m, o: dict, f: dict, cal, rng: np.random.Generator) -> np.ndarray:
     x += 0.3 * softplus(4 * (f["node_yday"] - 1.0))
     stale_w = np.where(m.node_type[o["node"]] == C.DC, 0.4, 1.0)
     x += stale_w * 1.1 * np.log1p(np.maximum(f["stale_h"] - 1.5, 0) / 2)
-    x += np.where(ftype == C.F_STORE, 0.3, 0.8) * np.where(ftype == C.F_PICKUP, 0.3, 1.0) * f["vendor_risk"]
+    x += np.where(ftype == C.F_STORE, 0.2, 0.55) * np.where(ftype == C.F_PICKUP, 0.3, 1.0) * f["vendor_risk"]
     req = HANDLING_H[ftype] + f["dist_km"] / 45.0
     tight = req / np.maximum(f["window_h"], 0.5)
     x += 2.5 * sigmoid(6 * (tight - 1.0)) + 0.8 * np.minimum(tight, 2.5)
@@ -41,7 +41,7 @@ def p_late(m, o: dict, f: dict, cal, rng: np.random.Generator) -> np.ndarray:
     ramp = np.clip(np.minimum(day - d0, d1 - day) / 2.0, 0, 1)
     x += 1.9 * ramp * (carrier == car) * (m.node_region[o["node"]] == region)
     x += 0.12 * (f["n_lines"] - 1) + 0.15 * (f["weekday"] >= 5)
-    x += rng.normal(0, 0.25, len(x))  # what no export shows (weather, staffing)
+    x += rng.normal(0, 0.15, len(x))  # what no export shows (weather, staffing)
     return sigmoid(x)
 
 

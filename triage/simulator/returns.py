@@ -106,7 +106,7 @@ def probabilities(m, r: dict, prior_returns: np.ndarray, rng) -> tuple[np.ndarra
     e = np.exp(z)
     p_disp = e / e.sum(axis=1, keepdims=True)
     over = r["refund"] > r["paid"] + 0.01
-    x = -4.7 + 0.9 * np.log1p(prior_returns)
+    x = -4.4 + 0.9 * np.log1p(prior_returns)
     x += 1.3 * (soft & (cond == C.USED)) + 0.9 * (soft & (days < 7) & (cond >= C.OPENED) & (cond <= C.USED))
     x += 2.4 * worn + 0.6 * ((code == 5) & (cond == C.USED)) + 0.4 * ((code == 0) & (cond == C.USED))
     x += 0.35 * np.log(np.maximum(unit, 1) / 50) + 1.3 * over - 0.8 * defect - 1.0 * damage
