@@ -14,8 +14,12 @@ from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
 from features.orders import ORDER_FEATURES, build_order_features
 from features.returns import RETURN_FEATURES, build_return_features
 
+# Names the feature definitions a model was trained on (stored in the model bundle).
+FEATURE_SET_VERSION = f"{ORDER_FEATURES.fingerprint()}-{RETURN_FEATURES.fingerprint()}"
+
 __all__ = [
     "Aggregation",
+    "FEATURE_SET_VERSION",
     "Feature",
     "FeatureSet",
     "ORDER_FEATURES",

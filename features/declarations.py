@@ -13,6 +13,7 @@ the row time is the moment the outcome became known (`known_at`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,6 +122,12 @@ class FeatureSet:
             if f.name == name:
                 return f
         raise KeyError(f"feature set {self.name!r} has no feature {name!r}")
+
+    def fingerprint(self) -> str:
+        """A short hash of the declaration: changes whenever a feature or aggregation changes."""
+        text = repr((self.name, self.entity, self.time_column,
+                     [(f.name, f.dtype) for f in self.features], self.aggregations))
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]

@@ -20,7 +20,7 @@ Server-backed stores (SQLite, Redis) implement the same six methods.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,8 +41,8 @@ from features.orders import (
 from features.outcomes import delivery_outcomes
 from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
 from features.returns import RETURN_FEATURES, derive_return_features, return_row_features
-from features.streams import ALL, order_events, return_events
-from features.windows import DAY_NS
+from features.streams import ALL, build_streams, order_events, return_events
+from features.windows import DAY_NS, first_appearances
 from triage.contract import Dataset
 from triage.schema import TABLES
 
@@ -68,6 +68,11 @@ class OnlineStore(Protocol):
     """
 
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None: ...
+
+    def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
+                    values: np.ndarray) -> None:
+        """Many `put_entry` calls at once (bootstrap)."""
+        ...
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None: ...
 
@@ -114,6 +119,30 @@ class MemoryStore:
 
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
         self._entries.setdefault((index, key), _Entries()).put(entry_id, int(time_ns), float(value))
+
+    def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
+                    values: np.ndarray) -> None:
+        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+        order = np.lexsort((times_ns, codes))
+        codes, times, vals = codes[order], np.asarray(times_ns)[order], np.asarray(values, np.float64)[order]
+        ids = np.asarray(entry_ids, dtype=object)[order]
+        bounds = np.flatnonzero(np.diff(codes)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
+            if hi <= lo:
+                continue
+            key = uniques[codes[lo]]
+            existing = self._entries.get((index, key))
+            if existing is not None and existing.times:
+                for i in range(lo, hi):
+                    existing.put(ids[i], int(times[i]), float(vals[i]))
+                continue
+            e = _Entries(times[lo:hi].tolist(), ids[lo:hi].tolist(), vals[lo:hi].tolist())
+            e.time_of = dict(zip(e.ids, e.times, strict=True))
+            if len(e.time_of) < len(e.ids):  # repeated ids: keep the last, as put_entry would
+                e = _Entries()
+                for i in range(lo, hi):
+                    e.put(ids[i], int(times[i]), float(vals[i]))
+            self._entries[(index, key)] = e
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
         e = self._entries.get((index, key))
@@ -201,7 +230,7 @@ def _null(v: object) -> bool:
     return v is None or (not isinstance(v, str | list | dict) and bool(pd.isna(v)))  # type: ignore[arg-type]
 
 
-def _frame(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+def _frame(table: str, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Rows as a frame with the contract columns and dtypes (as `load_dataset` produces)."""
     cols: dict[str, Any] = {}
     for col in TABLES[table].columns:
@@ -211,9 +240,11 @@ def _frame(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame:
                 [pd.NaT if _null(v) else pd.Timestamp(v) for v in values], dtype="datetime64[ns, UTC]"
             ) if values else pd.DatetimeIndex([], dtype="datetime64[ns, UTC]")
         elif col.kind == "float":
-            cols[col.name] = np.array([np.nan if _null(v) else float(v) for v in values], dtype=np.float64)
+            cols[col.name] = np.array([np.nan if _null(v) else float(v) for v in values],  # type: ignore[arg-type]
+                                      dtype=np.float64)
         elif col.kind == "int":
-            cols[col.name] = np.array([0 if _null(v) else int(v) for v in values], dtype=np.int64)
+            cols[col.name] = np.array([0 if _null(v) else int(v) for v in values],  # type: ignore[arg-type]
+                                      dtype=np.int64)
         elif col.kind == "bool":
             cols[col.name] = np.array([False if _null(v) else bool(v) for v in values], dtype=bool)
         else:
@@ -245,21 +276,55 @@ class OnlineFeatures:
         self.store.put_record(table, str(row[key]), _plain(row))
 
     def bootstrap(self, ds: Dataset) -> None:
-        """Load a contract dataset: master data, then every event and outcome (any order works)."""
-        self.present = frozenset(ds.present)
+        """Load a contract dataset in bulk: master data, event records, and every index.
+
+        Indexes are filled from the offline streams (`features.streams.build_streams`), so
+        the bootstrapped state is by construction what the offline pipeline reads.
+        """
+        self.present = frozenset(ds.present) | {"nodes", "products", "customers", "orders", "order_lines"}
         for table in ("nodes", "products", "customers"):
-            for row in ds[table].to_dict("records"):
-                self.observe_master(table, row)
-        lines = ds["order_lines"].groupby("order_id", sort=False)
-        line_groups = {k: g.to_dict("records") for k, g in lines}
-        for row in ds["orders"].to_dict("records"):
-            self.observe_order(row, line_groups.get(row["order_id"], []))
-        for row in ds["returns"].to_dict("records"):
-            self.observe_return(row)
-        for kind, table in (("fulfillment", "fulfillment_outcomes"), ("fraud", "fraud_labels"),
-                            ("return_outcome", "return_outcomes"), ("inventory_sync", "inventory_syncs")):
-            for row in ds[table].to_dict("records"):
-                self.observe_outcome(kind, row)
+            key = {"nodes": "node_id", "products": "sku", "customers": "customer_id"}[table]
+            for row in _records(ds[table]):
+                self.store.put_record(table, str(row[key]), row)
+        region = ds["nodes"].drop_duplicates("node_id").set_index("node_id")["region"]
+        orders = ds["orders"].assign(node_region=ds["orders"]["fulfillment_node_id"].map(region), _all=ALL)
+        lines = {k: _records(g) for k, g in ds["order_lines"].groupby("order_id", sort=False)}
+        for row in _records(orders):
+            row["_lines"] = lines.get(row["order_id"], [])
+            self.store.put_record("orders", row["order_id"], row)
+        vendor = ds["products"].drop_duplicates("sku").set_index("sku")["vendor_id"]
+        for row in _records(ds["returns"].assign(vendor_id=ds["returns"]["sku"].map(vendor))):
+            self.store.put_record("returns", row["return_id"], row)
+        for row in _records(ds["fulfillment_outcomes"]):
+            self.store.put_record("fulfillment", row["order_id"], row)
+        first = ds["fraud_labels"].groupby("order_id", sort=False)["reported_at"].min()
+        for oid, t in first.items():
+            self.store.put_record("fraud", str(oid), {"known_ns": int(t.value)})
+
+        streams = build_streams(ds, {s.stream for s in self.specs.values()})
+        if "syncs" in streams:
+            sy = streams["syncs"]
+            streams["syncs"] = sy.assign(_id=sy["fulfillment_node_id"].astype(str) + "|" + sy["_t"].astype(str))
+        ids = {"orders": "order_id", "returns": "return_id", "delivery": "order_id", "fraud": "order_id",
+               "inspections": "return_id", "syncs": "_id"}
+        for spec in self.specs.values():
+            stream = streams[spec.stream]
+            if spec.distinct:
+                stream = first_appearances(stream, spec.key, spec.distinct)
+                entry_ids = stream[spec.distinct]
+            else:
+                entry_ids = stream[ids[spec.stream]]
+            keep = stream[list(spec.key)].notna().all(axis=1).to_numpy()
+            if spec.stream == "delivery" and "fulfillment_outcomes" not in self.present:
+                keep[:] = False
+            if not keep.any():
+                continue
+            stream = stream[keep]
+            values = (stream[spec.value].to_numpy(np.float64) if spec.value
+                      else np.zeros(len(stream)))
+            keys = list(zip(*(stream[k].astype(str) for k in spec.key), strict=True))
+            self.store.put_entries(spec.name, keys, entry_ids[keep].astype(str).tolist(),
+                                   stream["_t"].to_numpy(np.int64), np.nan_to_num(values))
 
     # --- indexing ---------------------------------------------------------------------------
 
@@ -352,8 +417,8 @@ class OnlineFeatures:
                 return
             self.store.put_record("fraud", eid, {"known_ns": reported})
             created = _ns(order.get("created_at"))
-            known = max(reported, created) if created is not None else reported  # as streams._not_before
-            self._file("fraud", eid, order, known)
+            known_fraud = max(reported, created) if created is not None else reported  # as streams._not_before
+            self._file("fraud", eid, order, known_fraud)
         elif kind == "return_outcome":
             ret = self.store.get_record("returns", eid) or {}
             rec = {**ret, "abuse": 1.0 if bool(r.get("abuse_confirmed")) else 0.0,
@@ -466,6 +531,19 @@ def _lower(a: Aggregation, t_ns: int) -> int | None:
         return (t_ns // DAY_NS) * DAY_NS
     assert isinstance(a.window, pd.Timedelta)
     return t_ns - int(a.window.value)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as plain records (see `_plain`), column-wise for speed."""
+    cols: dict[str, list] = {}
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            cols[c] = [None if pd.isna(v) else v.isoformat() for v in s]
+        else:
+            cols[c] = s.astype(object).where(s.notna(), None).tolist()
+    names = list(cols)
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:

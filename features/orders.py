@@ -80,13 +80,14 @@ def _aggregations() -> tuple[Aggregation, ...]:
         Aggregation(name="_node_last_sync", stream="syncs", key=("fulfillment_node_id",), window=None,
                     agg="last_time"),
     ]
-    for label, key in {"node": ("fulfillment_node_id",), "carrier": ("carrier",),
-                       "carrier_region": ("carrier", "node_region"), "all": ("_all",)}.items():
+    late_keys: dict[str, tuple[str, ...]] = {"node": ("fulfillment_node_id",), "carrier": ("carrier",),
+                                              "carrier_region": ("carrier", "node_region"), "all": ("_all",)}
+    for label, keys in late_keys.items():
         windows = {"7d": D7} if label == "carrier_region" else {"7d": D7, "28d": D28}
         for wl, w in windows.items():
-            a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=key, window=w, agg="sum",
+            a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=keys, window=w, agg="sum",
                                  value="is_late"))
-            a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=key, window=w))
+            a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
     return tuple(a)
 
 

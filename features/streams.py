@@ -95,12 +95,12 @@ def build_streams(ds: Dataset, needed: set[str]) -> dict[str, pd.DataFrame]:
     return streams
 
 
-def _lookup(table: pd.DataFrame, key: str, values: pd.Series, cols: dict[str, str]) -> dict[str, np.ndarray]:
+def _lookup(table: pd.DataFrame, key: str, values: pd.Series, cols: dict[str, str]) -> dict[str, pd.Series]:
     """Columns of a keyed master table for each value (null where the key is unknown)."""
     t = table.drop_duplicates(key).set_index(key)
     idx = t.index.get_indexer(values)
     found = idx >= 0
-    out = {}
+    out: dict[str, pd.Series] = {}
     for src, dst in cols.items():
         s = t[src].iloc[np.where(found, idx, 0)] if len(t) else pd.Series(np.nan, index=range(len(values)))
         s = s.reset_index(drop=True)

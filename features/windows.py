@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.declarations import UTC_DAY, Aggregation
 
-__all__ = ["KeyedTimeIndex", "TimeRanks", "sorted_unique", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
+__all__ = ["KeyedTimeIndex", "TimeRanks", "sorted_unique", "first_appearances", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
 
 DAY_NS = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
@@ -166,7 +166,7 @@ def _lower_bound(window: pd.Timedelta | str | None, t_ns: np.ndarray) -> np.ndar
     return t_ns - np.int64(window.value)
 
 
-def _first_appearances(stream: pd.DataFrame, key: Sequence[str], value: str) -> pd.DataFrame:
+def first_appearances(stream: pd.DataFrame, key: Sequence[str], value: str) -> pd.DataFrame:
     """One row per (key, value) pair at the time it first appeared: distinct-count as a count."""
     cols = [*key, value]
     s = stream.dropna(subset=cols)
@@ -194,7 +194,7 @@ def compute_aggregations(
         kind = ("distinct", agg.value) if agg.agg == "distinct" else ("rows",)
         if agg.agg == "distinct":
             assert agg.value is not None
-            stream = _first_appearances(stream, agg.key, agg.value)
+            stream = first_appearances(stream, agg.key, agg.value)
         rk = (agg.stream, *kind, agg.key if kind[0] == "distinct" else ())
         if rk not in ranks:
             ranks[rk] = TimeRanks(stream["_t"].to_numpy(np.int64))

@@ -112,3 +112,49 @@ def test_bootstrap_from_a_dataset_then_score_a_new_order() -> None:
     want = build_order_features(full).set_index("order_id").loc["NEW"]
     assert got["device_orders_24h"] == 2
     assert_rows_equal(want, got, "NEW")
+
+
+def test_bulk_bootstrap_matches_offline_and_keeps_learning() -> None:
+    """Check that a bulk-bootstrapped state gives offline features, and that outcomes and orders
+    observed afterwards (for bootstrapped orders too) update it exactly as offline would."""
+    frames = random_frames(3, n_orders=160, days=8)
+    full = dataset_from_frames(frames)
+    cut = frames["orders"]["created_at"].iloc[100]
+    known = {k: v for k, v in frames.items()}
+    known["orders"] = frames["orders"][frames["orders"]["created_at"] < cut]
+    ids = set(known["orders"]["order_id"])
+    known["order_lines"] = frames["order_lines"][frames["order_lines"]["order_id"].isin(ids)]
+    known["fulfillment_outcomes"] = frames["fulfillment_outcomes"][frames["fulfillment_outcomes"]["order_id"].isin(ids)]
+    known["fraud_labels"] = frames["fraud_labels"][frames["fraud_labels"]["order_id"].isin(ids)].iloc[::2]
+    known["returns"] = frames["returns"][frames["returns"]["order_id"].isin(ids)]
+    known["return_outcomes"] = frames["return_outcomes"][
+        frames["return_outcomes"]["return_id"].isin(known["returns"]["return_id"])]
+    part = dataset_from_frames(known)
+
+    online = OnlineFeatures()
+    online.bootstrap(part)
+    lines = {k: g.to_dict("records") for k, g in full["order_lines"].groupby("order_id")}
+    offline_part = build_order_features(part).set_index("order_id")
+    for row in part["orders"].to_dict("records")[::7]:
+        got = online.order_features(row, lines[row["order_id"]]).set_index("order_id").iloc[0]
+        assert_rows_equal(offline_part.loc[row["order_id"]], got, row["order_id"])
+
+    # the rest of the history arrives afterwards, in no particular order
+    for row in full["fraud_labels"].to_dict("records"):
+        online.observe_outcome("fraud", row)
+    for row in full["orders"].to_dict("records")[100:]:
+        online.observe_order(row, lines.get(row["order_id"], []))
+    for row in full["fulfillment_outcomes"].to_dict("records"):
+        online.observe_outcome("fulfillment", row)
+    for row in full["returns"].to_dict("records"):
+        online.observe_return(row)
+    for row in full["return_outcomes"].to_dict("records"):
+        online.observe_outcome("return_outcome", row)
+    offline_full = build_order_features(full).set_index("order_id")
+    for row in full["orders"].to_dict("records")[::5]:
+        got = online.order_features(row, lines[row["order_id"]]).set_index("order_id").iloc[0]
+        assert_rows_equal(offline_full.loc[row["order_id"]], got, row["order_id"])
+    offline_returns = build_return_features(full).set_index("return_id")
+    for row in full["returns"].to_dict("records")[::3]:
+        got = online.return_features(row).set_index("return_id").iloc[0]
+        assert_rows_equal(offline_returns.loc[row["return_id"]], got, row["return_id"])
