@@ -1,0 +1,88 @@
+"""Behaviour of the calibrated LightGBM estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from models import RiskClassifier
+from models.calibration import choose_calibration
+
+
+def _fit(X, y, **kw) -> RiskClassifier:
+    n = int(len(X) * 0.75)
+    return RiskClassifier(min_category_count=1, **kw).fit(X.iloc[:n], y[:n], eval_set=(X.iloc[n:], y[n:]))
+
+
+def test_binary_probabilities_are_in_range_and_rows_sum_to_one(binary_data):
+    X, y = binary_data
+    p = _fit(X, y).predict_proba(X)
+    assert p.shape == (len(X), 2)
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_multiclass_probabilities_sum_to_one_over_the_classes_seen(multiclass_data):
+    X, y = multiclass_data
+    est = _fit(X, y)
+    p = est.predict_proba(X)
+    assert list(est.classes_) == sorted(set(y))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert est.calibration_method_ in ("none", "temperature")
+
+
+def test_unseen_category_scores_like_a_missing_value(binary_data):
+    X, y = binary_data
+    est = _fit(X, y)
+    row = X.iloc[[0]].copy()
+    unseen, missing = row.copy(), row.copy()
+    unseen["channel"] = pd.Categorical(["kiosk-we-never-saw"])
+    missing["channel"] = pd.Categorical([None], categories=["web"])
+    np.testing.assert_allclose(est.predict_proba(unseen), est.predict_proba(missing))
+
+
+def test_encode_row_matches_the_batch_encoding(binary_data):
+    X, y = binary_data
+    est = _fit(X, y)
+    for i in range(5):
+        values = X.iloc[i].to_dict()
+        np.testing.assert_array_equal(est.encode_row(values), est.encode(X.iloc[[i]]))
+
+
+def test_a_missing_feature_column_is_scored_as_all_missing(binary_data):
+    X, y = binary_data
+    est = _fit(X, y)
+    p = est.predict_proba(X.drop(columns=["gap"]))
+    expected = est.predict_proba(X.assign(gap=np.nan))
+    np.testing.assert_allclose(p, expected)
+
+
+def test_early_stopping_keeps_only_the_trees_up_to_the_best_iteration(binary_data):
+    X, y = binary_data
+    est = _fit(X, y, learning_rate=0.3, early_stopping_rounds=5)
+    assert est.booster_.num_trees() == est.best_iteration_
+    assert est.best_iteration_ < est.max_rounds
+
+
+def test_calibration_choice_reports_held_out_brier_for_every_candidate():
+    rng = np.random.default_rng(3)
+    margin = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2 * margin - 1)))).astype(int)  # miscalibrated margin
+    method, scores = choose_calibration(margin, y)
+    assert set(scores) == {"none", "sigmoid", "isotonic"}
+    assert method in ("sigmoid", "isotonic")  # the raw sigmoid is visibly off
+    assert scores[method] < scores["none"]
+
+
+def test_predicting_before_fit_raises_not_fitted(binary_data):
+    X, _ = binary_data
+    with pytest.raises(NotFittedError):
+        RiskClassifier().predict_proba(X)
+
+
+def test_a_single_class_cannot_be_fitted(binary_data):
+    X, _ = binary_data
+    with pytest.raises(ValueError, match="two classes"):
+        RiskClassifier().fit(X, np.zeros(len(X), dtype=bool))
