@@ -29,6 +29,7 @@ from triage.keys import KeyRing
 from triage.service import DecisionService, load_services
 from triage.settings import Settings, get_settings
 from triage.stores import Store, open_store
+from triage.stores.online import OnlineState, open_online
 
 __all__ = ["create_app", "app_from_env"]
 
@@ -51,11 +52,14 @@ def _open_store(state: AppState) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.triage
     owned = state.store is None
+    online_owned = state.online is None
     if owned:
         await run_in_threadpool(_open_store, state)
     elif state.keys is None and state.store is not None:
         state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
     if state.services is None:
+        if state.online is None and state.open_online:
+            state.online = await run_in_threadpool(open_online, state.settings)
         services = await run_in_threadpool(state.loader, state.settings)
     else:
         services = state.services
@@ -88,6 +92,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await task
         if owned and state.store is not None:
             state.store.close()
+        if state.online is not None and online_owned:
+            state.online.close()
 
 
 def create_app(
@@ -96,17 +102,21 @@ def create_app(
     services: DecisionService | None = None,
     store: Store | None = None,
     loader: Callable[[Settings], DecisionService] | None = None,
+    online: OnlineState | None = None,
 ) -> FastAPI:
     """The service's app. Without `services`, the lifespan loads them with `loader`
-    (default `triage.service.load_services`); without `store`, it opens `settings.audit_url`."""
+    (default `triage.service.load_services` over the online state: `online`, else opened
+    from settings — Redis by `redis_url`, else SQLite in `home`, bootstrapped from
+    `bootstrap_dir` if set); without `store`, it opens `settings.audit_url`."""
     metrics = Metrics()
-    state = AppState(settings=settings, metrics=metrics, store=store, services=services)
+    state = AppState(settings=settings, metrics=metrics, store=store, services=services, online=online)
     if loader is not None:
         state.loader = loader
+        state.open_online = False
     elif services is not None:
         state.loader = lambda _s: services  # nothing to load from: reload keeps what was given
     else:
-        state.loader = load_services
+        state.loader = lambda s: load_services(s, online=state.online)
     app = FastAPI(
         title="triage",
         version=__version__,

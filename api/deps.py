@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
@@ -49,6 +49,8 @@ class AppState:
     reload_generation: str | None = None
     startup_problems: list[str] = field(default_factory=list)
     loader: Callable[[Settings], DecisionService] = load_services
+    online: Any = None  # triage.stores.online.OnlineState, shared by every reload of this process
+    open_online: bool = True  # the default loader: open the online state from settings at start
 
 
 def get_state(request: Request) -> AppState:

@@ -206,11 +206,31 @@ class InspectionOutcome(_Outcome):
     abuse_confirmed: StrictBool
 
 
+class InventorySyncOutcome(_Outcome):
+    """An inventory_syncs row: a node pushed its stock at `synced_at` (feeds the sync-age feature)."""
+
+    type: Literal["inventory_sync"]
+    node_id: Annotated[str, Field(min_length=1)]
+    synced_at: Timestamp
+
+
 Outcome = Annotated[
-    DeliveryOutcome | CancellationOutcome | ChargebackOutcome | ReviewOutcome | InspectionOutcome,
+    DeliveryOutcome
+    | CancellationOutcome
+    | ChargebackOutcome
+    | ReviewOutcome
+    | InspectionOutcome
+    | InventorySyncOutcome,
     Field(discriminator="type"),
 ]
-OUTCOME_MODELS = (DeliveryOutcome, CancellationOutcome, ChargebackOutcome, ReviewOutcome, InspectionOutcome)
+OUTCOME_MODELS = (
+    DeliveryOutcome,
+    CancellationOutcome,
+    ChargebackOutcome,
+    ReviewOutcome,
+    InspectionOutcome,
+    InventorySyncOutcome,
+)
 
 
 # ---- batches and responses ---------------------------------------------------------

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from triage.errors import ConflictError, TriageError
+from triage.policy_fields import policy_fields
 from triage.stores import DecisionRecord, OutcomeRecord, Store
 
 __all__ = [
@@ -147,7 +148,7 @@ class DecisionService:
                 for k in self.bundles
                 for b in self.bundles[k]
             ],
-            "online_store": type(self.online).__name__ if self.online is not None else None,
+            "online_store": _online_name(self.online),
             "problems": list(self.problems),
             "loaded_at": _iso(self.loaded_at),
             "generation": self.generation,
@@ -178,7 +179,7 @@ class DecisionService:
                 except Exception:
                     log.exception("model failed; its scores are absent", extra={"model": b.name})
                     degraded = True
-        policy_event = {**derived_fields(kind, event), **(features or {}), **_flat(event)}
+        policy_event = {**(features or {}), **_flat(event), **policy_fields(kind, event, features)}
         decide = self.decide_order if kind == "order" else self.decide_return
         versions = self.model_versions(kind)
         decision = decide(policy_event, scores, self.policy, model_versions=versions, degraded=degraded)
@@ -234,6 +235,13 @@ class DecisionService:
             log.exception("online state update failed", extra={"outcome_type": type_})
 
 
+def _online_name(online: Any) -> str | None:
+    if online is None:
+        return None
+    describe = getattr(online, "describe", None)
+    return describe() if callable(describe) else type(online).__name__
+
+
 def _wants_reasons(decision: Any) -> bool:
     """Reason codes are costly: compute them for every decision that is not a plain release."""
     actions = tuple(getattr(decision, "actions", ()) or ())
@@ -242,23 +250,6 @@ def _wants_reasons(decision: Any) -> bool:
 
 def _flat(event: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k not in ("lines", "customer")}
-
-
-def derived_fields(kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields the policy reads that follow from the event alone (the online store adds history)."""
-    out: dict[str, Any] = {}
-    if kind == "order":
-        created, promised = event.get("created_at"), event.get("promised_at")
-        if isinstance(created, datetime) and isinstance(promised, datetime):
-            out["hours_to_promise"] = (promised - created).total_seconds() / 3600
-        customer = event.get("customer")
-        if isinstance(customer, Mapping):
-            out["loyalty_tier"] = customer.get("loyalty_tier")
-            out["is_guest"] = customer.get("is_guest")
-            since = customer.get("created_at")
-            if isinstance(created, datetime) and isinstance(since, datetime):
-                out["account_age_hours"] = (created - since).total_seconds() / 3600
-    return out
 
 
 # ---------------------------------------------------------------------- audit flow
@@ -417,6 +408,7 @@ _OUTCOME_ENTITY = {
     "chargeback": ("order_id", ("reported_at",)),
     "review": ("order_id", ("reported_at",)),
     "inspection": ("return_id", ("inspected_at",)),
+    "inventory_sync": ("node_id", ("synced_at",)),
 }
 
 
@@ -507,7 +499,8 @@ def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[
 
 
 def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> DecisionService:
-    """Build a `DecisionService` from settings: the active policy and the champion bundles.
+    """Build a `DecisionService` from settings: the active policy, the champion bundles and
+    the online state (`online`, else opened from settings: `triage.stores.online.open_online`).
 
     The policy must load (a broken policy is a `ConfigError`: nothing to decide with).
     A bundle that cannot be loaded is recorded in `problems` — its event kind then
@@ -517,6 +510,10 @@ def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> Dec
 
     policy = pol.load_policy(settings.policy_path) if settings.policy_path else pol.default_policy()
     bundles, problems, aliases = _load_bundles(settings)
+    if online is None:
+        from triage.stores.online import open_online
+
+        online = open_online(settings)
     return DecisionService(
         policy=policy,
         decide_order=pol.decide_order,

@@ -45,6 +45,15 @@ async def readyz(state: StateDep) -> JSONResponse:
         ready = False
     else:
         problems += services.problems
+        online = services.online
+        if online is None:
+            if any(services.bundles.values()):
+                problems.append("online store: none configured; models cannot score (rules-only)")
+        elif hasattr(online, "ping"):
+            try:
+                await run_in_threadpool(online.ping)
+            except TriageError as exc:
+                problems.append(f"online store: {exc.message} (decisions are rules-only, degraded)")
     status = "ready" if ready and not problems else "degraded" if ready else "unavailable"
     body = {
         "status": status,
