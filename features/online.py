@@ -27,21 +27,17 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features import scalar
 from features.declarations import UTC_DAY, Aggregation, FeatureSet
 from features.frame import to_feature_frame
 from features.orders import (
     _CONTRACT_CATEGORIES as _ORDER_CATEGORIES,
 )
-from features.orders import (
-    ORDER_FEATURES,
-    basket_features,
-    derive_order_features,
-    order_row_features,
-)
+from features.orders import ORDER_FEATURES, derive_order_features
 from features.outcomes import delivery_outcomes
 from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
-from features.returns import RETURN_FEATURES, derive_return_features, return_row_features
-from features.streams import ALL, build_streams, order_events, return_events
+from features.returns import RETURN_FEATURES, derive_return_features
+from features.streams import ALL, build_streams
 from features.windows import DAY_NS, first_appearances
 from triage.contract import Dataset
 from triage.schema import TABLES
@@ -91,6 +87,7 @@ class _Entries:
     ids: list[str] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     time_of: dict[str, int] = field(default_factory=dict)
+    summed: bool = False  # any non-zero value ever stored: count-only indexes skip summing
 
     def remove(self, entry_id: str) -> None:
         t = self.time_of.pop(entry_id, None)
@@ -108,6 +105,7 @@ class _Entries:
         self.ids.insert(i, entry_id)
         self.values.insert(i, value)
         self.time_of[entry_id] = t
+        self.summed = self.summed or value != 0.0
 
 
 class MemoryStore:
@@ -138,6 +136,7 @@ class MemoryStore:
                 continue
             e = _Entries(times[lo:hi].tolist(), ids[lo:hi].tolist(), vals[lo:hi].tolist())
             e.time_of = dict(zip(e.ids, e.times, strict=True))
+            e.summed = bool(np.any(vals[lo:hi] != 0.0))
             if len(e.time_of) < len(e.ids):  # repeated ids: keep the last, as put_entry would
                 e = _Entries()
                 for i in range(lo, hi):
@@ -160,7 +159,8 @@ class MemoryStore:
         hi = bisect.bisect_left(e.times, upper_ns)
         lo = 0 if lower_ns is None else bisect.bisect_left(e.times, lower_ns)
         lo = min(lo, hi)
-        return Window(hi - lo, float(sum(e.values[lo:hi])), e.times[hi - 1] if hi > 0 else None)
+        total = float(sum(e.values[lo:hi])) if e.summed else 0.0
+        return Window(hi - lo, total, e.times[hi - 1] if hi > 0 else None)
 
     def put_record(self, table: str, key: str, record: dict[str, Any]) -> None:
         self._records[(table, key)] = dict(record)
@@ -288,7 +288,9 @@ class OnlineFeatures:
                 self.store.put_record(table, str(row[key]), row)
         region = ds["nodes"].drop_duplicates("node_id").set_index("node_id")["region"]
         orders = ds["orders"].assign(node_region=ds["orders"]["fulfillment_node_id"].map(region), _all=ALL)
-        lines = {k: _records(g) for k, g in ds["order_lines"].groupby("order_id", sort=False)}
+        lines: dict[str, list[dict[str, Any]]] = {}
+        for line in _records(ds["order_lines"].sort_values(["order_id", "line_no"], kind="stable")):
+            lines.setdefault(line["order_id"], []).append(line)
         for row in _records(orders):
             row["_lines"] = lines.get(row["order_id"], [])
             self.store.put_record("orders", row["order_id"], row)
@@ -479,49 +481,60 @@ class OnlineFeatures:
             out[a.name] = np.array([value])
         return out
 
-    def _master_ds(self, customer_id: object, node_id: object = None, skus: Iterable[object] = (),
-                   order_id: object = None) -> Dataset:
-        def rows(table: str, keys: Iterable[object]) -> list[dict]:
-            found = [self.store.get_record(table, str(k)) for k in keys if k is not None]
-            return [r for r in found if r]
+    def _record(self, table: str, key: object) -> dict[str, Any] | None:
+        return None if scalar.is_null(key) else self.store.get_record(table, str(key))
 
-        order = self.store.get_record("orders", str(order_id)) if order_id is not None else None
-        fo = self.store.get_record("fulfillment", str(order_id)) if order_id is not None else None
-        tables = {
-            "customers": _frame("customers", rows("customers", [customer_id])),
-            "nodes": _frame("nodes", rows("nodes", [node_id])),
-            "products": _frame("products", rows("products", skus)),
-            "orders": _frame("orders", [order] if order else []),
-            "order_lines": _frame("order_lines", order.get("_lines", []) if order else []),
-            "fulfillment_outcomes": _frame("fulfillment_outcomes", [fo] if fo else []),
-        }
-        return Dataset(tables=tables, present=self.present)
+    def order_features_dict(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """The order's features as of its `created_at`: name → float, or str/None for categories.
 
-    def order_features(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-        """A one-row frame equal to `build_order_features`' row for this order, as of its `created_at`."""
+        Equal (to float tolerance) to `build_order_features`' row for the same order.
+        """
         o = _plain(order)
         line_rows = [_plain(x) for x in lines]
-        ds = self._master_ds(o.get("customer_id"), o.get("fulfillment_node_id"), [x.get("sku") for x in line_rows])
-        ev = order_events(ds, _frame("orders", [o]))
-        t_ns = int(_ns(o["created_at"]))  # type: ignore[arg-type]
-        agg = self._aggregate(ORDER_FEATURES, ev.iloc[0].to_dict(), t_ns)
-        cols: dict[str, object] = {}
-        cols |= order_row_features(ev)
-        cols |= basket_features(ev, _frame("order_lines", line_rows), ds["products"])
-        cols |= derive_order_features(ev, agg, self.present)
-        return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _ORDER_CATEGORIES)
+        customer = self._record("customers", o.get("customer_id"))
+        node = self._record("nodes", o.get("fulfillment_node_id"))
+        products = {str(x.get("sku")): self._record("products", x.get("sku")) or {} for x in line_rows}
+        t_ns = scalar.ns(o["created_at"])
+        assert t_ns is not None
+        ev = {**o, "node_region": (node or {}).get("region"), "_all": ALL}
+        agg = self._aggregate(ORDER_FEATURES, ev, t_ns)
+        capacity = np.array([scalar.NAN if node is None else float(node.get("daily_capacity") or 0.0)])
+        derived = derive_order_features(np.array([t_ns], dtype=np.int64), capacity, agg, self.present)
+        out = scalar.order_row(o, customer, node) | scalar.basket(line_rows, products)
+        out |= {k: float(v[0]) for k, v in derived.items()}
+        return {name: out[name] for name in ORDER_FEATURES.names}
+
+    def return_features_dict(self, ret: Mapping[str, Any]) -> dict[str, Any]:
+        """The return's features as of its `requested_at` (see `order_features_dict`)."""
+        r = _plain(ret)
+        product = self._record("products", r.get("sku"))
+        order = self._record("orders", r.get("order_id"))
+        customer = self._record("customers", r.get("customer_id"))
+        fo = self._record("fulfillment", r.get("order_id")) or {}
+        t_ns = scalar.ns(r["requested_at"])
+        assert t_ns is not None
+        ev = {**r, "vendor_id": (product or {}).get("vendor_id"), "_all": ALL}
+        agg = self._aggregate(RETURN_FEATURES, ev, t_ns)
+        out = scalar.return_row(r, product, order, customer, fo.get("delivered_at"))
+        out |= {k: float(v[0]) for k, v in derive_return_features(agg).items()}
+        return {name: out[name] for name in RETURN_FEATURES.names}
+
+    def order_features(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        """A one-row frame shaped like `build_order_features`' output (dtypes included)."""
+        row = self.order_features_dict(order, lines)
+        return _one_row(ORDER_FEATURES, order, row, _ORDER_CATEGORIES)
 
     def return_features(self, ret: Mapping[str, Any]) -> pd.DataFrame:
-        """A one-row frame equal to `build_return_features`' row for this return, as of its `requested_at`."""
-        r = _plain(ret)
-        ds = self._master_ds(r.get("customer_id"), skus=[r.get("sku")], order_id=r.get("order_id"))
-        ev = return_events(ds, _frame("returns", [r]))
-        t_ns = int(_ns(r["requested_at"]))  # type: ignore[arg-type]
-        agg = self._aggregate(RETURN_FEATURES, ev.iloc[0].to_dict(), t_ns)
-        cols: dict[str, object] = {}
-        cols |= return_row_features(ev)
-        cols |= derive_return_features(ev, agg)
-        return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _RETURN_CATEGORIES)
+        """A one-row frame shaped like `build_return_features`' output (dtypes included)."""
+        row = self.return_features_dict(ret)
+        return _one_row(RETURN_FEATURES, ret, row, _RETURN_CATEGORIES)
+
+
+def _one_row(fs: FeatureSet, event: Mapping[str, Any], row: dict[str, Any],
+             categories: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
+    key = pd.Series([event[fs.entity]])
+    time = pd.Series(pd.DatetimeIndex([pd.Timestamp(event[fs.time_column])]).tz_convert("UTC"))
+    return to_feature_frame(fs, key, time, {k: [v] for k, v in row.items()}, categories)
 
 
 def _lower(a: Aggregation, t_ns: int) -> int | None:

@@ -317,16 +317,18 @@ def _smoothed_rate(late: np.ndarray, known: np.ndarray, prior: np.ndarray) -> np
 
 
 def derive_order_features(
-    ev: pd.DataFrame, agg: dict[str, np.ndarray], present: frozenset[str] | set[str]
+    t_ns: np.ndarray, capacity: np.ndarray, agg: dict[str, np.ndarray], present: frozenset[str] | set[str]
 ) -> dict[str, np.ndarray]:
-    """History features from the raw aggregations (shared by the offline and online paths)."""
-    t_ns = to_ns(ev["created_at"]).astype(np.float64)
+    """History features from the raw aggregations (shared by the offline and online paths).
+
+    `t_ns`: order times (int64 ns); `capacity`: the fulfilling node's daily capacity (float).
+    """
+    t_ns = np.asarray(t_ns).astype(np.float64)
     out = {k: v for k, v in agg.items() if not k.startswith("_")}
     out["days_since_prev_order"] = ns_to_days(t_ns - agg["_cust_last_order"])
     out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
     out["new_shipping_address"] = _flag(agg["_cust_postcode_prior_orders"] == 0,
                                         np.isnan(agg["_cust_postcode_prior_orders"]))
-    capacity = _f64(ev["node_capacity"])
     out["node_load_today"] = safe_ratio(agg["_node_orders_today"], capacity)
     out["node_load_24h"] = safe_ratio(agg["node_orders_24h"], capacity)
     out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
@@ -369,5 +371,5 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     cols: dict[str, object] = {}
     cols |= order_row_features(ev)
     cols |= basket_features(ev, _lines_for(ds, ev["order_id"]), ds["products"])
-    cols |= derive_order_features(ev, agg, ds.present)
+    cols |= derive_order_features(to_ns(ev["created_at"]), _f64(ev["node_capacity"]), agg, ds.present)
     return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _CONTRACT_CATEGORIES)

@@ -165,7 +165,7 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def derive_return_features(ev: pd.DataFrame, agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def derive_return_features(agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """History features from the raw aggregations (shared by the offline and online paths)."""
     out = {k: v for k, v in agg.items() if not k.startswith("_")}
     out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
@@ -194,5 +194,5 @@ def build_return_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> 
     agg = compute_aggregations(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
     cols: dict[str, object] = {}
     cols |= return_row_features(ev)
-    cols |= derive_return_features(ev, agg)
+    cols |= derive_return_features(agg)
     return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _CONTRACT_CATEGORIES)
