@@ -10,7 +10,13 @@ from numpy.typing import ArrayLike
 
 from features.declarations import FeatureSet
 
-__all__ = ["to_feature_frame", "haversine_km", "ns_to_days", "safe_ratio"]
+__all__ = ["as_utc", "to_feature_frame", "haversine_km", "ns_to_days", "safe_ratio"]
+
+
+def as_utc(ts: object) -> pd.Timestamp:
+    """A timestamp in UTC; one without a zone is taken as UTC (day boundaries are UTC anyway)."""
+    t = pd.Timestamp(ts)  # type: ignore[arg-type]
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
-from features.frame import haversine_km, ns_to_days, safe_ratio, to_feature_frame
+from features.frame import as_utc, haversine_km, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import build_streams, order_events
 from features.windows import compute_aggregations, to_ns
 from triage.contract import Dataset
@@ -87,7 +87,8 @@ def _aggregations() -> tuple[Aggregation, ...]:
         for wl, w in windows.items():
             a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=keys, window=w, agg="sum",
                                  value="is_late"))
-            a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
+            known = f"_{label}_known_{wl}" if label == "all" else f"{label}_known_{wl}"
+            a.append(Aggregation(name=known, stream="delivery", key=keys, window=w))
     return tuple(a)
 
 
@@ -334,7 +335,7 @@ def derive_order_features(
     out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
     has_delivery = "fulfillment_outcomes" in present
     for wl in ("7d", "28d"):
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"_all_known_{wl}"] + GLOBAL_PRIOR_N)
         for label in ("node", "carrier", "carrier_region"):
             if label == "carrier_region" and wl == "28d":
                 continue
@@ -363,7 +364,7 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     """
     orders = ds["orders"]
     if since is not None:
-        orders = orders[orders["created_at"] >= pd.Timestamp(since)]
+        orders = orders[orders["created_at"] >= as_utc(since)]
     ev = order_events(ds, orders)
     needed = {a.stream for a in ORDER_FEATURES.aggregations}
     streams = build_streams(ds, needed)

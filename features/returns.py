@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.declarations import Aggregation, Feature, FeatureSet
-from features.frame import ns_to_days, safe_ratio, to_feature_frame
+from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import build_streams, return_events
 from features.text import KEYWORD_FAMILIES, text_features
 from features.windows import compute_aggregations, to_ns
@@ -188,7 +188,7 @@ def build_return_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> 
     """
     returns = ds["returns"]
     if since is not None:
-        returns = returns[returns["requested_at"] >= pd.Timestamp(since)]
+        returns = returns[returns["requested_at"] >= as_utc(since)]
     ev = return_events(ds, returns)
     streams = build_streams(ds, {a.stream for a in RETURN_FEATURES.aggregations})
     agg = compute_aggregations(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)

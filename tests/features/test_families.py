@@ -176,3 +176,18 @@ def test_frames_without_lines_for_some_orders() -> None:
     frames = make_frames(orders=[order_row("O1"), order_row("O2", "1h")], lines=[line_row("O1")])
     f = build_order_features(dataset_from_frames(frames)).set_index("order_id")
     assert f.loc["O2", "n_lines"] == 0 and pd.isna(f.loc["O2", "max_unit_price"])
+
+
+def test_aggregations_are_features_or_declared_intermediates() -> None:
+    """Check that every aggregation either is a declared feature or an '_'-prefixed intermediate."""
+    for fs in (ORDER_FEATURES, RETURN_FEATURES):
+        names = set(fs.names)
+        for a in fs.aggregations:
+            assert a.name in names or a.name.startswith("_"), a.name
+        assert len({a.name for a in fs.aggregations}) == len(fs.aggregations)
+
+
+def test_since_accepts_strings_and_naive_times_as_utc() -> None:
+    ds = make_dataset(orders=[order_row("A", "0s"), order_row("B", "2h")])
+    assert build_order_features(ds, since="2026-03-02T01:00:00").order_id.tolist() == ["B"]
+    assert build_order_features(ds, since=ts("2h")).order_id.tolist() == ["B"]
