@@ -87,8 +87,8 @@ def _aggregations() -> tuple[Aggregation, ...]:
         for wl, w in windows.items():
             a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=keys, window=w, agg="sum",
                                  value="is_late"))
-            known = f"_{label}_known_{wl}" if label == "all" else f"{label}_known_{wl}"
-            a.append(Aggregation(name=known, stream="delivery", key=keys, window=w))
+            # (all_known_* is an intermediate too; its name is kept for the service's fast path)
+            a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
     return tuple(a)
 
 
@@ -325,7 +325,7 @@ def derive_order_features(
     `t_ns`: order times (int64 ns); `capacity`: the fulfilling node's daily capacity (float).
     """
     t_ns = np.asarray(t_ns).astype(np.float64)
-    out = {k: v for k, v in agg.items() if not k.startswith("_")}
+    out = {k: v for k, v in agg.items() if not k.startswith("_") and not k.startswith("all_")}
     out["days_since_prev_order"] = ns_to_days(t_ns - agg["_cust_last_order"])
     out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
     out["new_shipping_address"] = _flag(agg["_cust_postcode_prior_orders"] == 0,
@@ -335,7 +335,7 @@ def derive_order_features(
     out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
     has_delivery = "fulfillment_outcomes" in present
     for wl in ("7d", "28d"):
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"_all_known_{wl}"] + GLOBAL_PRIOR_N)
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
         for label in ("node", "carrier", "carrier_region"):
             if label == "carrier_region" and wl == "28d":
                 continue
