@@ -113,14 +113,106 @@ def _bundles(settings):
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from training import score_dataset, write_scores
     from triage.settings import get_settings
 
     ds = _load(args)
-    orders, returns = score_dataset(ds, since=args.since, bundles=_bundles(get_settings()), progress=_progress)
-    paths = write_scores(orders, returns, args.out)
+    settings = get_settings()
+    bundles = _bundles(settings)
+    out = Path(args.out)
+    if args.scores_only:
+        from training import score_dataset, write_scores
+
+        orders, returns = score_dataset(ds, since=args.since, bundles=bundles, progress=_progress)
+        paths = write_scores(orders, returns, out)
+    else:
+        from training.replay import decision_columns, scored_history
+
+        policy = _policy(args.policy, settings)
+        history = scored_history(ds, bundles, since=args.since, progress=_progress)
+        started = time.perf_counter()
+        orders = history.orders[["order_id", "p_late", "p_fraud"]].join(
+            decision_columns(history.orders, "order", policy)
+        )
+        returns = history.returns[["return_id", *RETURN_SCORE_COLUMNS]].join(
+            decision_columns(history.returns, "return", policy)
+        )
+        _progress(f"decisions: {len(orders) + len(returns)} events in {time.perf_counter() - started:.1f}s")
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"orders": out / "order_scores.csv", "returns": out / "return_scores.csv"}
+        orders.to_csv(paths["orders"], index=False, float_format="%.6g")
+        returns.to_csv(paths["returns"], index=False, float_format="%.6g")
     for what, path in paths.items():
         print(f"{what}: {path}")
+    return 0
+
+
+RETURN_SCORE_COLUMNS = ["p_restock", "p_refurbish", "p_liquidate", "p_return_to_vendor", "p_recycle", "p_abuse"]
+
+
+def _policy(path: Path | None, settings):
+    from triage.policy import default_policy, load_policy
+
+    chosen = path or settings.policy_path
+    return load_policy(chosen) if chosen else default_policy()
+
+
+def _out_of_time(args: argparse.Namespace, bundles):
+    """--since, or the end of the champions' training window: scores there are out-of-time."""
+    from training.replay import champion_cutoff
+
+    since = args.since or champion_cutoff(bundles)
+    if since is None:
+        raise TriageError("no champion model to score with; run `triage train` first")
+    print(f"replaying events from {since.isoformat()} (out-of-time for the champions)")
+    return since
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from training.replay import scored_history
+    from triage.policy.backtest import backtest
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    ds = _load(args)
+    policy = _policy(args.policy, settings)
+    against = _policy(args.against, settings) if args.against else None
+    bundles = _bundles(settings)
+    history = scored_history(ds, bundles, since=_out_of_time(args, bundles), progress=_progress)
+    orders = history.orders
+    if orders["is_fraud"].notna().any():  # judge fraud handling only where the label has matured
+        mature = orders["is_fraud"].notna()
+        if (~mature).any():
+            print(f"{int((~mature).sum())} orders left out: their fraud label window has not passed yet")
+        orders = orders[mature]
+    if orders.empty:
+        raise TriageError("no orders with mature labels after the champions' training window; use an earlier --since")
+    report = backtest(policy, orders, history.returns, against=against, progress=_progress)
+    print(report.to_text())
+    html = Path(args.html or Path(settings.home) / "reports" / "backtest.html")
+    html.parent.mkdir(parents=True, exist_ok=True)
+    report.to_html(html)
+    print(f"HTML report: {html}")
+    return 0
+
+
+def cmd_policy_tune(args: argparse.Namespace) -> int:
+    from training.replay import scored_history
+    from triage.policy import write_policy
+    from triage.policy.tune import tune_policy
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    ds = _load(args)
+    policy = _policy(args.policy, settings)
+    bundles = _bundles(settings)
+    since = _out_of_time(args, bundles)
+    history = scored_history(ds, bundles, since=since, progress=_progress)
+    result = tune_policy(policy, history.orders, since=since)
+    print(result.to_text())
+    out = args.out or Path(settings.home) / "policies" / f"policy-{result.policy.policy_version}.yaml"
+    write_policy(result.policy, out)
+    print(f"wrote {out} (policy_version {result.policy.policy_version})")
+    print(f"make it active: TRIAGE_POLICY_PATH={out}, then POST /v1/admin/reload (or restart)")
     return 0
 
 
@@ -251,9 +343,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fraud-label-window", type=int, default=60, metavar="DAYS",
                    help="days after an order before 'no chargeback' counts as legitimate")
 
-    p = command("score", cmd_score, "score orders and returns with the champion models")
+    p = command("score", cmd_score, "score orders and returns with the champion models, with decisions")
     data_options(p, since=True)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--policy", type=Path, help="policy file for the decision columns (default: active policy)")
+    p.add_argument("--scores-only", action="store_true", help="write the scores without decision columns")
+
+    p = command("backtest", cmd_backtest, "replay scored history through a policy and compare")
+    data_options(p, since=True)
+    p.add_argument("--policy", type=Path, help="policy file (default: the shipped default policy)")
+    p.add_argument("--against", type=Path, help="a second policy file to compare side by side")
+    p.add_argument("--html", type=Path, help="HTML report path (default: <TRIAGE_HOME>/reports/backtest.html)")
+
+    policy = sub.add_parser("policy", help="policy tools").add_subparsers(dest="policy_cmd", required=True)
+    p = policy.add_parser("tune", help="pick cost-minimising thresholds within review capacity")
+    data_options(p, since=True)
+    p.add_argument("--policy", type=Path, help="policy to start from (default: the active policy)")
+    p.add_argument("--out", type=Path, help="new policy file (default: <TRIAGE_HOME>/policies/…)")
+    p.set_defaults(handler=cmd_policy_tune)
 
     p = command("promote", cmd_promote, "make a registered model version the champion by hand")
     p.add_argument("name", help="registered name, e.g. triage-fraud")
