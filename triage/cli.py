@@ -298,6 +298,84 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job end to end on the simulated retailer: what the quick start runs."""
+    import pandas as pd
+
+    data, out = Path(args.data), Path(args.out)
+    steps: list[list[str]] = []
+    if not (data / "orders.csv").exists():
+        steps.append(["simulate", "--out", str(data), "--orders", str(args.orders), "--days", str(args.days)])
+    steps.append(["validate", str(data)])
+    for step in steps:
+        _progress(f"triage {' '.join(step)}")
+        if main(step) != 0:
+            return 1
+    start = pd.Timestamp("2025-01-01T00:00:00Z")  # the simulator's default start
+    cutoff = (start + pd.Timedelta(days=args.days - args.holdout_days)).isoformat()
+    for step in (
+        ["train", "--data", str(data), "--cutoff", cutoff],
+        ["score", "--data", str(data), "--out", str(out)],
+        ["backtest", "--data", str(data), "--html", str(out / "backtest.html")],
+    ):
+        _progress(f"triage {' '.join(step)}")
+        if main(step) != 0:
+            return 1
+    print(
+        "\ndone. Next:\n"
+        "  triage ui                                   # review the runs and models in MLflow\n"
+        "  triage keys create --name demo --scopes decide,outcomes,read,admin\n"
+        f"  triage serve --bootstrap {data}              # the scoring API on http://127.0.0.1:8000/docs"
+    )
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from training import load_champions
+    from triage.monitoring.monitor import audited_window, monitor
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    decisions, outcomes = audited_window(settings, since=args.since, until=args.until)
+    if decisions.empty:
+        print("no audited decisions in the window: nothing to monitor", file=sys.stderr)
+        return 1
+    as_of = args.until or decisions["received_at"].max()
+    result = monitor(
+        decisions, outcomes, load_champions(settings),
+        out_dir=Path(args.out or Path(settings.home) / "monitor"),
+        since=args.since, until=args.until, as_of=as_of,
+        drift_share_threshold=settings.drift_share_threshold,
+        quality_drop_threshold=settings.quality_drop_threshold,
+        fraud_label_window_days=settings.fraud_label_window_days,
+        only=args.model,
+    )
+    _log_monitor_to_mlflow(result, settings)
+    print(result.to_text())
+    return result.exit_code
+
+
+def _log_monitor_to_mlflow(result, settings) -> None:
+    """Attach each model's report and figures to a run tagged with the version it judged."""
+    from training.registry import configure
+
+    configure(settings)
+    import mlflow
+
+    mlflow.set_experiment("triage-monitoring")
+    for check in result.checks:
+        if check.drift is None:
+            continue
+        with mlflow.start_run(run_name=f"monitor {check.name} v{check.version}"):
+            mlflow.set_tags({"model_name": check.name, "model_version": str(check.version)})
+            mlflow.log_metric("drift_share", check.drift.share_drifted)
+            for k, v in (check.quality.metrics if check.quality else {}).items():
+                mlflow.log_metric(f"live_{k}", v)
+            mlflow.log_dict(check.to_dict(), "monitor_summary.json")
+            if check.report is not None:
+                mlflow.log_artifact(str(check.report))
+
+
 # --- parser -------------------------------------------------------------------
 
 
@@ -327,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    p = command("demo", cmd_demo, "simulate → validate → train → score → backtest, end to end")
+    p.add_argument("--data", type=Path, default=Path("data/sim"))
+    p.add_argument("--out", type=Path, default=Path("out"))
+    p.add_argument("--orders", type=int, default=200_000)
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--holdout-days", type=int, default=120,
+                   help="days after the training cut-off kept out-of-time for scoring and the backtest")
 
     p = command("validate", cmd_validate, "check a contract folder and print a report")
     p.add_argument("data", type=Path)
@@ -395,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "write audited events and outcomes as a contract folder")
     p.add_argument("out", type=Path)
     p.add_argument("--since", type=_timestamp)
+
+    p = command("monitor", cmd_monitor, "drift, live quality and exception queue of recent decisions")
+    p.add_argument("--since", type=_timestamp)
+    p.add_argument("--until", type=_timestamp)
+    p.add_argument("--model", choices=("triage-delay", "triage-fraud", "triage-returns"))
+    p.add_argument("--out", type=Path, help="report folder (default: <TRIAGE_HOME>/monitor)")
 
     return parser
 
