@@ -13,6 +13,7 @@ lock, so several worker processes starting together agree.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -280,15 +281,33 @@ def schema_v1(t: dict[str, str]) -> list[str]:
     ]
 
 
+_GROUP_LOCK = threading.Lock()
+
 # (version, statements builder); append new versions, never edit old ones.
 MIGRATIONS = [(1, schema_v1)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class SqlStore(Store):
-    """The statements both databases run; subclasses provide connections and a dialect."""
+    """The statements both databases run; subclasses provide connections and a dialect.
+
+    Decision records are written by group commit (`triage.stores.group`): concurrent
+    requests share one durable transaction, each still waiting for its commit before
+    it answers. `group_commit = False` on an instance writes each call on its own.
+    """
 
     dialect: Dialect
+    group_commit: bool = True
+    _committer: Any = None
+
+    def _read_tx(self) -> AbstractContextManager[Any]:
+        """A transaction for reads only (SQLite: a reader that never waits for the writer)."""
+        return self._tx()
+
+    def _close_group(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.close()
 
     # -- provided by subclasses ------------------------------------------------
     @abstractmethod
@@ -378,7 +397,7 @@ class SqlStore(Store):
         if not keys:
             return found
         cols = ", ".join(_DECISION_COLUMNS)
-        with self._tx() as cur:
+        with self._read_tx() as cur:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 sql = f"SELECT {cols} FROM decisions WHERE idempotency_key IN ({self._marks(len(chunk))})"
@@ -389,7 +408,7 @@ class SqlStore(Store):
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         cols = ", ".join(_DECISION_COLUMNS)
-        with self._tx() as cur:
+        with self._read_tx() as cur:
             row = cur.execute(
                 self._q(f"SELECT {cols} FROM decisions WHERE decision_id = ?"), (decision_id,)
             ).fetchone()
@@ -398,6 +417,20 @@ class SqlStore(Store):
     def insert_decisions(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
         if not records:
             return []
+        if not self.group_commit:
+            return self._insert_decisions_now(records)
+        committer = self._committer
+        if committer is None:
+            from triage.stores.group import GroupCommitter
+
+            with _GROUP_LOCK:
+                if self._committer is None:
+                    self._committer = GroupCommitter(self._insert_decisions_now)
+                committer = self._committer
+        return committer.submit(records)
+
+    def _insert_decisions_now(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
+        """All records in one transaction (one durable commit)."""
         cols = ", ".join(_DECISION_COLUMNS)
         insert = self._q(
             f"INSERT INTO decisions ({cols}) VALUES ({self._marks(len(_DECISION_COLUMNS))}) "

@@ -91,6 +91,7 @@ class PostgresStore(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
     def close(self) -> None:
+        self._close_group()
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []

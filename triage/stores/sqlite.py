@@ -50,6 +50,8 @@ class SqliteStore(SqlStore):
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -85,14 +87,44 @@ class SqliteStore(SqlStore):
                 _rollback(conn)
                 raise
 
+    @contextmanager
+    def _read_tx(self) -> Iterator[Any]:
+        """A per-thread reader: in WAL it sees the last commit and never waits for the writer."""
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout={int(self._timeout_s * 1000)}")
+            except (sqlite3.Error, OSError) as exc:
+                raise UnavailableError(f"audit store {self.path} cannot be opened: {exc}") from exc
+            self._readers.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            raise UnavailableError(f"audit store {self.path} failed: {exc}") from exc
+
     def _lock_for_migration(self, cur: Any) -> None:
         pass  # BEGIN IMMEDIATE already holds the write lock
 
     def close(self) -> None:
+        self._close_group()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            readers, self._reader_conns = self._reader_conns, []
+            self._readers = threading.local()
+        for conn in readers:
+            with suppress(sqlite3.Error):
+                conn.close()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
