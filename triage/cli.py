@@ -376,6 +376,16 @@ def _log_monitor_to_mlflow(result, settings) -> None:
                 mlflow.log_artifact(str(check.report))
 
 
+def cmd_online_load(args: argparse.Namespace) -> int:
+    from triage.settings import get_settings
+    from triage.stores.online import load_online
+
+    summary = load_online(get_settings(), args.data, replace=not args.append)
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------
 
 
@@ -477,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = audit.add_parser("purge", help="delete audited decisions and outcomes received before TS")
     p.add_argument("--before", required=True, type=_timestamp)
     p.set_defaults(handler=cmd_audit_purge)
+
+    online = sub.add_parser("online", help="online feature state").add_subparsers(dest="online", required=True)
+    p = online.add_parser("load", help="bootstrap the online state from a contract folder")
+    p.add_argument("data", type=Path)
+    p.add_argument("--append", action="store_true", help="add to the current state instead of replacing it")
+    p.set_defaults(handler=cmd_online_load)
 
     p = command("export", cmd_export, "write audited events and outcomes as a contract folder")
     p.add_argument("out", type=Path)
