@@ -9,7 +9,8 @@ answers, and re-observing the same event id replaces it instead of counting it t
 
 Row-level features (basket, mismatches, text) and the derived features (rates, ratios)
 come from the very functions the offline pipeline uses, on one-row frames; the outcome
-timing rule for deliveries is `features.outcomes.delivery_outcomes` itself. The parity
+timing rule for deliveries is `features.outcomes.is_late_known`, the rule `delivery_outcomes`
+applies to whole columns. The parity
 test (`tests/features/test_online_parity.py`) replays a dataset and compares with the
 offline frames.
 
@@ -34,7 +35,7 @@ from features.orders import (
     _CONTRACT_CATEGORIES as _ORDER_CATEGORIES,
 )
 from features.orders import ORDER_FEATURES, derive_order_features
-from features.outcomes import delivery_outcomes
+from features.outcomes import is_late_known
 from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
 from features.returns import RETURN_FEATURES, derive_return_features
 from features.streams import ALL, build_streams
@@ -440,27 +441,14 @@ class OnlineFeatures:
         order = self.store.get_record("orders", order_id)
         if order is None:
             return
-        fo = self.store.get_record("fulfillment", order_id)
-        if fo is None:
-            # no outcome row while the table is present: not delivered, so late from the
-            # promise (the contract's rule, as `delivery_outcomes` applies it to a missing row)
-            known = _ns(order["promised_at"])
-            created = _ns(order["created_at"])
-            if known is not None and created is not None:
-                known = max(known, created)
-            self._file("delivery", order_id, {**order, "is_late": 1.0}, known)
-            return
-        ds = Dataset(
-            tables={"orders": _frame("orders", [order]),
-                    "fulfillment_outcomes": _frame("fulfillment_outcomes", [fo] if fo else [])},
-            present=frozenset({"orders", "fulfillment_outcomes"}),
-        )
-        d = delivery_outcomes(ds).iloc[0]
-        known = _ns(d["known_at"])
-        created = _ns(order["created_at"])
+        fo = self.store.get_record("fulfillment", order_id) or {}
+        # no outcome row while the table is present: not delivered, so late from the promise
+        is_late, known = is_late_known(scalar.ns(fo.get("delivered_at")), fo.get("cancelled") in (True, 1),
+                                       scalar.ns(fo.get("cancelled_at")), scalar.ns(order.get("promised_at")))
+        created = scalar.ns(order.get("created_at"))
         if known is not None and created is not None:
             known = max(known, created)  # as streams._not_before
-        self._file("delivery", order_id, {**order, "is_late": float(bool(d["is_late"]))}, known)
+        self._file("delivery", order_id, {**order, "is_late": 1.0 if is_late else 0.0}, known)
 
     # --- features ---------------------------------------------------------------------------
 

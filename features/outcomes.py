@@ -8,13 +8,13 @@ event at time t (or a training cut-off t) only when `known_at < t`.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from triage.contract import Dataset
 
 __all__ = [
     "FRAUD_LABEL_WINDOW_DAYS",
+    "is_late_known",
     "delivery_outcomes",
     "fraud_outcomes",
     "return_outcomes",
@@ -24,6 +24,27 @@ __all__ = [
 ]
 
 FRAUD_LABEL_WINDOW_DAYS = 60
+
+
+def is_late_known(
+    delivered_at: int | None, cancelled: bool, cancelled_at: int | None, promised_at: int | None
+) -> tuple[bool, int | None]:
+    """The contract's lateness rule for ONE order (times as ns since the epoch, None if unknown).
+
+    Returns (is_late, known_at). On time only when delivered, not cancelled, and delivered
+    at or before the promise; an on-time delivery is known at `delivered_at`. Lateness is
+    known at the promise, or at the earlier of the promise and the cancellation time for a
+    cancelled order (`cancelled_at`, the promise where unknown). No promise: late, known never
+    (None). `delivery_outcomes` applies the same rule to whole columns.
+    """
+    if (not cancelled and delivered_at is not None and promised_at is not None
+            and delivered_at <= promised_at):
+        return False, delivered_at
+    if promised_at is None:
+        return True, None
+    if cancelled and cancelled_at is not None and cancelled_at < promised_at:
+        return True, cancelled_at
+    return True, promised_at
 
 
 def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
@@ -44,8 +65,9 @@ def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
     delivered = df["delivered_at"]
     promised = df["promised_at"]
     on_time = (~cancelled) & delivered.notna().to_numpy() & (delivered <= promised).to_numpy()
-    cancel_time = df["cancelled_at"].where(df["cancelled_at"].notna(), promised)
-    late_known = promised.where(~pd.Series(cancelled, index=df.index), np.minimum(promised, cancel_time))
+    # late: known at the promise, or at the cancellation when that came first (is_late_known, vectorised)
+    cancel_first = pd.Series(cancelled, index=df.index) & (df["cancelled_at"] < promised)
+    late_known = promised.where(~cancel_first, df["cancelled_at"])
     out = pd.DataFrame(
         {
             "order_id": df["order_id"],
