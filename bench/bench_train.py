@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", type=Path, help="an existing contract folder (skips simulation)")
     ap.add_argument("--register", action="store_true", help="log, register and gate in MLflow too")
+    ap.add_argument("--save-bundles", type=Path, help="also write the trained bundles here (for bench_score)")
     ap.add_argument("--tracking-uri", help="MLflow store (default: a temporary SQLite store)")
     args = ap.parse_args()
 
@@ -54,6 +55,11 @@ def main() -> None:
         t0 = time.perf_counter()
         result = train_all(ds, settings=settings, register=args.register, progress=lambda m: print("  " + m))
         t_train = time.perf_counter() - t0
+        if args.save_bundles:
+            from models import save_bundle
+
+            for name, r in result.models.items():
+                save_bundle(r.bundle, args.save_bundles / f"{name}.joblib")
 
     print()
     print(f"train_all (features + fit + evaluate{' + MLflow' if args.register else ''}): {t_train:.1f}s")

@@ -142,7 +142,7 @@ class Bundle:
         values: Mapping[str, object],
         *,
         k: int = 3,
-        method: str = "path",
+        method: str = "shap",
         encoded: dict[str, np.ndarray] | None = None,
     ) -> list[Reason]:
         """Top-k features that raised the risk head's score for this event."""

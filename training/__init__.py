@@ -3,7 +3,8 @@
 Public entry points for the CLI:
 - `train_all(ds, *, cutoff=None, experiment="triage", fraud_label_window_days=60, settings, truth_dir=None, progress=print)`
 - `score_dataset(ds, *, since=None, bundles)` and `write_scores(orders, returns, out_dir)`
-- `load_champions(settings)`, `promote(name, version, *, settings)`, `export_bundles(settings, out_dir)`
+- `load_champions(settings)`, `promote(name, version, *, settings)`, `export_bundles(settings, out_dir)`,
+  `mlflow_ui_command(settings, host=, port=)`
 
 Imports are lazy so `import training` stays cheap (MLflow costs seconds to import).
 """
@@ -18,6 +19,7 @@ __all__ = [
     "load_champions",
     "promote",
     "export_bundles",
+    "mlflow_ui_command",
 ]
 
 _WHERE = {
@@ -28,6 +30,7 @@ _WHERE = {
     "load_champions": "training.registry",
     "promote": "training.registry",
     "export_bundles": "training.registry",
+    "mlflow_ui_command": "training.registry",
 }
 
 

@@ -31,11 +31,13 @@ __all__ = [
     "load_champions",
     "load_registered_bundle",
     "export_bundles",
+    "mlflow_ui_command",
     "CHAMPION",
     "CHALLENGER",
 ]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+_BUNDLE_PATH = "artifacts/bundle.joblib"  # inside the logged pyfunc model (see models.mlflow_model)
 EVIDENTLY_SAMPLE = 5_000
 
 
@@ -84,6 +86,7 @@ def _params(result) -> dict[str, object]:
     for t, head in result.bundle.heads.items():
         est = head.estimator
         p[f"{t}_best_iteration"] = est.best_iteration_
+        p[f"{t}_num_leaves_chosen"] = est.num_leaves_
         p[f"{t}_calibration"] = est.calibration_method_
         for k, v in est.get_params().items():
             p[f"{t}_{k}"] = v
@@ -303,12 +306,19 @@ def _champion_version(client, name: str) -> str | None:
 
 
 def load_registered_bundle(client, name: str, version: str) -> Bundle:
-    """The bundle inside a registered model version (downloaded from the artifact store)."""
+    """The bundle inside a registered model version, fetched alone from the artifact store."""
     import mlflow
 
+    mv = client.get_model_version(name, str(version))
     with tempfile.TemporaryDirectory() as d:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=d)
-        path = next(Path(local).rglob("bundle.joblib"))
+        model_id = getattr(mv, "model_id", None)
+        if model_id:
+            location = client.get_logged_model(model_id).artifact_location.rstrip("/")
+            local = mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{_BUNDLE_PATH}", dst_path=d)
+            path = Path(local)
+        else:  # a version registered from a run: fetch the whole model folder
+            local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=d)
+            path = next(Path(local).rglob("bundle.joblib"))
         bundle = load_bundle(path)
     bundle.versions["registry_version"] = str(version)
     return bundle
@@ -357,3 +367,14 @@ def export_bundles(settings: Settings, out_dir: str | Path, *, alias: str = CHAM
         json.dumps({n: str(p.name) for n, p in paths.items()}, indent=2) + "\n", encoding="utf-8"
     )
     return paths
+
+
+def mlflow_ui_command(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+    """The `mlflow ui` command line for the configured store (one worker: starts in seconds, not a minute)."""
+    import sys
+
+    return [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", settings.tracking_uri,
+        "--host", host, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
