@@ -27,13 +27,17 @@ __all__ = [
     "AggKind",
     "UTC_DAY",
     "STREAMS",
+    "LINE_KEYS",
+    "Grain",
 ]
 
 Dtype = Literal["float", "int", "category", "bool"]
 AggKind = Literal["count", "sum", "last_time", "distinct"]
+Grain = Literal["event", "line"]
 
 # A calendar window: from the start of the event's UTC day up to (not including) t.
 UTC_DAY = "utc_day"
+_DAY_NS = 86_400 * 10**9
 
 # The streams aggregations read, with the column that orders them in time. Stream frames
 # carry their keys under the event's column names (see features.streams).
@@ -44,6 +48,13 @@ STREAMS: dict[str, str] = {
     "fraud": "known_at of the fraud report (earliest reported_at)",
     "inspections": "known_at of the return inspection (inspected_at)",
     "syncs": "synced_at of a node's inventory push",
+}
+
+# Keys an order carries once per distinct value among its lines (from each line's product).
+# A `grain="line"` aggregation is keyed by them: an order's stream row is filed under each
+# distinct key of its basket, and an order gets one value per distinct key of its basket.
+LINE_KEYS: dict[str, str] = {
+    "vendor_id": "vendor_id of the product of each order line",
 }
 
 
@@ -78,7 +89,10 @@ class Aggregation:
       or `UTC_DAY` ([start of t's UTC day, t));
     - `agg`: `count` rows; `sum` the stream column `value`; `last_time` the time of the
       latest row before t (as nanoseconds since the epoch, null if none); `distinct` the
-      number of distinct values of stream column `value` first seen before t (all-time only).
+      number of distinct values of stream column `value` first seen before t (all-time only);
+    - `grain`: `event` (one key per event) or `line` (keys from `LINE_KEYS`, one per distinct
+      value in the order's basket: the aggregation gives one value per (order, key) pair, which
+      the feature set reduces, e.g. to the basket's highest vendor late rate).
     """
 
     name: str
@@ -87,6 +101,25 @@ class Aggregation:
     window: pd.Timedelta | str | None
     agg: AggKind = "count"
     value: str | None = None
+    grain: Grain = "event"
+
+    @property
+    def index_name(self) -> str:
+        """The online state's index this aggregation reads (shared by aggregations that can)."""
+        distinct = self.value if self.agg == "distinct" else None
+        summed = self.value if self.agg == "sum" else None
+        name = f"{self.stream}|{','.join(self.key)}" + (f"|distinct:{distinct}" if distinct else "")
+        name += f"|sum:{summed}" if summed else ""
+        return name + ("|per-line" if self.grain == "line" else "")
+
+    def lower_ns(self, t_ns: int) -> int | None:
+        """The window's lower bound for an event at `t_ns` (None: all history before t)."""
+        if self.window is None:
+            return None
+        if self.window == UTC_DAY:
+            return (t_ns // _DAY_NS) * _DAY_NS
+        assert isinstance(self.window, pd.Timedelta)
+        return t_ns - int(self.window.value)
 
     def __post_init__(self) -> None:
         if self.stream not in STREAMS:
@@ -97,6 +130,9 @@ class Aggregation:
             raise ValueError(f"aggregation {self.name!r}: distinct is declared all-time (window=None)")
         if isinstance(self.window, str) and self.window != UTC_DAY:
             raise ValueError(f"aggregation {self.name!r}: window must be a Timedelta, None or {UTC_DAY!r}")
+        if self.grain == "line" and (not set(self.key) <= set(LINE_KEYS) or self.agg not in ("count", "sum")):
+            raise ValueError(f"aggregation {self.name!r}: grain='line' needs keys from {list(LINE_KEYS)} and "
+                             f"agg count or sum, got key={self.key!r}, agg={self.agg!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +148,12 @@ class FeatureSet:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def event_aggregations(self) -> tuple[Aggregation, ...]:
+        return tuple(a for a in self.aggregations if a.grain == "event")
+
+    def line_aggregations(self) -> tuple[Aggregation, ...]:
+        return tuple(a for a in self.aggregations if a.grain == "line")
 
     @property
     def categorical(self) -> list[str]:

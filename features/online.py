@@ -29,17 +29,17 @@ import numpy as np
 import pandas as pd
 
 from features import scalar
-from features.declarations import UTC_DAY, Aggregation, FeatureSet
+from features.declarations import Aggregation, FeatureSet
 from features.frame import to_feature_frame
 from features.orders import (
     _CONTRACT_CATEGORIES as _ORDER_CATEGORIES,
 )
-from features.orders import ORDER_FEATURES, derive_order_features
+from features.orders import ORDER_FEATURES
 from features.outcomes import is_late_known
 from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
-from features.returns import RETURN_FEATURES, derive_return_features
-from features.streams import ALL, build_streams
-from features.windows import DAY_NS, first_appearances
+from features.returns import RETURN_FEATURES
+from features.streams import ALL, basket_keys, build_streams, per_line
+from features.windows import first_appearances
 from triage.contract import Dataset
 from triage.schema import TABLES
 
@@ -174,14 +174,6 @@ class MemoryStore:
 # --- which indexes the declarations need -------------------------------------------------
 
 
-def _index_name(stream: str, key: tuple[str, ...], distinct: str | None = None) -> str:
-    return f"{stream}|{','.join(key)}" + (f"|distinct:{distinct}" if distinct else "")
-
-
-def _value_column(agg: Aggregation) -> str | None:
-    return agg.value if agg.agg == "sum" else None
-
-
 @dataclass(frozen=True)
 class _IndexSpec:
     name: str
@@ -189,23 +181,21 @@ class _IndexSpec:
     key: tuple[str, ...]
     value: str | None  # column summed (None: entries carry 0)
     distinct: str | None
+    per_line: bool = False  # filed once per distinct line key of the order (grain="line")
 
 
 def _index_specs(feature_sets: Iterable[FeatureSet]) -> dict[str, _IndexSpec]:
     specs: dict[str, _IndexSpec] = {}
     for fs in feature_sets:
         for a in fs.aggregations:
-            distinct = a.value if a.agg == "distinct" else None
-            value = _value_column(a)
-            name = _index_name(a.stream, a.key, distinct) + (f"|sum:{value}" if value else "")
-            specs[name] = _IndexSpec(name, a.stream, a.key, value, distinct)
+            specs[a.index_name] = _IndexSpec(a.index_name, a.stream, a.key, a.value if a.agg == "sum" else None,
+                                             a.value if a.agg == "distinct" else None, a.grain == "line")
     return specs
 
 
 def _agg_index(a: Aggregation) -> str:
-    distinct = a.value if a.agg == "distinct" else None
-    value = _value_column(a)
-    return _index_name(a.stream, a.key, distinct) + (f"|sum:{value}" if value else "")
+    """The index an aggregation reads (`Aggregation.index_name`; kept for existing callers)."""
+    return a.index_name
 
 
 def _ns(value: object) -> int | None:
@@ -292,8 +282,11 @@ class OnlineFeatures:
         lines: dict[str, list[dict[str, Any]]] = {}
         for line in _records(ds["order_lines"].sort_values(["order_id", "line_no"], kind="stable")):
             lines.setdefault(line["order_id"], []).append(line)
+        pairs = basket_keys(ds["order_lines"], ds["products"])
+        vendors = pairs.groupby("order_id", sort=False)["vendor_id"].agg(list).to_dict()
         for row in _records(orders):
             row["_lines"] = lines.get(row["order_id"], [])
+            row["_vendors"] = vendors.get(row["order_id"], [])
             self.store.put_record("orders", row["order_id"], row)
         vendor = ds["products"].drop_duplicates("sku").set_index("sku")["vendor_id"]
         for row in _records(ds["returns"].assign(vendor_id=ds["returns"]["sku"].map(vendor))):
@@ -312,6 +305,8 @@ class OnlineFeatures:
                "inspections": "return_id", "syncs": "_id"}
         for spec in self.specs.values():
             stream = streams[spec.stream]
+            if spec.per_line:
+                stream = per_line(stream, pairs)
             if spec.distinct:
                 stream = first_appearances(stream, spec.key, spec.distinct)
                 entry_ids = stream[spec.distinct]
@@ -332,18 +327,30 @@ class OnlineFeatures:
     # --- indexing ---------------------------------------------------------------------------
 
     def _file(self, stream: str, entry_id: str, row: Mapping[str, Any], t_ns: int | None) -> None:
-        """File (or re-file) one stream row under every index of its stream."""
+        """File (or re-file) one stream row under every index of its stream.
+
+        Per-line indexes file an order's row once per distinct vendor of its basket (`_vendors`).
+        """
         previous = self.store.get_record("_filed", f"{stream}|{entry_id}") or {}
         for spec in self._by_stream.get(stream, []):
             old = previous.get(spec.name)
-            if spec.distinct:
+            if spec.distinct or old is None:
                 continue
-            if old is not None:
-                self.store.drop_entry(spec.name, tuple(old), entry_id)
-        filed: dict[str, list[str]] = {}
+            for key in (old if spec.per_line else [old]):
+                self.store.drop_entry(spec.name, tuple(key), entry_id)
+        filed: dict[str, list] = {}
         for spec in self._by_stream.get(stream, []):
+            if t_ns is None:
+                continue
+            v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
+            if spec.per_line:
+                keys = [[str(x)] for x in row.get("_vendors") or []]
+                for key in keys:
+                    self.store.put_entry(spec.name, tuple(key), entry_id, t_ns, v)
+                filed[spec.name] = keys
+                continue
             key = _key_of(row, spec.key)
-            if key is None or t_ns is None:
+            if key is None:
                 continue
             if spec.distinct:
                 value = row.get(spec.distinct)
@@ -353,7 +360,6 @@ class OnlineFeatures:
                 if first is None or t_ns < first:
                     self.store.put_entry(spec.name, key, str(value), t_ns, 0.0)
                 continue
-            v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
             self.store.put_entry(spec.name, key, entry_id, t_ns, v)
             filed[spec.name] = list(key)
         self.store.put_record("_filed", f"{stream}|{entry_id}", filed)
@@ -364,6 +370,8 @@ class OnlineFeatures:
         """An order as captured (re-observing the same order_id replaces it)."""
         o = _plain(order)
         o["_lines"] = [_plain(x) for x in lines]
+        products = {str(x.get("sku")): self._record("products", x.get("sku")) or {} for x in o["_lines"]}
+        o["_vendors"] = list(scalar.vendor_weights(o["_lines"], products))
         node = self.store.get_record("nodes", str(o.get("fulfillment_node_id"))) or {}
         o["node_region"] = node.get("region")
         o["_all"] = ALL
@@ -452,60 +460,20 @@ class OnlineFeatures:
 
     # --- features ---------------------------------------------------------------------------
 
-    def _aggregate(self, fs: FeatureSet, ev: Mapping[str, Any], t_ns: int) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for a in fs.aggregations:
-            key = _key_of(ev, a.key)
-            if key is None:
-                out[a.name] = np.array([np.nan])
-                continue
-            w = self.store.window(_agg_index(a), key, _lower(a, t_ns), t_ns)
-            if a.agg == "last_time":
-                value = np.nan if w.last_ns is None else float(w.last_ns)
-            elif a.agg == "sum":
-                value = w.total
-            else:
-                value = float(w.count)
-            out[a.name] = np.array([value])
-        return out
-
     def _record(self, table: str, key: object) -> dict[str, Any] | None:
         return None if scalar.is_null(key) else self.store.get_record(table, str(key))
 
     def order_features_dict(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """The order's features as of its `created_at`: name → float, or str/None for categories.
 
-        Equal (to float tolerance) to `build_order_features`' row for the same order.
+        Equal (to float tolerance) to `build_order_features`' row for the same order
+        (computed by the plain-Python fast path, `features.scalar.order_values`).
         """
-        o = _plain(order)
-        line_rows = [_plain(x) for x in lines]
-        customer = self._record("customers", o.get("customer_id"))
-        node = self._record("nodes", o.get("fulfillment_node_id"))
-        products = {str(x.get("sku")): self._record("products", x.get("sku")) or {} for x in line_rows}
-        t_ns = scalar.ns(o["created_at"])
-        assert t_ns is not None
-        ev = {**o, "node_region": (node or {}).get("region"), "_all": ALL}
-        agg = self._aggregate(ORDER_FEATURES, ev, t_ns)
-        capacity = np.array([scalar.NAN if node is None else float(node.get("daily_capacity") or 0.0)])
-        derived = derive_order_features(np.array([t_ns], dtype=np.int64), capacity, agg, self.present)
-        out = scalar.order_row(o, customer, node) | scalar.basket(line_rows, products)
-        out |= {k: float(v[0]) for k, v in derived.items()}
-        return {name: out[name] for name in ORDER_FEATURES.names}
+        return scalar.order_values(self, _plain(order), [_plain(x) for x in lines])
 
     def return_features_dict(self, ret: Mapping[str, Any]) -> dict[str, Any]:
         """The return's features as of its `requested_at` (see `order_features_dict`)."""
-        r = _plain(ret)
-        product = self._record("products", r.get("sku"))
-        order = self._record("orders", r.get("order_id"))
-        customer = self._record("customers", r.get("customer_id"))
-        fo = self._record("fulfillment", r.get("order_id")) or {}
-        t_ns = scalar.ns(r["requested_at"])
-        assert t_ns is not None
-        ev = {**r, "vendor_id": (product or {}).get("vendor_id"), "_all": ALL}
-        agg = self._aggregate(RETURN_FEATURES, ev, t_ns)
-        out = scalar.return_row(r, product, order, customer, fo.get("delivered_at"))
-        out |= {k: float(v[0]) for k, v in derive_return_features(agg).items()}
-        return {name: out[name] for name in RETURN_FEATURES.names}
+        return scalar.return_values(self, _plain(ret))
 
     def order_features(self, order: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         """A one-row frame shaped like `build_order_features`' output (dtypes included)."""
@@ -526,12 +494,8 @@ def _one_row(fs: FeatureSet, event: Mapping[str, Any], row: dict[str, Any],
 
 
 def _lower(a: Aggregation, t_ns: int) -> int | None:
-    if a.window is None:
-        return None
-    if a.window == UTC_DAY:
-        return (t_ns // DAY_NS) * DAY_NS
-    assert isinstance(a.window, pd.Timedelta)
-    return t_ns - int(a.window.value)
+    """The window's lower bound (`Aggregation.lower_ns`; kept for existing callers)."""
+    return a.lower_ns(t_ns)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
 from features.frame import as_utc, haversine_km, ns_to_days, safe_ratio, to_feature_frame
-from features.streams import build_streams, order_events
+from features.streams import basket_keys, build_streams, order_events, per_line
 from features.windows import compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
@@ -21,6 +21,8 @@ __all__ = [
     "build_order_features",
     "order_row_features",
     "derive_order_features",
+    "vendor_features",
+    "VENDOR_RISKY_FACTOR",
 ]
 
 H1, H24, D7, D28, D30 = (pd.Timedelta(hours=1), pd.Timedelta(hours=24), pd.Timedelta(days=7),
@@ -35,6 +37,10 @@ BASKET_CATEGORIES: tuple[str, ...] = TABLES["products"].column("category").categ
 # Smoothing of late rates towards the global rate known so far (pseudo-counts).
 LATE_PRIOR_WEIGHT = 20.0
 GLOBAL_PRIOR_LATE, GLOBAL_PRIOR_N = 1.0, 10.0
+# A vendor is "risky" for an order when its smoothed late rate is above this multiple of the
+# retailer-wide late rate known over the same window.
+VENDOR_RISKY_FACTOR = 1.5
+_VENDOR_WINDOWS = {"28d": D28, "all": None}
 
 _VELOCITY_KEYS = {
     "device": "device_id",
@@ -89,6 +95,16 @@ def _aggregations() -> tuple[Aggregation, ...]:
                                  value="is_late"))
             # (all_known_* is an intermediate too; its name is kept for the service's fast path)
             a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
+    # supplier reliability: delivery outcomes of earlier orders holding each vendor's goods
+    a += [
+        Aggregation(name="_all_late_all", stream="delivery", key=("_all",), window=None, agg="sum", value="is_late"),
+        Aggregation(name="all_known_all", stream="delivery", key=("_all",), window=None),
+    ]
+    for wl, w in _VENDOR_WINDOWS.items():
+        a.append(Aggregation(name=f"_vendor_late_{wl}", stream="delivery", key=("vendor_id",), window=w,
+                             agg="sum", value="is_late", grain="line"))
+        a.append(Aggregation(name=f"_vendor_known_{wl}", stream="delivery", key=("vendor_id",), window=w,
+                             grain="line"))
     return tuple(a)
 
 
@@ -194,6 +210,19 @@ def _features() -> tuple[Feature, ...]:
                         f"{what} late on {{value:.0%}} of orders ({wl})"))
             f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known in the trailing {wl}",
                         f"{{value:.0f}} known outcomes for the {what} ({wl})"))
+    f.append(_f("n_vendors", "int", "distinct vendors of the basket's products", "{value:.0f} vendors in the basket"))
+    for wl, span in {"28d": "trailing 28 d", "all": "all time"}.items():
+        f.append(_f(f"vendor_late_rate_max_{wl}", "float",
+                    f"highest smoothed late rate ({span}) among the basket's vendors: outcomes of earlier orders "
+                    "holding the vendor's goods",
+                    f"a supplier in the basket was late on {{value:.0%}} of orders ({wl})"))
+        f.append(_f(f"vendor_late_rate_mean_{wl}", "float",
+                    f"basket-value-weighted mean of the vendors' smoothed late rates ({span})",
+                    f"the basket's suppliers were late on {{value:.0%}} of orders ({wl})"))
+    f.append(_f("vendor_risky_share_28d", "float",
+                f"share of basket value from vendors late more than {VENDOR_RISKY_FACTOR}× as often as the "
+                "retailer overall (trailing 28 d)",
+                "{value:.0%} of the basket from unreliable suppliers"))
     return tuple(f)
 
 
@@ -348,6 +377,41 @@ def derive_order_features(
     return out
 
 
+def vendor_features(
+    pair_event: np.ndarray, pair_value: np.ndarray, line_agg: dict[str, np.ndarray], agg: dict[str, np.ndarray],
+    n: int, present: frozenset[str] | set[str],
+) -> dict[str, np.ndarray]:
+    """Basket vendor reliability from per-(order, vendor) aggregations (rows: `pair_event`, sorted).
+
+    `pair_value`: the basket value behind each pair; `agg`: the order-grain aggregations (for
+    the retailer-wide prior). A vendor's rate is smoothed towards that prior, as node rates are.
+    `features.scalar.vendor_values` is the same computation for one order.
+    """
+    ev = np.asarray(pair_event, dtype=np.int64)
+    w = np.asarray(pair_value, dtype=np.float64)
+    out: dict[str, np.ndarray] = {"n_vendors": np.bincount(ev, minlength=n).astype(np.float64)}
+    has_delivery = "fulfillment_outcomes" in present
+    for wl in _VENDOR_WINDOWS:
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        rate = _smoothed_rate(line_agg[f"_vendor_late_{wl}"], line_agg[f"_vendor_known_{wl}"], prior[ev])
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, ev, rate)
+        top[np.isinf(top)] = np.nan
+        mean = safe_ratio(np.bincount(ev, weights=w * rate, minlength=n), np.bincount(ev, weights=w, minlength=n))
+        if not has_delivery:
+            top[:], mean[:] = np.nan, np.nan
+        out[f"vendor_late_rate_max_{wl}"] = top
+        out[f"vendor_late_rate_mean_{wl}"] = mean
+        if wl == "28d":
+            risky = (rate > VENDOR_RISKY_FACTOR * prior[ev]).astype(np.float64)
+            share = safe_ratio(np.bincount(ev, weights=w * risky, minlength=n),
+                               np.bincount(ev, weights=w, minlength=n))
+            if not has_delivery:
+                share[:] = np.nan
+            out["vendor_risky_share_28d"] = share
+    return out
+
+
 def _lines_for(ds: Dataset, order_ids: pd.Series) -> pd.DataFrame:
     lines = ds["order_lines"]
     if len(order_ids) == len(ds["orders"]):
@@ -368,9 +432,20 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     ev = order_events(ds, orders)
     needed = {a.stream for a in ORDER_FEATURES.aggregations}
     streams = build_streams(ds, needed)
-    agg = compute_aggregations(ORDER_FEATURES.aggregations, ev, to_ns(ev["created_at"]), streams)
+    t_ns = to_ns(ev["created_at"])
+    agg = compute_aggregations(ORDER_FEATURES.event_aggregations(), ev, t_ns, streams)
+    lines = _lines_for(ds, ev["order_id"])
+    # per (order, vendor): the same aggregations over each stream filed once per vendor of its order
+    all_pairs = basket_keys(ds["order_lines"], ds["products"])
+    pairs = basket_keys(lines, ds["products"]) if len(lines) < len(ds["order_lines"]) else all_pairs
+    pair_event = pd.Index(ev["order_id"]).get_indexer(pairs["order_id"])
+    pairs, pair_event = pairs[pair_event >= 0], pair_event[pair_event >= 0]
+    line_aggs = ORDER_FEATURES.line_aggregations()
+    line_streams = {name: per_line(streams[name], all_pairs) for name in {a.stream for a in line_aggs}}
+    line_agg = compute_aggregations(line_aggs, pairs, t_ns[pair_event], line_streams)
     cols: dict[str, object] = {}
     cols |= order_row_features(ev)
-    cols |= basket_features(ev, _lines_for(ds, ev["order_id"]), ds["products"])
-    cols |= derive_order_features(to_ns(ev["created_at"]), _f64(ev["node_capacity"]), agg, ds.present)
+    cols |= basket_features(ev, lines, ds["products"])
+    cols |= derive_order_features(t_ns, _f64(ev["node_capacity"]), agg, ds.present)
+    cols |= vendor_features(pair_event, pairs["value"].to_numpy(np.float64), line_agg, agg, len(ev), ds.present)
     return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _CONTRACT_CATEGORIES)

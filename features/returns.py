@@ -11,7 +11,7 @@ import pandas as pd
 from features.declarations import Aggregation, Feature, FeatureSet
 from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import build_streams, return_events
-from features.text import KEYWORD_FAMILIES, text_features
+from features.text import HASH_EXAMPLES, KEYWORD_FAMILIES, hash_feature_names, text_features
 from features.windows import compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
@@ -102,7 +102,16 @@ def _features() -> tuple[Feature, ...]:
         _f("reason_text_words", "int", "words in the free-text reason", "{value:.0f}-word explanation"),
         *[_f(f"text_{k}", "bool", f"free text matches the '{k}' keyword family", _TEXT_REASONS[k])
           for k in KEYWORD_FAMILIES],
+        *[_f(name, "int", f"unigrams and bigrams of the free-text reason hashed to bucket {i} (count)",
+             _hash_reason(i)) for i, name in enumerate(hash_feature_names())],
     )
+
+
+def _hash_reason(i: int) -> str:
+    words = HASH_EXAMPLES.get(i)
+    if not words:
+        return f"return text term group {i} ({{value:.0f}}×)"
+    return "return text mentions words like " + ", ".join(f"'{w}'" for w in words) + " ({value:.0f}×)"
 
 
 RETURN_FEATURES = FeatureSet(

@@ -1,33 +1,65 @@
-"""Row-level features of ONE order or return in plain Python: the online fast path.
+"""ONE order's or return's features in plain Python, from the online state: the fast path.
 
-These mirror `order_row_features` / `basket_features` (features.orders) and
-`return_row_features` (features.returns) value for value, without building frames
-(a one-row DataFrame costs milliseconds; this costs tens of microseconds). The parity
-tests compare them with the offline frames on random datasets, so the two cannot drift.
+`order_values(online, order, lines)` and `return_values(online, ret)` give exactly the
+values of `build_order_features` / `build_return_features` for one event, as of its own
+time, without building frames (a one-row DataFrame costs milliseconds; this costs well
+under one). They read the state `features.online.OnlineFeatures` keeps (`online.store`,
+`online.present`), through the indexes the declarations name (`Aggregation.index_name`,
+`Aggregation.lower_ns`), asking a store that offers `windows` / `get_records` (batched
+reads) for everything in one round trip. The formulas mirror `features.orders` /
+`features.returns`; text features are `features.text.text_values` itself. The parity
+tests (tests/features/test_online_parity.py, tests/features/test_scalar.py and the API
+replay in tests/api/test_parity.py) hold them equal to the offline frames.
 
-Inputs are plain records (`dict`s with ISO timestamps or `pd.Timestamp`s, None for null).
+Inputs are plain records (`dict`s with ISO timestamps, datetimes or `pd.Timestamp`s, None
+for null). Values: floats (NaN where unknown) for numeric features, str or None for
+categories.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
+from features.declarations import Aggregation
 from features.frame import haversine_km
-from features.orders import BASKET_CATEGORIES, HIGH_RESALE_CATEGORIES
-from features.text import KEYWORD_FAMILIES
+from features.orders import (
+    _VENDOR_WINDOWS,
+    BASKET_CATEGORIES,
+    GLOBAL_PRIOR_LATE,
+    GLOBAL_PRIOR_N,
+    HIGH_RESALE_CATEGORIES,
+    LATE_PRIOR_WEIGHT,
+    ORDER_FEATURES,
+    VENDOR_RISKY_FACTOR,
+)
+from features.returns import RETURN_FEATURES, RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT
+from features.streams import ALL
+from features.text import text_values
 
-__all__ = ["ns", "is_null", "order_row", "basket", "return_row"]
+__all__ = ["ns", "is_null", "windows", "order_values", "return_values", "order_row", "basket", "return_row",
+           "vendor_weights"]
 
 NAN = float("nan")
-_TEXT = {k: re.compile(p) for k, p in KEYWORD_FAMILIES.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SUB_MICRO = re.compile(r"\.\d{7}")
 _CATS = {c: i for i, c in enumerate(BASKET_CATEGORIES)}
 _RESALE = [i for i, c in enumerate(BASKET_CATEGORIES) if c in HIGH_RESALE_CATEGORIES]
+_ORDER_EVENT_AGGS = ORDER_FEATURES.event_aggregations()
+_ORDER_LINE_AGGS = ORDER_FEATURES.line_aggregations()
+
+
+class _Online(Protocol):
+    """What the fast path reads: `features.online.OnlineFeatures` (its store and present tables)."""
+
+    store: Any
+    present: frozenset[str]
 
 
 def is_null(v: object) -> bool:
@@ -41,9 +73,24 @@ def is_null(v: object) -> bool:
 
 
 def ns(value: object) -> int | None:
-    """Nanoseconds since the epoch (UTC) of a timestamp or ISO string; None for null."""
+    """Nanoseconds since the epoch (UTC) of a timestamp, datetime or ISO string; None for null."""
     if is_null(value):
         return None
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp without time zone: {value!r}; expected UTC ('…Z') or an offset")
+        return int(value.value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp without time zone: {value!r}; expected UTC ('…Z') or an offset")
+        return ((value - _EPOCH) // _US) * 1000
+    if isinstance(value, str) and not _SUB_MICRO.search(value):  # datetime would drop nanosecond digits
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return ns(parsed)
     t = pd.Timestamp(value)  # type: ignore[arg-type]
     if t.tzinfo is None:
         raise ValueError(f"timestamp without time zone: {value!r}; expected UTC ('…Z') or an offset")
@@ -51,7 +98,12 @@ def ns(value: object) -> int | None:
 
 
 def _f(v: object) -> float:
-    return NAN if is_null(v) else float(v)  # type: ignore[arg-type]
+    if is_null(v):
+        return NAN
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return NAN
 
 
 def _s(v: object) -> str | None:
@@ -63,11 +115,64 @@ def _bool01(v: object) -> float:
 
 
 def _differs(a: object, b: object) -> float:
-    return NAN if is_null(a) or is_null(b) else float(a != b)
+    return NAN if is_null(a) or is_null(b) else float(str(a) != str(b))
 
 
 def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else NAN  # den NaN compares False → NaN, as safe_ratio
+
+
+def _nz(v: float) -> float:
+    return 0.0 if v != v else v
+
+
+# --------------------------------------------------------------------------- state reads
+
+
+def _ask(store: Any, asks: list[tuple[str, tuple[str, ...], int | None, int]]) -> list[Any]:
+    many = getattr(store, "windows", None)
+    return many(asks) if many is not None else [store.window(*q) for q in asks]
+
+
+def _value(a: Aggregation, w: Any) -> float:
+    if a.agg == "last_time":
+        return NAN if w.last_ns is None else float(w.last_ns)
+    if a.agg == "sum":
+        return float(w.total)
+    return float(w.count)
+
+
+def windows(online: _Online, aggs: Sequence[Aggregation], ev: Mapping[str, Any], t_ns: int) -> dict[str, float]:
+    """The raw event-grain aggregations for one event at `t_ns` (a null key gives NaN)."""
+    out: dict[str, float] = {}
+    asks: list[tuple[str, tuple[str, ...], int | None, int]] = []
+    asked: list[Aggregation] = []
+    for a in aggs:
+        key = []
+        for c in a.key:
+            v = ev.get(c)
+            if is_null(v):
+                break
+            key.append(str(v))
+        else:
+            asks.append((a.index_name, tuple(key), a.lower_ns(t_ns), t_ns))
+            asked.append(a)
+            continue
+        out[a.name] = NAN
+    for a, w in zip(asked, _ask(online.store, asks), strict=True):
+        out[a.name] = _value(a, w)
+    return out
+
+
+def _records(online: _Online, table: str, keys: Iterable[object]) -> dict[str, dict[str, Any]]:
+    wanted = [str(k) for k in dict.fromkeys(keys) if not is_null(k)]
+    store = online.store
+    many = getattr(store, "get_records", None)
+    found = many(table, wanted) if many is not None else [store.get_record(table, k) for k in wanted]
+    return {k: r for k, r in zip(wanted, found, strict=True) if r}
+
+
+# -------------------------------------------------------------------------------- orders
 
 
 def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
@@ -75,18 +180,18 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
     """As `features.orders.order_row_features` for one order and its customer and node records."""
     t_ns = ns(o["created_at"])
     assert t_ns is not None
-    t = pd.Timestamp(t_ns, tz="UTC")
     customer = customer or {}
     node = node or {}
     created = ns(customer.get("created_at"))
     age = NAN if created is None else float(t_ns - created)
     promised = ns(o.get("promised_at"))
+    hours = t_ns // 3_600_000_000_000
     return {
         "order_total": _f(o.get("order_total")),
         "item_count": _f(o.get("item_count")),
         "promo_used": 0.0 if is_null(o.get("promo_code")) else 1.0,
-        "hour_utc": float(t.hour),
-        "weekday": float(t.dayofweek),
+        "hour_utc": float(hours % 24),
+        "weekday": float((hours // 24 + 3) % 7),  # 1970-01-01 was a Thursday
         "channel": _s(o.get("channel")),
         "payment_method": _s(o.get("payment_method")),
         "service_level": _s(o.get("service_level")),
@@ -100,8 +205,8 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "node_outside_home_region": _differs(node.get("region"), customer.get("home_region")),
         "promise_window_hours": NAN if promised is None else (promised - t_ns) / 3600e9,
-        "distance_km": float(haversine_km(np.float64(_f(node.get("lat"))), np.float64(_f(node.get("lon"))),
-                                          np.float64(_f(o.get("ship_lat"))), np.float64(_f(o.get("ship_lon"))))),
+        "distance_km": float(haversine_km(_f(node.get("lat")), _f(node.get("lon")),
+                                          _f(o.get("ship_lat")), _f(o.get("ship_lon")))),
         "node_type": _s(node.get("node_type")),
         "carrier": _s(o.get("carrier")),
     }
@@ -119,9 +224,8 @@ def basket(lines: Sequence[Mapping[str, Any]], products: Mapping[str, Mapping[st
         p = products.get(str(line["sku"])) or {}
         total += value
         max_price = max(max_price, price)
-        lv, w = q * _f(p.get("list_price")), q * _f(p.get("weight_kg"))
-        list_value += 0.0 if math.isnan(lv) else lv
-        weight += 0.0 if math.isnan(w) else w
+        list_value += _nz(q * _f(p.get("list_price")))
+        weight += _nz(q * _f(p.get("weight_kg")))
         by_cat[_CATS.get(_s(p.get("category")) or "", k)] += value
     out: dict[str, Any] = {
         "n_lines": float(len(lines)),
@@ -138,6 +242,86 @@ def basket(lines: Sequence[Mapping[str, Any]], products: Mapping[str, Mapping[st
     return out
 
 
+def vendor_weights(lines: Sequence[Mapping[str, Any]], products: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The basket value behind each distinct vendor of an order, sorted by vendor (`streams.basket_keys`)."""
+    weights: dict[str, float] = {}
+    for line in lines:
+        v = (products.get(str(line["sku"])) or {}).get("vendor_id")
+        if not is_null(v):
+            weights[str(v)] = weights.get(str(v), 0.0) + float(line["quantity"]) * float(line["unit_price"])
+    return {v: weights[v] for v in sorted(weights)}
+
+
+def _vendors(weights: Mapping[str, float], got: Mapping[tuple[str, str], float], agg: Mapping[str, float],
+             has_delivery: bool) -> dict[str, float]:
+    """As `features.orders.vendor_features` for one order."""
+    out = {"n_vendors": float(len(weights))}
+    total = sum(weights.values())
+    for wl in _VENDOR_WINDOWS:
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        top, acc, risky = -math.inf, 0.0, 0.0
+        for v, w in weights.items():
+            late, known = got[(f"_vendor_late_{wl}", v)], got[(f"_vendor_known_{wl}", v)]
+            rate = (_nz(late) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
+            top = max(top, rate)
+            acc += w * rate
+            risky += w * (1.0 if rate > VENDOR_RISKY_FACTOR * prior else 0.0)
+        out[f"vendor_late_rate_max_{wl}"] = top if weights and has_delivery else NAN
+        out[f"vendor_late_rate_mean_{wl}"] = _ratio(acc, total) if has_delivery else NAN
+        if wl == "28d":
+            out["vendor_risky_share_28d"] = _ratio(risky, total) if has_delivery else NAN
+    return out
+
+
+def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]],
+                 customer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`ORDER_FEATURES` for one order as of its `created_at` (name → value, in declared order).
+
+    `customer`: the event's own customer record, used when given (else the stored one).
+    """
+    t_ns = ns(order["created_at"])
+    assert t_ns is not None
+    node_id = order.get("fulfillment_node_id")
+    products = _records(online, "products", [line.get("sku") for line in lines])
+    node = _records(online, "nodes", [node_id]).get(str(node_id), {}) if not is_null(node_id) else {}
+    if customer is None:
+        cid = order.get("customer_id")
+        customer = _records(online, "customers", [cid]).get(str(cid), {}) if not is_null(cid) else {}
+    v = order_row(order, customer, node) | basket(lines, products)
+
+    ev = {**order, "node_region": node.get("region"), "_all": ALL}
+    weights = vendor_weights(lines, products)
+    asks = [(a.index_name, (vendor,), a.lower_ns(t_ns), t_ns) for a in _ORDER_LINE_AGGS for vendor in weights]
+    agg = windows(online, _ORDER_EVENT_AGGS, ev, t_ns)
+    got = {(a.name, vendor): _value(a, w) for (a, vendor), w in zip(
+        ((a, vendor) for a in _ORDER_LINE_AGGS for vendor in weights), _ask(online.store, asks), strict=True)}
+
+    v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
+    t = float(t_ns)
+    v["days_since_prev_order"] = (t - agg["_cust_last_order"]) / 86_400e9
+    v["cust_return_rate"] = _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
+    pc = agg["_cust_postcode_prior_orders"]
+    v["new_shipping_address"] = NAN if pc != pc else (1.0 if pc == 0 else 0.0)
+    capacity = _f(node.get("daily_capacity"))
+    v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
+    v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
+    v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
+    has_delivery = "fulfillment_outcomes" in online.present
+    for wl in ("7d", "28d"):
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        for label in ("node", "carrier", "carrier_region"):
+            if label == "carrier_region" and wl == "28d":
+                continue
+            known = agg[f"{label}_known_{wl}"]
+            rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
+            v[f"{label}_late_rate_{wl}"] = NAN if (known != known or not has_delivery) else rate
+    v |= _vendors(weights, got, agg, has_delivery)
+    return {name: v[name] for name in ORDER_FEATURES.names}
+
+
+# ------------------------------------------------------------------------------- returns
+
+
 def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: Mapping[str, Any] | None,
                customer: Mapping[str, Any] | None, delivered_at: object) -> dict[str, Any]:
     """As `features.returns.return_row_features` for one return and its related records."""
@@ -151,19 +335,17 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         return NAN if v is None else (t - float(v)) / 86_400e9
 
     delivery = since(delivered_at)
-    if not delivery > 0:
-        delivery = NAN
     paid = NAN
     sku = r.get("sku")
-    for line in sorted(order.get("_lines") or [], key=lambda x: x["line_no"]):
-        if line["sku"] == sku:
-            paid = float(line["unit_price"])
+    for line in sorted(order.get("_lines") or [], key=lambda x: x.get("line_no", 0)):
+        if str(line.get("sku")) == str(sku):
+            paid = _f(line.get("unit_price"))
             break
     qty = _f(r.get("quantity"))
     refund = _f(r.get("refund_amount"))
-    text = "" if is_null(r.get("reason_text")) else str(r.get("reason_text")).lower()
-    out: dict[str, Any] = {
-        "days_since_delivery": delivery,
+    text = r.get("reason_text")
+    return {
+        "days_since_delivery": delivery if delivery > 0 else NAN,
         "days_since_order": since(order.get("created_at")),
         "reason_code": _s(r.get("reason_code")),
         "reported_condition": _s(r.get("reported_condition")),
@@ -179,9 +361,30 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         "account_age_days": since(customer.get("created_at")),
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "is_guest": _bool01(customer.get("is_guest")),
-        "reason_text_len": float(len(text)),
-        "reason_text_words": float(len(text.split())),
+        **text_values(None if is_null(text) else str(text)),
     }
-    for family, pattern in _TEXT.items():
-        out[f"text_{family}"] = 1.0 if pattern.search(text) else 0.0
-    return out
+
+
+def return_values(online: _Online, ret: Mapping[str, Any]) -> dict[str, Any]:
+    """`RETURN_FEATURES` for one return request as of its `requested_at` (name → value)."""
+    t_ns = ns(ret["requested_at"])
+    assert t_ns is not None
+    sku, oid, cid = ret.get("sku"), ret.get("order_id"), ret.get("customer_id")
+    product = _records(online, "products", [sku]).get(str(sku), {}) if not is_null(sku) else {}
+    order = _records(online, "orders", [oid]).get(str(oid)) if not is_null(oid) else None
+    fo = _records(online, "fulfillment", [oid]).get(str(oid)) if not is_null(oid) else None
+    cust = _records(online, "customers", [cid]).get(str(cid), {}) if not is_null(cid) else {}
+    v = return_row(ret, product, order, cust, (fo or {}).get("delivered_at"))
+    ev = {**ret, "vendor_id": product.get("vendor_id"), "_all": ALL}
+    agg = windows(online, RETURN_FEATURES.aggregations, ev, t_ns)
+    v |= {k: x for k, x in agg.items() if not k.startswith("_")}
+    v["cust_return_rate"] = _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
+    v["cust_abuse_rate"] = _ratio(agg["cust_prior_abuse"], agg["cust_prior_inspected"])
+    f = agg["_order_fraud_known"]
+    v["order_fraud_known"] = NAN if f != f else (1.0 if f > 0 else 0.0)
+    inspected = agg["vendor_prior_inspected"]
+    share = (_nz(agg["_vendor_prior_rtv"]) + RTV_PRIOR_WEIGHT * RTV_PRIOR_SHARE) / (_nz(inspected) + RTV_PRIOR_WEIGHT)
+    v["vendor_rtv_share"] = NAN if inspected != inspected else share
+    return {name: v[name] for name in RETURN_FEATURES.names}
+
+

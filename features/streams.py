@@ -15,7 +15,7 @@ from features.outcomes import delivery_outcomes, fraud_outcomes, return_outcomes
 from features.windows import to_ns
 from triage.contract import Dataset
 
-__all__ = ["build_streams", "order_events", "return_events", "ALL"]
+__all__ = ["build_streams", "order_events", "return_events", "basket_keys", "per_line", "ALL"]
 
 ALL = "all"  # constant key: aggregations over every row of a stream (e.g. a global late rate)
 
@@ -93,6 +93,29 @@ def build_streams(ds: Dataset, needed: set[str]) -> dict[str, pd.DataFrame]:
         s = ds["inventory_syncs"].rename(columns={"node_id": "fulfillment_node_id"})
         streams["syncs"] = _with_time(s, "synced_at")
     return streams
+
+
+def basket_keys(lines: pd.DataFrame, products: pd.DataFrame, key: str = "vendor_id") -> pd.DataFrame:
+    """One row per (order, distinct line key) with the basket value behind it.
+
+    Columns `order_id`, `key`, `value` (Σ quantity × unit price of the order's lines with that
+    key), sorted by order then key; lines whose product (or its key) is unknown are left out.
+    """
+    by_sku = products.drop_duplicates("sku").set_index("sku")[key]
+    k = lines["sku"].map(by_sku)
+    frame = pd.DataFrame({
+        "order_id": lines["order_id"].to_numpy(),
+        key: k.to_numpy(),
+        "value": lines["quantity"].to_numpy(np.float64) * lines["unit_price"].to_numpy(np.float64),
+    })
+    frame = frame[k.notna().to_numpy()]
+    frame[key] = frame[key].astype(str)
+    return frame.groupby(["order_id", key], sort=True)["value"].sum().reset_index()
+
+
+def per_line(stream: pd.DataFrame, pairs: pd.DataFrame, key: str = "vendor_id") -> pd.DataFrame:
+    """A per-order stream filed once per distinct line key of its order (grain="line" aggregations)."""
+    return stream.drop(columns=[key], errors="ignore").merge(pairs[["order_id", key]], on="order_id", how="inner")
 
 
 def _lookup(table: pd.DataFrame, key: str, values: pd.Series, cols: dict[str, str]) -> dict[str, pd.Series]:
