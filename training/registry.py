@@ -58,6 +58,8 @@ def _experiment_id(client, name: str, settings: Settings) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    if not settings.tracking_uri.startswith(("sqlite:", "file:", "/")):
+        return client.create_experiment(name)  # a tracking server decides where artifacts go
     location = (Path(settings.mlruns_dir) / "artifacts" / name).resolve()
     location.mkdir(parents=True, exist_ok=True)
     return client.create_experiment(name, artifact_location=str(location))

@@ -82,7 +82,8 @@ class ModelBundle(Protocol):
 
     def predict_row(self, values: Mapping[str, object], encoded: Any = None) -> dict[str, float]: ...
 
-    def explain_row(self, values: Mapping[str, object], *, k: int = 3, encoded: Any = None) -> list: ...
+    def explain_row(self, values: Mapping[str, object], *, k: int = 3, encoded: Any = None,
+                    method: str = "path") -> list: ...
 
 
 PolicyDecide = Callable[..., Any]  # triage.policy.decide_order / decide_return
@@ -157,48 +158,63 @@ class DecisionService:
     # ------------------------------------------------------------------ decide
     def decide(self, kind: EventKind, event: Mapping[str, Any]) -> Decided:
         """Features, scores and the policy for one validated event (no audit, no state change)."""
+        return self.decide_many(kind, [event])[0]
+
+    def decide_many(self, kind: EventKind, events: Sequence[Mapping[str, Any]]) -> list[Decided]:
+        """`decide` for many events at once: features from one look at the online state, ONE
+        predict per model head for the whole batch, then the policy per event. Every event
+        is decided against the state before the batch (as one by one before any is observed)."""
+        if not events:
+            return []
         started = time.perf_counter()
+        n = len(events)
         degraded = self.failed(kind)
         bundles = self.bundles.get(kind, [])
-        features: dict[str, Any] | None = None
+        feats: list[dict[str, Any] | None] = [None] * n
         if self.online is not None:
             try:
-                features = self.online.features(kind, event)
+                many = getattr(self.online, "features_many", None)
+                got = many(kind, events) if many is not None else [self.online.features(kind, e) for e in events]
+                feats = list(got)
             except Exception:
                 log.exception("online features failed; deciding rules-only", extra={"kind": kind})
                 degraded = True
         elif bundles:
             degraded = True  # models without features cannot score
-        scores: dict[str, float | None] = dict.fromkeys(SCORE_KEYS[kind])
-        encoded: dict[str, Any] = {}
-        if features is not None:
+        scores: list[dict[str, float | None]] = [dict.fromkeys(SCORE_KEYS[kind]) for _ in range(n)]
+        encoded: list[dict[str, Any]] = [{} for _ in range(n)]
+        model_failed = False
+        if feats[0] is not None:
             for b in bundles:
                 try:
-                    encoded[b.name] = b.encode_row(features)
-                    scores.update(b.predict_row(features, encoded[b.name]))
+                    rows = [b.encode_row(f) for f in feats]
+                    for i, (row, got) in enumerate(zip(rows, _predict_rows(b, feats, rows), strict=True)):
+                        encoded[i][b.name] = row
+                        scores[i].update(got)
                 except Exception:
                     log.exception("model failed; its scores are absent", extra={"model": b.name})
-                    degraded = True
-        policy_event = {**(features or {}), **_flat(event), **policy_fields(kind, event, features)}
-        decide = self.decide_order if kind == "order" else self.decide_return
+                    model_failed = True
+        shared_ms = (time.perf_counter() - started) * 1000 / n
         versions = self.model_versions(kind)
-        decision = decide(policy_event, scores, self.policy, model_versions=versions, degraded=degraded)
-        if encoded and _wants_reasons(decision):
-            explanations = self._explain(bundles, features or {}, encoded)
-            if explanations:
-                decision = decide(
-                    policy_event,
-                    scores,
-                    self.policy,
-                    explanations=explanations,
-                    model_versions=versions,
-                    degraded=degraded,
-                )
-        body = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
-        body["models"] = body.pop("model_versions", versions)
-        body["scores"] = {k: body.get("scores", {}).get(k, scores.get(k)) for k in SCORE_KEYS[kind]}
-        latency_ms = (time.perf_counter() - started) * 1000
-        return Decided(response=body, features=features, latency_ms=latency_ms)
+        decide = self.decide_order if kind == "order" else self.decide_return
+        out = []
+        for i, event in enumerate(events):
+            t0 = time.perf_counter()
+            features = feats[i]
+            bad = degraded or model_failed
+            policy_event = {**(features or {}), **_flat(event), **policy_fields(kind, event, features)}
+            decision = decide(policy_event, scores[i], self.policy, model_versions=versions, degraded=bad)
+            if encoded[i] and _wants_reasons(decision):
+                explanations = self._explain(bundles, features or {}, encoded[i])
+                if explanations:
+                    decision = decide(policy_event, scores[i], self.policy, explanations=explanations,
+                                      model_versions=versions, degraded=bad)
+            body = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
+            body["models"] = body.pop("model_versions", versions)
+            body["scores"] = {k: body.get("scores", {}).get(k, scores[i].get(k)) for k in SCORE_KEYS[kind]}
+            latency_ms = shared_ms + (time.perf_counter() - t0) * 1000
+            out.append(Decided(response=body, features=features, latency_ms=latency_ms))
+        return out
 
     def _explain(
         self, bundles: Sequence[Any], features: Mapping[str, Any], encoded: Mapping[str, Any]
@@ -210,13 +226,26 @@ class DecisionService:
             if b.name not in encoded:
                 continue
             try:
-                for r in b.explain_row(features, k=self.explain_k, encoded=encoded[b.name]):
+                for r in b.explain_row(features, k=self.explain_k, encoded=encoded[b.name], method="path"):
                     out.append(
                         Explanation(code=f"{b.name}.{r.code}", text=r.text, weight=r.weight, score=b.name)
                     )
             except Exception:
                 log.exception("reason codes failed", extra={"model": b.name})
         return out
+
+    def observe_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> None:
+        if self.online is None or not events:
+            return
+        try:
+            many = getattr(self.online, "observe_many", None)
+            if many is not None:
+                many(kind, events)
+            else:
+                for e in events:
+                    self.online.observe(kind, e)
+        except Exception:
+            log.exception("online state update failed", extra={"kind": kind})
 
     def observe(self, kind: str, event: Mapping[str, Any]) -> None:
         if self.online is None:
@@ -246,6 +275,22 @@ def _wants_reasons(decision: Any) -> bool:
     """Reason codes are costly: compute them for every decision that is not a plain release."""
     actions = tuple(getattr(decision, "actions", ()) or ())
     return getattr(decision, "kind", "order") == "return" or actions != ("release",)
+
+
+def _predict_rows(bundle: Any, feats: Sequence[Mapping[str, Any]], rows: Sequence[Any]) -> list[dict[str, float]]:
+    """Each event's scores from one bundle: ONE `predict` per head for all the rows when the
+    bundle exposes its heads (`models.bundle.Bundle`), else `predict_row` one by one."""
+    heads = getattr(bundle, "heads", None)
+    if not heads or len(rows) == 1:
+        return [bundle.predict_row(f, r) for f, r in zip(feats, rows, strict=True)]
+    import numpy as np
+
+    out: list[dict[str, float]] = [{} for _ in rows]
+    for t, head in heads.items():
+        p = head.from_proba(head.estimator.predict_proba_matrix(np.vstack([r[t] for r in rows])))
+        for i, row in enumerate(p.tolist()):
+            out[i].update(zip(head.columns, row, strict=True))
+    return out
 
 
 def _flat(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -335,68 +380,82 @@ def decide_events(
         keys[i] = (idempotency_key(kind, ev, header), body_hash(kind, ev))
 
     stored = store.find_decisions([k for k, _ in keys.values()])
-    fresh: dict[str, tuple[int, DecisionRecord]] = {}
-    pending: list[int] = []
+    todo: dict[str, int] = {}  # new idempotency key → the first item that carries it
+    repeats: list[tuple[int, str, str]] = []  # later items of the batch with a key in `todo`
     for i, (key, digest) in keys.items():
-        ev = events[i]
-        assert not isinstance(ev, TriageError)
         prior = stored.get(key)
-        if prior is None and key in fresh:
-            prior = fresh[key][1]
         if prior is not None:
             if prior.body_hash == digest:
                 results[i].decision, results[i].replayed = prior.response, True
             else:
                 results[i].error = _conflict(kind, key, prior)
-            continue
-        decided = services.decide(kind, ev)
+        elif key in todo:
+            repeats.append((i, key, digest))
+        else:
+            todo[key] = i
+    if not todo:
+        return results
+
+    order = list(todo.values())
+    todo_events: list[Mapping[str, Any]] = [events[i] for i in order]  # type: ignore[misc]
+    decided_all = services.decide_many(kind, todo_events)
+    received = _iso(received_at)
+    fresh: dict[str, tuple[int, DecisionRecord]] = {}
+    for i, ev, decided in zip(order, todo_events, decided_all, strict=True):
+        key, digest = keys[i]
         decision_id = str(uuid.uuid4())
-        response = {
+        event_id = str(ev[EVENT_ID[kind]])
+        response = _jsonable({
             "decision_id": decision_id,
             "kind": kind,
-            "event_id": str(ev[EVENT_ID[kind]]),
+            "event_id": event_id,
             **decided.response,
             "timing_ms": round(decided.latency_ms, 3),
-            "received_at": _iso(received_at),
-        }
+            "received_at": received,
+        })
         rec = DecisionRecord(
             decision_id=decision_id,
             kind=kind,
-            event_id=str(ev[EVENT_ID[kind]]),
+            event_id=event_id,
             event_time=ev[EVENT_TIME[kind]],
             idempotency_key=key,
             body_hash=digest,
             request=_jsonable(ev),
             features=_jsonable(decided.features) if decided.features is not None else None,
-            scores=_jsonable(response.get("scores", {})),
+            scores=response.get("scores", {}),
             actions=list(response.get("actions", [])),
-            reasons=_jsonable(response.get("reasons", [])),
-            priority=_jsonable(response.get("priority")),
+            reasons=response.get("reasons", []),
+            priority=response.get("priority"),
             policy_version=response.get("policy_version"),
-            models=_jsonable(response.get("models", {})),
+            models=response.get("models", {}),
             degraded=bool(response.get("degraded")),
             latency_ms=decided.latency_ms,
             received_at=received_at,
             api_key=api_key,
-            response=_jsonable(response),
+            response=response,
         )
         fresh[key] = (i, rec)
-        pending.append(i)
 
-    if fresh:
-        recs = [rec for _, rec in fresh.values()]
-        written = store.insert_decisions(recs)  # durable before anyone sees a decision
-        by_key = {w.idempotency_key: w for w in written}
-        for key, (i, rec) in fresh.items():
-            won = by_key[key]
-            if won.decision_id != rec.decision_id:  # a concurrent request stored first
-                if won.body_hash == rec.body_hash:
-                    results[i].decision, results[i].replayed = won.response, True
-                else:
-                    results[i].error = _conflict(kind, key, won)
+    written = store.insert_decisions([rec for _, rec in fresh.values()])  # durable before anyone sees one
+    by_key = {w.idempotency_key: w for w in written}
+    observed: list[Mapping[str, Any]] = []
+    for key, (i, rec) in fresh.items():
+        won = by_key[key]
+        if won.decision_id != rec.decision_id:  # a concurrent request stored first
+            if won.body_hash == rec.body_hash:
+                results[i].decision, results[i].replayed = won.response, True
             else:
-                results[i].decision = rec.response
-                services.observe(kind, events[i])  # type: ignore[arg-type]
+                results[i].error = _conflict(kind, key, won)
+        else:
+            results[i].decision = rec.response
+            observed.append(events[i])  # type: ignore[arg-type]
+    for i, key, digest in repeats:  # the same key twice in one batch: the first one decided
+        won = by_key[key]
+        if won.body_hash == digest:
+            results[i].decision, results[i].replayed = won.response, True
+        else:
+            results[i].error = _conflict(kind, key, won)
+    services.observe_many(kind, observed)
     return results
 
 

@@ -109,7 +109,7 @@ class FakeBundle:
     def predict_row(self, values, encoded=None):
         return {self.score: self.value}
 
-    def explain_row(self, values, *, k=3, encoded=None):
+    def explain_row(self, values, *, k=3, encoded=None, method="path"):
         return [FakeReason("velocity", "many orders lately", 0.7)]
 
 

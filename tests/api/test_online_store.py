@@ -114,11 +114,11 @@ def test_redis_state_serves_decisions_and_is_shared_between_workers(tmp_path):
     prefix = f"triage-test-{uuid.uuid4().hex[:8]}:"
     settings = Settings(home=tmp_path / "home", redis_url=REDIS_URL, bundle_dir=tmp_path,
                         reload_poll_seconds=0.05)
-    from triage.stores.online_redis import RedisOnlineStore
+    from triage.stores.online_redis import RedisLog
 
-    stores = [RedisOnlineStore(REDIS_URL, prefix=prefix) for _ in range(2)]
+    stores = [RedisLog(REDIS_URL, prefix=prefix) for _ in range(2)]
     try:
-        load_online(settings, _master(tmp_path), store=stores[0])
+        load_online(settings, _master(tmp_path), log_=stores[0])
         apps = [create_app(settings, online=OnlineState(s)) for s in stores]
         key = create_key(settings, "w", "decide,read,admin")
         with TestClient(apps[0]) as a, TestClient(apps[1]) as b:

@@ -1,4 +1,6 @@
-"""Online stores under test: memory, SQLite, and Redis at 127.0.0.1:6379 when reachable.
+"""Online state under test: the `OnlineStore`s (reference `MemoryStore`, the service's
+`IndexedStore`) and the logs that share it between workers (SQLite, and Redis at
+127.0.0.1:6379 when reachable).
 
 Redis tests are skipped with the reason when no server answers, except under CI
 (`CI=true`), where an unreachable server fails the run. `TRIAGE_TEST_REDIS_URL`
@@ -38,28 +40,37 @@ def require_redis() -> None:
 
 
 @pytest.fixture
-def redis_store() -> Iterator[object]:
+def redis_log() -> Iterator[object]:
     require_redis()
-    from triage.stores.online_redis import RedisOnlineStore
+    from triage.stores.online_redis import RedisLog
 
-    store = RedisOnlineStore(REDIS_URL, prefix=f"triage-test-{uuid.uuid4().hex[:8]}:")
+    log = RedisLog(REDIS_URL, prefix=f"triage-test-{uuid.uuid4().hex[:8]}:")
     try:
-        yield store
+        yield log
     finally:
-        store.clear()
-        store.close()
+        log.clear()
+        log.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.integration)])
-def online_store(request, tmp_path) -> Iterator[object]:
+@pytest.fixture(params=["memory", "indexed"])
+def online_store(request) -> Iterator[object]:
     """Each OnlineStore implementation, empty."""
     if request.param == "memory":
         yield MemoryStore()
-    elif request.param == "sqlite":
-        from triage.stores.online_sqlite import SqliteOnlineStore
-
-        store = SqliteOnlineStore(tmp_path / "online.db")
-        yield store
-        store.close()
     else:
-        yield request.getfixturevalue("redis_store")
+        from triage.stores.online_index import IndexedStore
+
+        yield IndexedStore()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.integration)])
+def online_log(request, tmp_path) -> Iterator[object]:
+    """Each shared log (the online state's source of truth), empty."""
+    if request.param == "sqlite":
+        from triage.stores.online_sqlite import SqliteLog
+
+        log = SqliteLog(tmp_path / "online.db")
+        yield log
+        log.close()
+    else:
+        yield request.getfixturevalue("redis_log")

@@ -1,5 +1,6 @@
-"""The online stores behind the service: the same behaviour from memory, SQLite and Redis,
-and the service's fast feature path equal to the offline pipeline on each of them."""
+"""The online state behind the service: the in-memory indexes behave like the reference
+`MemoryStore`, per-event features over them equal the offline pipeline, and workers that
+share a log (SQLite, Redis) hold the same state."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import pandas as pd
 import pytest
 
 from features import build_order_features, build_return_features
-from features.online import OnlineFeatures
+from features.online import MemoryStore, OnlineFeatures
 from tests.factories import random_frames
 from tests.features.test_online_parity import timeline
 from triage.contract import dataset_from_frames
-from triage.stores.online_rows import order_values, return_values
+from triage.stores.online import OnlineState, load_online
+from triage.stores.online_index import IndexedStore
 
 
 def assert_values_equal(offline: pd.Series, online: dict, what: str) -> None:
@@ -58,9 +60,7 @@ def test_batched_windows_equal_single_windows(online_store):
     for i in range(60):
         s.put_entry("ix", (f"k{i % 3}",), f"e{i}", int(rng.integers(1, 100)) * 1000, float(rng.random()))
     asks = [("ix", (f"k{j}",), lo, hi) for j in range(4) for lo, hi in ((None, 50_000), (20_000, 80_001))]
-    many = getattr(s, "windows", None)
-    if many is None:
-        pytest.skip("this store has no batched windows")
+    many = getattr(s, "windows", None) or (lambda qs: [s.window(*q) for q in qs])
     for got, ask in zip(many(asks), asks, strict=True):
         one = s.window(*ask)
         assert (got.count, got.last_ns) == (one.count, one.last_ns)
@@ -69,8 +69,8 @@ def test_batched_windows_equal_single_windows(online_store):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fast_features_replayed_in_time_order_equal_offline(online_store, seed):
-    """Check that the service's fast path, over each store, gives every event its offline
-    features when events and outcomes are replayed in time order."""
+    """Check that the per-event features, over each store, equal the offline ones when
+    events and outcomes are replayed in time order."""
     ds = dataset_from_frames(random_frames(seed, n_orders=120, days=6))
     offline_orders = build_order_features(ds).set_index("order_id")
     offline_returns = build_return_features(ds).set_index("return_id")
@@ -81,11 +81,11 @@ def test_fast_features_replayed_in_time_order_equal_offline(online_store, seed):
             online.observe_master(table, row)
     for _, _, kind, row in timeline(ds):
         if kind == "order":
-            got = order_values(online, row, lines.get(row["order_id"], []))
+            got = online.order_features_dict(row, lines.get(row["order_id"], []))
             assert_values_equal(offline_orders.loc[row["order_id"]].drop("created_at"), got, row["order_id"])
             online.observe_order(row, lines.get(row["order_id"], []))
         elif kind == "return":
-            got = return_values(online, row)
+            got = online.return_features_dict(row)
             assert_values_equal(offline_returns.loc[row["return_id"]].drop("requested_at"), got, row["return_id"])
             online.observe_return(row)
         else:
@@ -101,9 +101,113 @@ def test_bootstrapped_store_answers_like_offline(online_store):
     lines = {k: g.to_dict("records") for k, g in full["order_lines"].groupby("order_id")}
     offline = build_order_features(full).set_index("order_id")
     for row in full["orders"].to_dict("records")[::4]:
-        got = order_values(online, row, lines[row["order_id"]])
+        got = online.order_features_dict(row, lines[row["order_id"]])
         assert_values_equal(offline.loc[row["order_id"]].drop("created_at"), got, row["order_id"])
     offline_r = build_return_features(full).set_index("return_id")
     for row in full["returns"].to_dict("records"):
-        got = return_values(online, row)
+        got = online.return_features_dict(row)
         assert_values_equal(offline_r.loc[row["return_id"]].drop("requested_at"), got, row["return_id"])
+
+
+def test_indexed_store_equals_memory_store_under_random_operations():
+    """Check that puts, moves, drops, bulk loads and windows agree with the reference store,
+    including out-of-order times, repeated ids, one id under several keys, and sums."""
+    rng = np.random.default_rng(7)
+    ref, fast = MemoryStore(), IndexedStore()
+    for step in range(3000):
+        ix = f"ix{rng.integers(3)}"
+        key = (f"k{rng.integers(4)}",)
+        eid = f"e{rng.integers(200)}"
+        op = rng.random()
+        if op < 0.6:
+            t, v = int(rng.integers(0, 10_000)), float(rng.choice([0.0, 0.0, 1.0, 2.5]))
+            ref.put_entry(ix, key, eid, t, v)
+            fast.put_entry(ix, key, eid, t, v)
+        elif op < 0.75:
+            ref.drop_entry(ix, key, eid)
+            fast.drop_entry(ix, key, eid)
+        elif op < 0.78:
+            n = int(rng.integers(1, 30))
+            keys = [(f"k{rng.integers(4)}",) for _ in range(n)]
+            ids = [f"b{rng.integers(400)}" for _ in range(n)]
+            times, vals = rng.integers(0, 10_000, n), rng.choice([0.0, 1.0], n)
+            ref.put_entries(ix, keys, ids, times, vals)
+            fast.put_entries(ix, keys, ids, times, vals)
+        else:
+            assert fast.get_entry(ix, key, eid) == ref.get_entry(ix, key, eid), step
+        lo = None if rng.random() < 0.3 else int(rng.integers(0, 10_000))
+        hi = int(rng.integers(0, 11_000))
+        a, b = ref.window(ix, key, lo, hi), fast.window(ix, key, lo, hi)
+        assert (a.count, a.last_ns) == (b.count, b.last_ns), (step, a, b)
+        assert b.total == pytest.approx(a.total, abs=1e-9), (step, a, b)
+
+
+def _replay(workers, ds, lines, offline_orders, offline_returns):
+    """Events and outcomes in time order, alternately through each worker; every event's
+    features (asked of the worker deciding it) must equal the offline ones."""
+    for i, (_, _, kind, row) in enumerate(timeline(ds)):
+        w = workers[i % len(workers)]
+        if kind == "order":
+            event = {**row, "lines": lines.get(row["order_id"], [])}
+            got = w.features("order", event)
+            assert_values_equal(offline_orders.loc[row["order_id"]].drop("created_at"), got, row["order_id"])
+            w.observe("order", event)
+        elif kind == "return":
+            got = w.features("return", row)
+            assert_values_equal(offline_returns.loc[row["return_id"]].drop("requested_at"), got, row["return_id"])
+            w.observe("return", row)
+        else:
+            w.observe_outcome(kind, row)
+
+
+def _master_folder(ds, folder):
+    """The dataset's master data as a contract folder (events stream in through the log)."""
+    from triage.schema import TABLES
+
+    folder.mkdir()
+    for t in ("nodes", "products", "customers"):
+        ds[t].to_csv(folder / f"{t}.csv", index=False)
+    for t in ("orders", "order_lines"):
+        (folder / f"{t}.csv").write_text(",".join(TABLES[t].column_names) + "\n")
+    return folder
+
+
+def test_workers_sharing_a_log_see_the_same_history(online_log, tmp_path):
+    """Check that two workers (two OnlineStates over one log), deciding events alternately,
+    each give every event its offline features: each applies what the other observed."""
+    from triage.settings import Settings
+
+    ds = dataset_from_frames(random_frames(4, n_orders=120, days=6))
+    settings = Settings(home=tmp_path / "home")
+    load_online(settings, _master_folder(ds, tmp_path / "master"), log_=online_log)
+    workers = [OnlineState(online_log), OnlineState(online_log)]
+    lines = {k: g.to_dict("records") for k, g in ds["order_lines"].groupby("order_id")}
+    _replay(workers, ds, lines, build_order_features(ds).set_index("order_id"),
+            build_return_features(ds).set_index("return_id"))
+    late = OnlineState(online_log)  # a worker started afterwards rebuilds the same state from the log
+    for row in ds["orders"].to_dict("records")[::10]:
+        event = {**row, "lines": lines.get(row["order_id"], [])}
+        assert late.features("order", event) == pytest.approx(workers[0].features("order", event), nan_ok=True)
+
+
+def test_a_new_snapshot_reaches_running_workers(online_log, tmp_path):
+    """Check that `load_online` (replace) makes running workers rebuild from the new snapshot."""
+    from triage.settings import Settings
+
+    frames = random_frames(5, n_orders=60, days=4)
+    ds = dataset_from_frames(frames)
+    folder = tmp_path / "full"
+    folder.mkdir()
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    settings = Settings(home=tmp_path / "home")
+    w = OnlineState(online_log)
+    row = ds["orders"].sort_values("created_at").to_dict("records")[-1]
+    lines = ds["order_lines"][ds["order_lines"]["order_id"] == row["order_id"]].to_dict("records")
+    event = {**row, "lines": lines}
+    before = w.features("order", event)
+    assert before["cust_prior_orders"] == 0.0
+    load_online(settings, folder, log_=online_log)
+    after = w.features("order", event)
+    offline = build_order_features(ds).set_index("order_id").loc[row["order_id"]].drop("created_at")
+    assert_values_equal(offline, after, row["order_id"])

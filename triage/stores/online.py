@@ -1,41 +1,52 @@
-"""The service's online state: which store, bootstrap, and what the decision core calls.
+"""The service's online state: in-memory indexes per worker, a durable shared log as the truth.
 
-- `open_online_store(settings)`: Redis when `TRIAGE_REDIS_URL` is set, else SQLite at
-  `<TRIAGE_HOME>/online.db` (works for several worker processes on one machine).
-- `load_online(settings, folder)`: bootstrap the state from a contract folder — the
-  function behind `triage online load DIR` and `triage serve --bootstrap DIR`.
-- `OnlineState`: what `triage.service.DecisionService` calls — `features(kind, event)`
-  as of the event's own time, `observe(kind, event)` after a decision is audited,
-  `observe_outcome(type, row)` for a posted outcome. It keeps the state with
-  `features.online.OnlineFeatures` (time-indexed, so out-of-order arrivals and retries
-  cannot corrupt it) and computes features with the fast path `online_rows`.
+- The **log** (`open_online_log(settings)`): Redis Stream when `TRIAGE_REDIS_URL` is set
+  (replicas on several machines), else SQLite at `<TRIAGE_HOME>/online.db` (the workers of
+  one machine). It holds a snapshot — the bootstrap contract dataset — and, after it, every
+  observed event and outcome in sequence order.
+- Each worker process keeps the state **in memory** (`triage.stores.online_index.IndexedStore`:
+  sorted time arrays and prefix sums per aggregation key, pickled records), built from the
+  snapshot with `features.online.OnlineFeatures.bootstrap` (vectorised, from the offline
+  streams) and kept current by applying the log: before an event's features are computed,
+  the worker applies the entries appended since its last sequence number (one indexed query
+  or XREAD). Every worker applies the same entries in the same order through the same
+  `OnlineFeatures.observe_*` code, so all workers hold the same state, and features are
+  exact: the indexes are keyed by event time, so out-of-order arrivals are fine.
+- Features are `OnlineFeatures.order_features_dict` / `return_features_dict`: the features
+  engineer's one per-event implementation (`features.scalar` plus the declared windows),
+  read through the `OnlineStore` protocol from the in-memory indexes.
 
-An unreachable store makes `features()` raise (the service then decides rules-only,
-`degraded`); after a failure, calls fail fast for `retry_after_s` instead of waiting
-on a dead connection for every request.
+`load_online(settings, folder)` (`triage online load DIR`, `triage serve --bootstrap DIR`)
+puts a contract folder in the log as the new snapshot; running workers rebuild from it when
+they reach its reset entry. If the log is unreachable, `features()` raises (the service then
+decides rules-only, `degraded`); after a failure, calls fail fast for `retry_after_s`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, OnlineStore
+from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, Window
+from features.scalar import is_null
 from triage.errors import UnavailableError
-from triage.stores.online_rows import order_values, return_values
+from triage.stores.online_index import IndexedStore
 
-__all__ = ["OnlineState", "open_online_store", "open_online", "load_online", "ONLINE_KINDS"]
+__all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "ONLINE_KINDS"]
 
 log = logging.getLogger("triage.online")
 
 _ORDER_KEYS = ("lines", "customer")
+_PRESENT = frozenset(_OPTIONAL_OUTCOMES)
 # API outcome type → the online state's outcome kind (see features.online.observe_outcome)
 ONLINE_KINDS = {
     "delivery": "fulfillment",
@@ -47,40 +58,75 @@ ONLINE_KINDS = {
 }
 
 
-def open_online_store(settings: Any) -> OnlineStore:
-    """The configured store: Redis by `redis_url`, else SQLite in `settings.home`."""
+def open_online_log(settings: Any) -> Any:
+    """The configured log: Redis by `redis_url`, else SQLite in `settings.home`."""
     if settings.redis_url:
-        from triage.stores.online_redis import RedisOnlineStore
+        from triage.stores.online_redis import RedisLog
 
-        return RedisOnlineStore(settings.redis_url, prefix=getattr(settings, "redis_prefix", "triage:"))
-    from triage.stores.online_sqlite import SqliteOnlineStore
+        return RedisLog(settings.redis_url, prefix=getattr(settings, "redis_prefix", "triage:"))
+    from triage.stores.online_sqlite import SqliteLog
 
-    return SqliteOnlineStore(Path(settings.home) / "online.db")
+    return SqliteLog(Path(settings.home) / "online.db")
 
 
-def _describe(store: Any) -> str:
-    f = getattr(store, "url_for_humans", None)
-    return f() if f else type(store).__name__
+def _describe(log_: Any) -> str:
+    f = getattr(log_, "url_for_humans", None)
+    return f() if f else type(log_).__name__
+
+
+def _dumps(entry: tuple) -> bytes:
+    return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _EventView:
+    """The store as seen while deciding one event: the event's own customer record (a
+    customer the service has not seen) stands in for the stored one; all else delegates."""
+
+    def __init__(self, store: IndexedStore) -> None:
+        self.store = store
+        self.customer: tuple[str, dict[str, Any]] | None = None
+
+    def get_record(self, table: str, key: str) -> dict[str, Any] | None:
+        c = self.customer
+        if c is not None and table == "customers" and key == c[0]:
+            return dict(c[1])
+        return self.store.get_record(table, key)
+
+    def window(self, index: str, key: tuple[str, ...], lower_ns: int | None, upper_ns: int) -> Window:
+        return self.store.window(index, key, lower_ns, upper_ns)
+
+    def __getattr__(self, name: str) -> Any:  # the writes: never called while deciding
+        return getattr(self.store, name)
 
 
 class OnlineState:
-    """The online feature state as the decision core uses it (`triage.service.OnlineFeatures`)."""
+    """The online feature state as the decision core uses it (`triage.service.OnlineFeatures`).
 
-    def __init__(self, store: OnlineStore | None, *, retry_after_s: float = 1.0, problem: str | None = None) -> None:
-        self.store = store
+    `log`: a `SqliteLog` / `RedisLog` (None: no online store, every decision degraded).
+    Thread-safe: one lock per process serialises applying the log and reading the indexes
+    (each costs well under a millisecond).
+    """
+
+    def __init__(self, log_: Any, *, retry_after_s: float = 1.0, problem: str | None = None) -> None:
+        self.log = log_
         self.retry_after_s = retry_after_s
         self._down_until = 0.0
         self._problem = problem
-        self._lock = threading.Lock()
-        # The service takes every outcome type on /v1/outcomes: all outcome tables are present.
-        self.online = OnlineFeatures(store, present=_OPTIONAL_OUTCOMES) if store is not None else None
+        self._lock = threading.RLock()
+        self.store = IndexedStore()
+        self.online = OnlineFeatures(self.store, present=_PRESENT)
+        self._view = _EventView(self.store)
+        self._reader = OnlineFeatures(self._view, present=_PRESENT)  # type: ignore[arg-type]
+        self._seq: Any = None  # last applied log position; None: not built yet
+        self._epoch: str | None = None
+        self.applied = 0  # log entries applied (for tests and the benchmark)
 
     # -- health ------------------------------------------------------------------------
     def describe(self) -> str:
-        return _describe(self.store) if self.store is not None else "none"
+        return _describe(self.log) if self.log is not None else "none"
 
     def close(self) -> None:
-        close = getattr(self.store, "close", None)
+        close = getattr(self.log, "close", None)
         if close is not None:
             close()
 
@@ -88,31 +134,28 @@ class OnlineState:
         self._problem = f"online store {self.describe()} failed: {type(exc).__name__}: {exc}"
         self._down_until = time.monotonic() + self.retry_after_s
 
-    def _check(self) -> OnlineFeatures:
-        if self.online is None:
+    def _check(self) -> None:
+        if self.log is None:
             raise UnavailableError(self._problem or "no online store")
         if time.monotonic() < self._down_until:
             raise UnavailableError(self._problem or "online store down")
-        return self.online
 
     def ping(self) -> None:
-        """Raise `UnavailableError` when the store does not answer (for /readyz)."""
-        if self.store is None:
+        """Raise `UnavailableError` when the log does not answer (for /readyz)."""
+        if self.log is None:
             raise UnavailableError(self._problem or "no online store")
         try:
-            ping = getattr(self.store, "ping", None)
-            if ping is not None:
-                ping()
+            self.log.ping()
         except Exception as exc:
             self._fail(exc)
             raise UnavailableError(self._problem or "online store down") from exc
         self._down_until = 0.0
 
     @contextmanager
-    def _guard(self) -> Iterator[OnlineFeatures]:
-        online = self._check()
+    def _guard(self) -> Iterator[None]:
+        self._check()
         try:
-            yield online
+            yield
         except UnavailableError:
             raise
         except (ConnectionError, OSError, TimeoutError) as exc:
@@ -123,57 +166,147 @@ class OnlineState:
                 self._fail(exc)
             raise
 
-    def _tx(self, online: OnlineFeatures) -> Any:
-        tx = getattr(online.store, "transaction", None)
-        return tx() if tx is not None else nullcontext()
+    # -- the log -----------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Fresh indexes from the snapshot (if any); the log is then applied from its start."""
+        store = IndexedStore()
+        online = OnlineFeatures(store, present=_PRESENT)
+        snap = self.log.get_snapshot()
+        epoch = None
+        if snap is not None:
+            meta, body = snap
+            online.bootstrap(pickle.loads(body))
+            online.present = frozenset(online.present | _PRESENT)
+            epoch = meta.get("epoch")
+        self.store, self.online, self._epoch = store, online, epoch
+        self._view = _EventView(store)
+        self._reader = OnlineFeatures(self._view, present=online.present)  # type: ignore[arg-type]
+        self._seq = self.log.start()
+
+    def sync(self) -> None:
+        """Apply the log entries this worker has not applied yet (caller holds the lock)."""
+        if self._seq is None:
+            self._rebuild()
+        while True:
+            entries = self.log.read(self._seq)
+            for seq, body in entries:
+                try:
+                    entry = pickle.loads(body)
+                except Exception:  # noqa: BLE001 - every worker skips it alike
+                    log.exception("online log entry unreadable; skipped", extra={"seq": str(seq)})
+                    self._seq = seq
+                    continue
+                if entry[0] == "reset" and entry[1] != self._epoch:
+                    self._rebuild()  # a new snapshot: start again from it and the log after it
+                    break
+                self._apply_entry(seq, entry)
+            else:
+                if len(entries) < 5000:
+                    return
+
+    def _apply_entry(self, seq: Any, entry: tuple) -> None:
+        if entry[0] != "reset":
+            try:
+                self._apply(entry)
+            except Exception:  # every worker skips the same bad entry: the states stay equal
+                log.exception("online log entry could not be applied; skipped", extra={"seq": str(seq)})
+        self._seq = seq
+        self.applied += 1
+
+    def _apply(self, entry: tuple) -> None:
+        online = self.online
+        what = entry[0]
+        if what == "order":
+            event = entry[1]
+            customer = event.get("customer")
+            if isinstance(customer, Mapping):
+                online.observe_master("customers", customer)
+            order = _order_row(event)
+            lines = [{**line, "order_id": order["order_id"]} for line in event.get("lines") or []]
+            online.observe_order(order, lines)
+        elif what == "return":
+            online.observe_return(entry[1])
+        elif what == "outcome":
+            type_, row = entry[1], entry[2]
+            kind = ONLINE_KINDS.get(type_, type_)
+            body = {k: v for k, v in row.items() if k != "type"}
+            if kind == "fulfillment":
+                body = self._merged_fulfillment(type_, body)
+            online.observe_outcome(kind, body)
+        elif what == "dataset":
+            online.bootstrap(pickle.loads(entry[1]))
+            online.present = frozenset(online.present | _PRESENT)
+            self._reader.present = online.present
+        else:
+            raise ValueError(f"unknown online log entry {what!r}")
+
+    def _append(self, entries: Sequence[tuple]) -> None:
+        seqs = self.log.append([_dumps(e) for e in entries])
+        with self._lock:
+            if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
+                self._apply_entry(seqs[0], entries[0])  # nobody appended in between
+            else:
+                self.sync()
+
+    def _merged_fulfillment(self, type_: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Shipping, delivery and cancellation may arrive as separate posts, in any order:
+        the order's fulfillment row is their union (a later post never erases a time)."""
+        oid = str(body["order_id"])
+        store = self.online.store
+        old = store.get_record("_fulfillment_posts", oid) or {}
+        row = {"order_id": oid, "shipped_at": None, "delivered_at": None, "cancelled": False, "cancelled_at": None}
+        for src in (old, body):
+            for f in ("shipped_at", "delivered_at", "cancelled_at"):
+                if not is_null(src.get(f)):
+                    row[f] = _iso(src[f])
+            cancelled = src.get("cancelled")
+            row["cancelled"] = bool(row["cancelled"] or (not is_null(cancelled) and bool(cancelled))
+                                    or (src is body and type_ == "cancellation"))
+        store.put_record("_fulfillment_posts", oid, row)
+        return row
 
     # -- the service's calls -------------------------------------------------------------
     def features(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event's features as of its own time (created_at / requested_at)."""
-        with self._guard() as online:
-            if kind == "order":
-                customer = event.get("customer")
-                return order_values(online, _order_row(event), event.get("lines") or [],
-                                    dict(customer) if isinstance(customer, Mapping) else None)
-            return return_values(online, event)
+        return self.features_many(kind, [event])[0]
+
+    def features_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each event's features, all against the same state (one log catch-up)."""
+        with self._guard(), self._lock:
+            self.sync()
+            reader, view = self._reader, self._view
+            out = []
+            for event in events:
+                if kind == "order":
+                    customer = event.get("customer")
+                    view.customer = ((str(customer.get("customer_id")), dict(customer))
+                                     if isinstance(customer, Mapping) and customer.get("customer_id") is not None
+                                     else None)
+                    try:
+                        out.append(reader.order_features_dict(_order_row(event), event.get("lines") or []))
+                    finally:
+                        view.customer = None
+                else:
+                    out.append(reader.return_features_dict(event))
+            return out
 
     def observe(self, kind: str, event: Mapping[str, Any]) -> None:
         """Add a decided event to the history (re-observing the same id replaces it)."""
-        with self._guard() as online, self._tx(online):
-            if kind == "order":
-                customer = event.get("customer")
-                if isinstance(customer, Mapping):
-                    online.observe_master("customers", customer)
-                order = _order_row(event)
-                lines = [{**line, "order_id": order["order_id"]} for line in event.get("lines") or []]
-                online.observe_order(order, lines)
-            else:
-                online.observe_return(event)
+        self.observe_many(kind, [event])
+
+    def observe_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> None:
+        """Add decided events to the history: one log append, then applied here."""
+        if not events:
+            return
+        with self._guard():
+            self._append([(kind, dict(e)) for e in events])
 
     def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
         """Add a posted outcome (an API outcome `type`, or an online kind) to the history."""
-        kind = ONLINE_KINDS.get(type_, type_)
         if type_ == "review" and not row.get("confirmed", True):
             return  # a cleared review is not a fraud label
-        with self._guard() as online, self._tx(online):
-            body = {k: v for k, v in row.items() if k != "type"}
-            if kind == "fulfillment":
-                body = self._merged_fulfillment(online, type_, body)
-            online.observe_outcome(kind, body)
-
-    def _merged_fulfillment(self, online: OnlineFeatures, type_: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Shipping, delivery and cancellation may arrive as separate posts, in any order:
-        the order's fulfillment row is their union (a later post never erases a time)."""
-        oid = str(body["order_id"])
-        old = online.store.get_record("_fulfillment_posts", oid) or {}
-        row = {"order_id": oid, "shipped_at": None, "delivered_at": None, "cancelled": False, "cancelled_at": None}
-        for src in (old, body):
-            for f in ("shipped_at", "delivered_at", "cancelled_at"):
-                if src.get(f) is not None:
-                    row[f] = _iso(src[f])
-            row["cancelled"] = bool(row["cancelled"] or src.get("cancelled") or (src is body and type_ == "cancellation"))
-        online.store.put_record("_fulfillment_posts", oid, row)
-        return row
+        with self._guard():
+            self._append([("outcome", type_, dict(row))])
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -198,18 +331,27 @@ def _order_row(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def open_online(settings: Any) -> OnlineState:
-    """The service's online state from settings; never raises (an unreachable store degrades)."""
+    """The service's online state from settings; never raises (an unreachable log degrades).
+
+    Bootstraps from `settings.bootstrap_dir` when set (unless that folder is loaded
+    already), then builds this worker's indexes from the log."""
     try:
-        store = open_online_store(settings)
+        log_ = open_online_log(settings)
     except Exception as exc:  # noqa: BLE001
         log.error("online store cannot be opened; decisions are rules-only", extra={"reason": str(exc)})
         return OnlineState(None, problem=f"online store cannot be opened: {type(exc).__name__}: {exc}")
-    state = OnlineState(store)
-    if settings.bootstrap_dir is not None and state.online is not None:
+    state = OnlineState(log_)
+    if settings.bootstrap_dir is not None:
         try:
-            ensure_loaded(settings, settings.bootstrap_dir, store=store)
+            ensure_loaded(settings, settings.bootstrap_dir, log_=log_)
         except Exception:
             log.exception("online bootstrap failed", extra={"folder": str(settings.bootstrap_dir)})
+    try:
+        with state._lock:
+            state.sync()
+    except Exception as exc:  # noqa: BLE001 - retried on the first request
+        state._seq = None
+        log.error("online state cannot be built yet", extra={"reason": f"{type(exc).__name__}: {exc}"})
     return state
 
 
@@ -225,48 +367,48 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_online(settings: Any, folder: str | Path, *, store: OnlineStore | None = None,
-                replace: bool = True) -> dict[str, Any]:
+def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True) -> dict[str, Any]:
     """Bootstrap the online state from a contract folder (`triage online load DIR`).
 
-    Loads and validates the folder, then fills the state in bulk from the same streams
-    the offline pipeline reads. `replace=True` first forgets the previous state (the
-    folder is the history); `replace=False` adds to it (same ids replace, never double).
-    Returns a summary: rows per table, the store, seconds.
+    Loads and validates the folder and puts the dataset in the log: `replace=True` makes it
+    the new snapshot and forgets the log before it (the folder is the history; running
+    workers rebuild their indexes from it); `replace=False` appends it to the history (same
+    ids replace, never double). Returns a summary: rows per table, the log, seconds.
     """
     from triage.contract import load_dataset
 
     t0 = time.perf_counter()
     folder = Path(folder)
     ds = load_dataset(folder)
-    owned = store is None
-    st = store if store is not None else open_online_store(settings)
+    owned = log_ is None
+    lg = log_ if log_ is not None else open_online_log(settings)
     try:
-        if replace and hasattr(st, "clear"):
-            st.clear()
-        online = OnlineFeatures(st)
-        tx = getattr(st, "transaction", None)
-        with tx() if tx is not None else nullcontext():
-            online.bootstrap(ds)
-            st.put_record("_meta", "bootstrap", {"folder": str(folder.resolve()), "fingerprint": _fingerprint(folder)})
+        body = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL)
+        if replace:
+            epoch = uuid.uuid4().hex
+            meta = {"folder": str(folder.resolve()), "fingerprint": _fingerprint(folder), "epoch": epoch}
+            lg.put_snapshot(meta, body, _dumps(("reset", epoch)))
+        else:
+            lg.append([_dumps(("dataset", body))])
     finally:
-        if owned and hasattr(st, "close"):
-            st.close()
+        if owned:
+            lg.close()
     return {
-        "store": _describe(st),
+        "store": _describe(lg),
         "rows": {t: int(len(ds[t])) for t in sorted(ds.present)},
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
 
-def ensure_loaded(settings: Any, folder: str | Path, *, store: OnlineStore) -> bool:
+def ensure_loaded(settings: Any, folder: str | Path, *, log_: Any) -> bool:
     """Bootstrap from `folder` unless this very folder (same files) was loaded already.
 
-    Several workers starting together may both load; loading is idempotent."""
+    Several workers starting together may both load; the last snapshot wins, the others
+    rebuild from it."""
     folder = Path(folder)
-    done = store.get_record("_meta", "bootstrap") or {}
+    done = log_.get_meta() or {}
     if done.get("folder") == str(folder.resolve()) and done.get("fingerprint") == _fingerprint(folder):
         return False
-    summary = load_online(settings, folder, store=store)
+    summary = load_online(settings, folder, log_=log_)
     log.info("online state bootstrapped", extra=summary)
     return True
