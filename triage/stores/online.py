@@ -12,9 +12,10 @@
   or XREAD). Every worker applies the same entries in the same order through the same
   `OnlineFeatures.observe_*` code, so all workers hold the same state, and features are
   exact: the indexes are keyed by event time, so out-of-order arrivals are fine.
-- Features are `OnlineFeatures.order_features_dict` / `return_features_dict`: the features
-  engineer's one per-event implementation (`features.scalar` plus the declared windows),
-  read through the `OnlineStore` protocol from the in-memory indexes.
+- Features are `features.scalar.order_values` / `return_values` — the one per-event
+  implementation (what `OnlineFeatures.order_features_dict` runs), reading the in-memory
+  indexes through the `OnlineStore` protocol (`windows`, `get_records`); an order's own
+  `customer` record (a customer not seen yet) is passed as scalar's `customer`.
 
 `load_online(settings, folder)` (`triage online load DIR`, `triage serve --bootstrap DIR`)
 puts a contract folder in the log as the new snapshot; running workers rebuild from it when
@@ -36,7 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, Window
+from features import scalar
+from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
 from features.scalar import is_null
 from triage.errors import UnavailableError
 from triage.stores.online_index import IndexedStore
@@ -78,27 +80,6 @@ def _dumps(entry: tuple) -> bytes:
     return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class _EventView:
-    """The store as seen while deciding one event: the event's own customer record (a
-    customer the service has not seen) stands in for the stored one; all else delegates."""
-
-    def __init__(self, store: IndexedStore) -> None:
-        self.store = store
-        self.customer: tuple[str, dict[str, Any]] | None = None
-
-    def get_record(self, table: str, key: str) -> dict[str, Any] | None:
-        c = self.customer
-        if c is not None and table == "customers" and key == c[0]:
-            return dict(c[1])
-        return self.store.get_record(table, key)
-
-    def window(self, index: str, key: tuple[str, ...], lower_ns: int | None, upper_ns: int) -> Window:
-        return self.store.window(index, key, lower_ns, upper_ns)
-
-    def __getattr__(self, name: str) -> Any:  # the writes: never called while deciding
-        return getattr(self.store, name)
-
-
 class OnlineState:
     """The online feature state as the decision core uses it (`triage.service.OnlineFeatures`).
 
@@ -115,8 +96,6 @@ class OnlineState:
         self._lock = threading.RLock()
         self.store = IndexedStore()
         self.online = OnlineFeatures(self.store, present=_PRESENT)
-        self._view = _EventView(self.store)
-        self._reader = OnlineFeatures(self._view, present=_PRESENT)  # type: ignore[arg-type]
         self._seq: Any = None  # last applied log position; None: not built yet
         self._epoch: str | None = None
         self.applied = 0  # log entries applied (for tests and the benchmark)
@@ -179,8 +158,6 @@ class OnlineState:
             online.present = frozenset(online.present | _PRESENT)
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
-        self._view = _EventView(store)
-        self._reader = OnlineFeatures(self._view, present=online.present)  # type: ignore[arg-type]
         self._seq = self.log.start()
 
     def sync(self) -> None:
@@ -236,7 +213,6 @@ class OnlineState:
         elif what == "dataset":
             online.bootstrap(pickle.loads(entry[1]))
             online.present = frozenset(online.present | _PRESENT)
-            self._reader.present = online.present
         else:
             raise ValueError(f"unknown online log entry {what!r}")
 
@@ -274,20 +250,16 @@ class OnlineState:
         """Each event's features, all against the same state (one log catch-up)."""
         with self._guard(), self._lock:
             self.sync()
-            reader, view = self._reader, self._view
+            online = self.online
             out = []
             for event in events:
                 if kind == "order":
                     customer = event.get("customer")
-                    view.customer = ((str(customer.get("customer_id")), dict(customer))
-                                     if isinstance(customer, Mapping) and customer.get("customer_id") is not None
-                                     else None)
-                    try:
-                        out.append(reader.order_features_dict(_order_row(event), event.get("lines") or []))
-                    finally:
-                        view.customer = None
+                    out.append(scalar.order_values(
+                        online, _plain(_order_row(event)), [_plain(x) for x in event.get("lines") or []],
+                        _plain(customer) if isinstance(customer, Mapping) else None))
                 else:
-                    out.append(reader.return_features_dict(event))
+                    out.append(scalar.return_values(online, _plain(event)))
             return out
 
     def observe(self, kind: str, event: Mapping[str, Any]) -> None:
