@@ -304,24 +304,40 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy: datetimes as ISO text, NaN as None, numpy scalars as Python.
+    Exact types are dispatched first (features and bodies are dicts of plain scalars)."""
+    t = type(value)
+    if t in _PLAIN:
+        return value
+    if t is float:
+        return None if value != value else value
+    if t is dict:
+        return {k if type(k) is str else str(k): _jsonable(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
+    if isinstance(value, float):
+        return None if value != value else float(value)
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _jsonable(value.item())
     return value
 
 
+def _hash_jsonable(kind: str, plain: Any) -> str:
+    canon = json.dumps({"kind": kind, "event": plain}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
 def body_hash(kind: str, event: Mapping[str, Any]) -> str:
     """A hash of the validated event: equal for equal content, whatever the JSON spelling."""
-    canon = json.dumps({"kind": kind, "event": _jsonable(event)}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()
+    return _hash_jsonable(kind, _jsonable(event))
 
 
 def idempotency_key(kind: str, event: Mapping[str, Any], header: str | None) -> str:
@@ -370,6 +386,7 @@ def decide_events(
     """
     results: list[ItemResult] = [ItemResult() for _ in events]
     keys: dict[int, tuple[str, str]] = {}
+    plain: dict[int, Any] = {}  # each event as JSON, made once: hashed, then audited
     for i, ev in enumerate(events):
         if isinstance(ev, TriageError):
             results[i].error = ev
@@ -377,7 +394,8 @@ def decide_events(
         header = (
             idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
         )
-        keys[i] = (idempotency_key(kind, ev, header), body_hash(kind, ev))
+        plain[i] = _jsonable(ev)
+        keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
 
     stored = store.find_decisions([k for k, _ in keys.values()])
     todo: dict[str, int] = {}  # new idempotency key → the first item that carries it
@@ -420,7 +438,7 @@ def decide_events(
             event_time=ev[EVENT_TIME[kind]],
             idempotency_key=key,
             body_hash=digest,
-            request=_jsonable(ev),
+            request=plain[i],
             features=_jsonable(decided.features) if decided.features is not None else None,
             scores=response.get("scores", {}),
             actions=list(response.get("actions", [])),

@@ -33,7 +33,7 @@ from features.online import Window
 
 __all__ = ["IndexedStore"]
 
-_ABSENT = np.iinfo(np.int64).min
+_ABSENT = int(np.iinfo(np.int64).min)
 _NONE = Window(0, 0.0, None)
 
 
@@ -121,16 +121,30 @@ class _Series:
 
 
 class _Index:
-    """One declared index: its series by key, and where each entry id is filed."""
+    """One declared index: its series by key, and where each entry id is filed.
 
-    __slots__ = ("series", "keys", "at_t", "at_s", "overflow")
+    Ids are coded per stream (the indexes of one stream share one code space: an order id
+    is one code for all the order indexes), so the location arrays span only that stream's
+    ids. They are `array`s (fast scalar access), viewed with numpy for bulk loads."""
 
-    def __init__(self) -> None:
+    __slots__ = ("series", "keys", "codes", "at_t", "at_s", "overflow")
+
+    def __init__(self, codes: dict[str, int]) -> None:
         self.series: list[_Series] = []
         self.keys: dict[tuple[str, ...], int] = {}
-        self.at_t = np.full(0, _ABSENT, dtype=np.int64)  # by id code: time of its entry
-        self.at_s = np.full(0, -1, dtype=np.int32)  # by id code: series number
+        self.codes = codes  # entry id → code, shared by the indexes of one stream
+        self.at_t = array("q")  # by id code: time of its entry (_ABSENT: none)
+        self.at_s = array("i")  # by id code: series number
         self.overflow: dict[tuple[int, int], int] = {}  # (series, code) → time, for a 2nd key
+
+    def code(self, entry_id: str) -> int:
+        codes = self.codes
+        c = codes.get(entry_id)
+        if c is None:
+            c = codes[entry_id] = len(codes)
+        if c >= len(self.at_t):
+            self.grow(len(codes))
+        return c
 
     def sno(self, key: tuple[str, ...], create: bool) -> int | None:
         s = self.keys.get(key)
@@ -140,30 +154,30 @@ class _Index:
         return s
 
     def grow(self, n_codes: int) -> None:
-        if n_codes > len(self.at_t):
-            size = max(n_codes, 2 * len(self.at_t), 1024)
-            at_t = np.full(size, _ABSENT, dtype=np.int64)
-            at_s = np.full(size, -1, dtype=np.int32)
-            at_t[:len(self.at_t)] = self.at_t
-            at_s[:len(self.at_s)] = self.at_s
-            self.at_t, self.at_s = at_t, at_s
+        n = len(self.at_t)
+        if n_codes > n:
+            more = max(n_codes, 2 * n, 1024) - n
+            self.at_t.extend(array("q", [int(_ABSENT)]) * more)
+            self.at_s.extend(array("i", [-1]) * more)
 
     def where(self, s: int, code: int) -> int | None:
         if code < len(self.at_t) and self.at_s[code] == s:
-            t = int(self.at_t[code])
+            t = self.at_t[code]
             if t != _ABSENT:
                 return t
         return self.overflow.get((s, code))
 
     def file(self, s: int, code: int, t: int) -> None:
         if self.at_t[code] == _ABSENT:
-            self.at_t[code], self.at_s[code] = t, s
+            self.at_t[code] = t
+            self.at_s[code] = s
         else:
             self.overflow[(s, code)] = t
 
     def unfile(self, s: int, code: int) -> None:
         if self.at_s[code] == s and self.at_t[code] != _ABSENT:
-            self.at_t[code], self.at_s[code] = _ABSENT, -1
+            self.at_t[code] = _ABSENT
+            self.at_s[code] = -1
         else:
             self.overflow.pop((s, code), None)
 
@@ -172,7 +186,7 @@ class IndexedStore:
     """`features.online.OnlineStore` in process, compact and fast (see the module doc)."""
 
     def __init__(self) -> None:
-        self._codes: dict[str, int] = {}
+        self._codes: dict[str, dict[str, int]] = {}  # stream (index name up to "|") → id → code
         self._ix: dict[str, _Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
 
@@ -180,23 +194,16 @@ class IndexedStore:
         return "memory"
 
     # -- ids ---------------------------------------------------------------------------
-    def _code(self, entry_id: str) -> int:
-        c = self._codes.get(entry_id)
-        if c is None:
-            c = self._codes[entry_id] = len(self._codes)
-        return c
-
     def _index(self, name: str) -> _Index:
         ix = self._ix.get(name)
         if ix is None:
-            ix = self._ix[name] = _Index()
+            ix = self._ix[name] = _Index(self._codes.setdefault(name.split("|", 1)[0], {}))
         return ix
 
     # -- entries -----------------------------------------------------------------------
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
         ix = self._index(index)
-        code = self._code(entry_id)
-        ix.grow(len(self._codes))
+        code = ix.code(entry_id)
         s = ix.sno(key, True)
         assert s is not None
         series = ix.series[s]
@@ -213,21 +220,34 @@ class IndexedStore:
         if not keys:
             return
         ix = self._index(index)
-        code_of = self._code
-        codes = np.fromiter((code_of(str(e)) for e in entry_ids), dtype=np.int64, count=len(entry_ids))
-        ix.grow(len(self._codes))
+        code_of = ix.codes.get
+        table = ix.codes
+        codes = np.empty(len(entry_ids), dtype=np.int64)
+        for i, e in enumerate(entry_ids):
+            e = e if type(e) is str else str(e)
+            c = code_of(e)
+            if c is None:
+                c = table[e] = len(table)
+            codes[i] = c
+        ix.grow(len(table))
+        at_t = np.frombuffer(ix.at_t, dtype=np.int64)
+        at_s = np.frombuffer(ix.at_s, dtype=np.int32)
         times = np.asarray(times_ns, dtype=np.int64)
         vals = np.asarray(values, dtype=np.float64)
         kcodes, uniques = pd.factorize(pd.Series(keys, dtype=object))
         snos = np.array([ix.sno(tuple(k), True) for k in uniques], dtype=np.int64)[kcodes]
-        fresh = (ix.at_t[codes] == _ABSENT) & ~pd.Series(codes).duplicated(keep=False).to_numpy()
+        fresh = (at_t[codes] == _ABSENT) & ~pd.Series(codes).duplicated(keep=False).to_numpy()
         if ix.overflow:  # an id filed under a second key of this index
             fresh &= np.array([(int(s), int(c)) not in ix.overflow for s, c in zip(snos, codes, strict=True)])
+        ok = np.flatnonzero(fresh)
+        if len(ok):
+            at_t[codes[ok]] = times[ok]
+            at_s[codes[ok]] = snos[ok]
+        del at_t, at_s  # no views may outlive this: the arrays grow
         slow = np.flatnonzero(~fresh)
         slow = slow[np.lexsort((times[slow], kcodes[slow]))]  # as MemoryStore: by key, then time
         for i in slow:  # already filed in this index, or repeated in the batch: one by one
             self.put_entry(index, tuple(uniques[kcodes[i]]), str(entry_ids[i]), int(times[i]), float(vals[i]))
-        ok = np.flatnonzero(fresh)
         if not len(ok):
             return
         order = ok[np.argsort(snos[ok], kind="stable")]
@@ -237,12 +257,10 @@ class IndexedStore:
             part = order[lo:hi]
             s = int(s_sorted[lo])
             ix.series[s].bulk(times[part], codes[part], vals[part])
-        ix.at_t[codes[ok]] = times[ok]
-        ix.at_s[codes[ok]] = snos[ok]
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
         ix = self._ix.get(index)
-        code = self._codes.get(entry_id)
+        code = None if ix is None else ix.codes.get(entry_id)
         if ix is None or code is None:
             return
         s = ix.sno(key, False)
@@ -255,7 +273,7 @@ class IndexedStore:
 
     def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None:
         ix = self._ix.get(index)
-        code = self._codes.get(entry_id)
+        code = None if ix is None else ix.codes.get(entry_id)
         if ix is None or code is None:
             return None
         s = ix.sno(key, False)
@@ -304,8 +322,8 @@ class IndexedStore:
         nbytes = sum(
             len(s.times) * 12 + (len(s.values) * 16 if s.values is not None else 0)
             for ix in self._ix.values() for s in ix.series
-        ) + sum(ix.at_t.nbytes + ix.at_s.nbytes for ix in self._ix.values())
+        ) + sum(len(ix.at_t) * 12 for ix in self._ix.values())
         records = sum(len(t) for t in self._records.values())
         record_bytes = sum(len(b) for t in self._records.values() for b in t.values())
         return {"entries": entries, "series": series, "index_bytes": nbytes, "records": records,
-                "record_bytes": record_bytes, "ids": len(self._codes)}
+                "record_bytes": record_bytes, "ids": sum(len(c) for c in self._codes.values())}
