@@ -53,20 +53,20 @@ class AppState:
     open_online: bool = True  # the default loader: open the online state from settings at start
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: no thread hop for a lookup
     return request.app.state.triage
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> Store:
+async def get_store(state: StateDep) -> Store:
     if state.store is None:
         raise UnavailableError("the audit store is not open; the service cannot decide without a record")
     return state.store
 
 
-def get_services(state: StateDep) -> DecisionService:
+async def get_services(state: StateDep) -> DecisionService:
     if state.services is None:
         raise UnavailableError(
             "models and policy are not loaded: " + "; ".join(state.startup_problems or ["starting"])
@@ -74,7 +74,7 @@ def get_services(state: StateDep) -> DecisionService:
     return state.services
 
 
-def received_now() -> datetime:
+async def received_now() -> datetime:
     """When the request arrived: the only clock the service reads, for the audit."""
     return datetime.now(UTC)
 

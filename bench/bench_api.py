@@ -4,7 +4,8 @@
 
 Prepares (once, cached in --work): a simulated retailer (20k orders, 90 days), real
 bundles trained on it (delay, fraud, returns), the online state bootstrapped from it
-(SQLite in the home folder), and an API key. Then prints:
+(the snapshot in the SQLite log in the home folder; each worker builds its in-memory
+indexes from it), and an API key. Then prints:
 
 1. in-process decision: online features + both order models + policy (+ reason codes
    for every non-release decision), no HTTP, no audit — p50/p99;
@@ -129,7 +130,10 @@ def in_process(prep: dict[str, Any], n: int = 2000) -> dict[str, float]:
     from api.schemas import OrderEvent
     from triage.service import load_services
 
+    t_load = time.perf_counter()
     services = load_services(prep["settings"])
+    load_s = time.perf_counter() - t_load
+    stats = services.online.store.stats()  # type: ignore[union-attr]
     events = [OrderEvent.model_validate(b).model_dump() for b in new_orders(prep["sim"], n, "inproc")]
     for ev in events[:50]:
         services.decide("order", ev)
@@ -154,7 +158,7 @@ def in_process(prep: dict[str, Any], n: int = 2000) -> dict[str, float]:
         enc = b.encode_row(feats)
         for _ in range(300):
             t0 = time.perf_counter()
-            b.explain_row(feats, encoded=enc)
+            b.explain_row(feats, encoded=enc, method="path")
             x_times.append((time.perf_counter() - t0) * 1000)
     shap_times = []
     from models.explain import shap_contributions
@@ -173,7 +177,7 @@ def in_process(prep: dict[str, Any], n: int = 2000) -> dict[str, float]:
         "non_release": non_release, "with_model_reasons": with_model_reasons, "degraded": degraded,
         "features_p50": statistics.median(f_times), "features_p99": pct(f_times, 99),
         "explain_path_p50": statistics.median(x_times), "explain_shap_p50": statistics.median(shap_times),
-        "trees": trees,
+        "trees": trees, "load_s": load_s, "stats": stats,
     }
 
 
@@ -382,7 +386,11 @@ def main() -> None:
     print(f"prepared in {time.perf_counter() - t0:.1f} s: {prep['settings'].home}")
 
     ip = in_process(prep)
-    print("\n== in-process decision (online features [SQLite] + delay + fraud models + policy), no HTTP/audit")
+    print("\n== in-process decision (online features [in-memory indexes, SQLite log] + delay + fraud models"
+          " + policy), no HTTP/audit")
+    st = ip["stats"]
+    print(f"  worker start (snapshot -> indexes): {ip['load_s']:.1f} s; {st['entries']} entries in {st['series']}"
+          f" series, index {st['index_bytes'] / 1e6:.0f} MB + records {st['record_bytes'] / 1e6:.0f} MB")
     print(f"  p50 {ip['p50']:.2f} ms   p99 {ip['p99']:.2f} ms   over {ip['n']} new orders; degraded {ip['degraded']}")
     print(f"  non-release decisions {ip['non_release']}, with model reason codes {ip['with_model_reasons']}")
     print(f"  online features alone: p50 {ip['features_p50']:.2f} ms  p99 {ip['features_p99']:.2f} ms")

@@ -217,8 +217,9 @@ class OnlineState:
             raise ValueError(f"unknown online log entry {what!r}")
 
     def _append(self, entries: Sequence[tuple]) -> None:
-        seqs = self.log.append([_dumps(e) for e in entries])
-        with self._lock:
+        bodies = [_dumps(e) for e in entries]
+        with self._lock:  # one writer per process: SQLite's busy handler would sleep on contention
+            seqs = self.log.append(bodies)
             if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
                 self._apply_entry(seqs[0], entries[0])  # nobody appended in between
             else:
