@@ -30,6 +30,18 @@ def is_categorical(s: pd.Series) -> bool:
     )
 
 
+def _category_codes(s: pd.Series, cats: np.ndarray) -> np.ndarray:
+    """Codes of `s` in the learned categories (by value, as text); NaN for missing or unseen."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # map the few categories, not every row
+        lookup = pd.Index(cats).get_indexer(s.cat.categories.astype(str))
+        raw = s.cat.codes.to_numpy()
+        codes = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
+    else:
+        text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+        codes = pd.Categorical(text, categories=cats).codes
+    return np.where(codes >= 0, codes, np.nan)
+
+
 class RiskClassifier(ClassifierMixin, BaseEstimator):
     """LightGBM + calibration with learned category maps and a numpy fast path.
 
@@ -106,11 +118,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             s = X[col]
             cats = self.category_maps_.get(col)
             if cats is not None:
-                values = s.astype(object).where(s.notna(), None)
-                codes = pd.Categorical(
-                    values.map(lambda v: v if v is None else str(v)), categories=cats
-                ).codes
-                out[:, j] = np.where(codes >= 0, codes, np.nan)
+                out[:, j] = _category_codes(s, cats)
             else:
                 out[:, j] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return out

@@ -10,6 +10,8 @@ simulator's `truth/` — the oracle's probabilities, with model/oracle ratios.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -160,8 +162,6 @@ ORACLE_FILES = {"order": ("orders.csv", "order_id"), "return": ("returns.csv", "
 
 def load_oracle(truth_dir, entity: str) -> pd.DataFrame | None:
     """The simulator's oracle probabilities for an entity, indexed by event id; None if absent."""
-    from pathlib import Path
-
     if truth_dir is None:
         return None
     name, key = ORACLE_FILES[entity]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,23 +99,12 @@ class TrainResult:
         return "\n".join(lines)
 
 
-class _Timer:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def step(self, what: str):
-        timer = self
-
-        class _Step:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-                return self
-
-            def __exit__(self, *exc):
-                if exc[0] is None:
-                    timer.progress(f"{what} … {time.perf_counter() - self.t0:.1f}s")
-
-        return _Step()
+@contextmanager
+def _step(progress: Progress, what: str):
+    """Report `what … 1.2s` when the step finishes."""
+    t0 = time.perf_counter()
+    yield
+    progress(f"{what} … {time.perf_counter() - t0:.1f}s")
 
 
 def _default_truth(ds: Dataset) -> Path | None:
@@ -142,7 +132,6 @@ def train_all(
     it, outcomes known before it. `register=False` skips MLflow (tests, benchmarks).
     """
     t0 = time.perf_counter()
-    timer = _Timer(progress)
     cutoff = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
     if cutoff.tzinfo is None:
         raise ValueError(f"cutoff must carry a time zone (e.g. 2026-03-01T00:00:00Z); got {cutoff}")
@@ -152,7 +141,7 @@ def train_all(
 
     events: dict[str, LabelledEvents] = {}
     skipped: dict[str, str] = {}
-    with timer.step("labels: maturity and time windows"):
+    with _step(progress, "labels: maturity and time windows"):
         for risk, found in (
             ("delay", delay_events(ds, cutoff)),
             ("fraud", fraud_events(ds, cutoff, window_days=fraud_label_window_days)),
@@ -167,7 +156,7 @@ def train_all(
 
     frames: dict[str, pd.DataFrame] = {}
     for entity in sorted({SPECS[r].entity for r in events}):
-        with timer.step(f"{entity} features"):
+        with _step(progress, f"{entity} features"):
             frames[entity] = source.build(ds, entity)
 
     results: dict[str, ModelResult] = {}
@@ -215,7 +204,6 @@ def train_risk(
 ) -> ModelResult:
     """Fit, calibrate and evaluate every head of one risk on its time split."""
     t0 = time.perf_counter()
-    timer = _Timer(progress)
     split = time_split(events.times)
     names = [c for c in source.names(spec.entity) if c in frame.columns]
     X = frame.reindex(events.ids)[names]
@@ -240,7 +228,7 @@ def train_risk(
             skipped_heads[hs.target] = why
             progress(f"{spec.name}/{hs.target}: skipped — {why}")
             continue
-        with timer.step(f"{spec.name}/{hs.target}: fit + calibrate"):
+        with _step(progress, f"{spec.name}/{hs.target}: fit + calibrate"):
             est = spec.new_estimator(hs.target, **(estimator_params or {}))
             est.fit(parts["train"], y_tr, eval_set=(parts["validation"], y_va))
         progress(
@@ -248,7 +236,7 @@ def train_risk(
             f"(held-out Brier {', '.join(f'{k} {v:.5f}' for k, v in est.calibration_scores_.items())})"
         )
         estimators[hs.target] = est
-        with timer.step(f"{spec.name}/{hs.target}: evaluate vs baselines"):
+        with _step(progress, f"{spec.name}/{hs.target}: evaluate vs baselines"):
             heads[hs.target] = _evaluate_head(
                 hs, est, parts["test"], y_tr, y_te, own_cols, split, oracle, test_ids
             )
