@@ -90,6 +90,8 @@ def _aggregations() -> tuple[Aggregation, ...]:
                                               "carrier_region": ("carrier", "node_region"), "all": ("_all",)}
     for label, keys in late_keys.items():
         windows = {"7d": D7} if label == "carrier_region" else {"7d": D7, "28d": D28}
+        if label in ("node", "carrier"):  # long-run reliability: steadier where volume is thin
+            windows["all"] = None
         for wl, w in windows.items():
             a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=keys, window=w, agg="sum",
                                  value="is_late"))
@@ -204,12 +206,13 @@ def _features() -> tuple[Feature, ...]:
            "stock last synced {value:.1f} h ago"),
     ]
     for label, what in {"node": "node", "carrier": "carrier", "carrier_region": "carrier in the node's region"}.items():
-        for wl in ("7d",) if label == "carrier_region" else ("7d", "28d"):
+        for wl in ("7d",) if label == "carrier_region" else ("7d", "28d", "all"):
+            span = "over all history" if wl == "all" else f"in the trailing {wl}"
             f.append(_f(f"{label}_late_rate_{wl}", "float",
-                        f"late share of the {what}'s outcomes known in the trailing {wl}, smoothed",
-                        f"{what} late on {{value:.0%}} of orders ({wl})"))
-            f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known in the trailing {wl}",
-                        f"{{value:.0f}} known outcomes for the {what} ({wl})"))
+                        f"late share of the {what}'s outcomes known {span}, smoothed",
+                        f"{what} late on {{value:.0%}} of orders ({'all time' if wl == 'all' else wl})"))
+            f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known {span}",
+                        f"{{value:.0f}} known outcomes for the {what} ({'all time' if wl == 'all' else wl})"))
     f.append(_f("n_vendors", "int", "distinct vendors of the basket's products", "{value:.0f} vendors in the basket"))
     for wl, span in {"28d": "trailing 28 d", "all": "all time"}.items():
         f.append(_f(f"vendor_late_rate_max_{wl}", "float",
@@ -363,10 +366,10 @@ def derive_order_features(
     out["node_load_24h"] = safe_ratio(agg["node_orders_24h"], capacity)
     out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
     has_delivery = "fulfillment_outcomes" in present
-    for wl in ("7d", "28d"):
+    for wl in ("7d", "28d", "all"):
         prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
         for label in ("node", "carrier", "carrier_region"):
-            if label == "carrier_region" and wl == "28d":
+            if label == "carrier_region" and wl != "7d":
                 continue
             known = agg[f"{label}_known_{wl}"]
             rate = _smoothed_rate(agg[f"_{label}_late_{wl}"], known, prior)

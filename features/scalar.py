@@ -307,10 +307,10 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
     v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
     v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
     has_delivery = "fulfillment_outcomes" in online.present
-    for wl in ("7d", "28d"):
+    for wl in ("7d", "28d", "all"):
         prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
         for label in ("node", "carrier", "carrier_region"):
-            if label == "carrier_region" and wl == "28d":
+            if label == "carrier_region" and wl != "7d":
                 continue
             known = agg[f"{label}_known_{wl}"]
             rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
