@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
 from triage.errors import UnavailableError
@@ -97,12 +98,15 @@ _api_key_header = APIKeyHeader(
 )
 
 
-def require_scope(scope: str) -> Callable[..., ApiKey]:
-    def dependency(request: Request, presented: Annotated[str | None, Security(_api_key_header)]) -> ApiKey:
+def require_scope(scope: str) -> Callable[..., Any]:
+    async def dependency(request: Request, presented: Annotated[str | None, Security(_api_key_header)]) -> ApiKey:
         state: AppState = request.app.state.triage
         if state.keys is None:
             raise UnavailableError("the key store is not open")
-        key = state.keys.authenticate(presented)
+        if getattr(type(state.store), "reads_inline", False):  # a cache hit, or a local SQLite read
+            key = state.keys.authenticate(presented)
+        else:  # a cache miss may be a network round trip: not on the event loop
+            key = await run_in_threadpool(state.keys.authenticate, presented)
         request.state.api_key = key.name
         key.require(scope)
         return key

@@ -42,6 +42,7 @@ __all__ = [
     "body_hash",
     "idempotency_key",
     "decide_events",
+    "decide_events_async",
     "record_outcome",
     "outcome_entity",
     "load_services",
@@ -367,6 +368,127 @@ class ItemResult:
     error: TriageError | None = None
 
 
+@dataclass
+class _Plan:
+    """`decide_events` between deciding and the audit commit."""
+
+    kind: EventKind
+    events: Sequence[Mapping[str, Any] | TriageError]
+    results: list[ItemResult]
+    fresh: dict[str, tuple[int, DecisionRecord]] = field(default_factory=dict)
+    repeats: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def _plan(
+    services: DecisionService,
+    kind: EventKind,
+    events: Sequence[Mapping[str, Any] | TriageError],
+    stored_lookup: Callable[[list[str]], dict[str, DecisionRecord]] | None,
+    *,
+    received_at: datetime,
+    idempotency_header: str | None,
+    api_key: str | None,
+    stored: dict[str, DecisionRecord] | None = None,
+) -> _Plan:
+    results: list[ItemResult] = [ItemResult() for _ in events]
+    plan = _Plan(kind, events, results)
+    keys: dict[int, tuple[str, str]] = {}
+    plain: dict[int, Any] = {}  # each event as JSON, made once: hashed, then audited
+    for i, ev in enumerate(events):
+        if isinstance(ev, TriageError):
+            results[i].error = ev
+            continue
+        header = (
+            idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
+        )
+        plain[i] = _jsonable(ev)
+        keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
+    if stored is None:
+        stored = stored_lookup([k for k, _ in keys.values()]) if stored_lookup is not None and keys else {}
+    todo: dict[str, int] = {}  # new idempotency key → the first item that carries it
+    for i, (key, digest) in keys.items():
+        prior = stored.get(key)
+        if prior is not None:
+            if prior.body_hash == digest:
+                results[i].decision, results[i].replayed = prior.response, True
+            else:
+                results[i].error = _conflict(kind, key, prior)
+        elif key in todo:
+            plan.repeats.append((i, key, digest))  # later items of the batch with a key in `todo`
+        else:
+            todo[key] = i
+    if not todo:
+        return plan
+
+    order = list(todo.values())
+    todo_events: list[Mapping[str, Any]] = [events[i] for i in order]  # type: ignore[misc]
+    decided_all = services.decide_many(kind, todo_events)
+    received = _iso(received_at)
+    id_field, time_field = EVENT_ID[kind], EVENT_TIME[kind]
+    for i, ev, decided in zip(order, todo_events, decided_all, strict=True):
+        key, digest = keys[i]
+        decision_id = str(uuid.uuid4())
+        event_id = str(ev[id_field])
+        response = _jsonable({
+            "decision_id": decision_id,
+            "kind": kind,
+            "event_id": event_id,
+            **decided.response,
+            "timing_ms": round(decided.latency_ms, 3),
+            "received_at": received,
+        })
+        rec = DecisionRecord(
+            decision_id=decision_id,
+            kind=kind,
+            event_id=event_id,
+            event_time=ev[time_field],
+            idempotency_key=key,
+            body_hash=digest,
+            request=plain[i],
+            features=_jsonable(decided.features) if decided.features is not None else None,
+            scores=response.get("scores", {}),
+            actions=list(response.get("actions", [])),
+            reasons=response.get("reasons", []),
+            priority=response.get("priority"),
+            policy_version=response.get("policy_version"),
+            models=response.get("models", {}),
+            degraded=bool(response.get("degraded")),
+            latency_ms=decided.latency_ms,
+            received_at=received_at,
+            api_key=api_key,
+            response=response,
+        )
+        plan.fresh[key] = (i, rec)
+    return plan
+
+
+def _won(plan: _Plan, written: Sequence[DecisionRecord]) -> list[Mapping[str, Any]]:
+    """The events whose records are the stored ones (not beaten by a concurrent request)."""
+    by_id = {w.decision_id for w in written}
+    return [plan.events[i] for i, rec in plan.fresh.values() if rec.decision_id in by_id]  # type: ignore[misc]
+
+
+def _finish(plan: _Plan, written: Sequence[DecisionRecord]) -> list[ItemResult]:
+    results, kind = plan.results, plan.kind
+    by_key = {w.idempotency_key: w for w in written}
+    for key, (i, rec) in plan.fresh.items():
+        won = by_key[key]
+        if won.decision_id != rec.decision_id:  # a concurrent request stored first
+            if won.body_hash == rec.body_hash:
+                results[i].decision, results[i].replayed = won.response, True
+            else:
+                results[i].error = _conflict(kind, key, won)
+        else:
+            results[i].decision = rec.response
+    for i, key, digest in plan.repeats:  # the same key twice in one batch: the first one decided
+        won = by_key[key]
+        if won.body_hash == digest:
+            results[i].decision, results[i].replayed = won.response, True
+        else:
+            results[i].error = _conflict(kind, key, won)
+    return results
+
+
 def decide_events(
     services: DecisionService,
     store: Store,
@@ -384,97 +506,75 @@ def decide_events(
     header itself). Raises `UnavailableError` when the audit store cannot take the
     records: then nothing is returned, and the online state is untouched.
     """
-    results: list[ItemResult] = [ItemResult() for _ in events]
-    keys: dict[int, tuple[str, str]] = {}
-    plain: dict[int, Any] = {}  # each event as JSON, made once: hashed, then audited
-    for i, ev in enumerate(events):
-        if isinstance(ev, TriageError):
-            results[i].error = ev
-            continue
-        header = (
-            idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
-        )
-        plain[i] = _jsonable(ev)
-        keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
+    plan = _plan(services, kind, events, store.find_decisions, received_at=received_at,
+                 idempotency_header=idempotency_header, api_key=api_key)
+    if not plan.fresh:
+        return plan.results
+    written = store.insert_decisions([rec for _, rec in plan.fresh.values()])  # durable before anyone sees one
+    services.observe_many(kind, _won(plan, written))
+    return _finish(plan, written)
 
-    stored = store.find_decisions([k for k, _ in keys.values()])
-    todo: dict[str, int] = {}  # new idempotency key → the first item that carries it
-    repeats: list[tuple[int, str, str]] = []  # later items of the batch with a key in `todo`
-    for i, (key, digest) in keys.items():
-        prior = stored.get(key)
-        if prior is not None:
-            if prior.body_hash == digest:
-                results[i].decision, results[i].replayed = prior.response, True
-            else:
-                results[i].error = _conflict(kind, key, prior)
-        elif key in todo:
-            repeats.append((i, key, digest))
-        else:
-            todo[key] = i
-    if not todo:
-        return results
 
-    order = list(todo.values())
-    todo_events: list[Mapping[str, Any]] = [events[i] for i in order]  # type: ignore[misc]
-    decided_all = services.decide_many(kind, todo_events)
-    received = _iso(received_at)
-    fresh: dict[str, tuple[int, DecisionRecord]] = {}
-    for i, ev, decided in zip(order, todo_events, decided_all, strict=True):
-        key, digest = keys[i]
-        decision_id = str(uuid.uuid4())
-        event_id = str(ev[EVENT_ID[kind]])
-        response = _jsonable({
-            "decision_id": decision_id,
-            "kind": kind,
-            "event_id": event_id,
-            **decided.response,
-            "timing_ms": round(decided.latency_ms, 3),
-            "received_at": received,
-        })
-        rec = DecisionRecord(
-            decision_id=decision_id,
-            kind=kind,
-            event_id=event_id,
-            event_time=ev[EVENT_TIME[kind]],
-            idempotency_key=key,
-            body_hash=digest,
-            request=plain[i],
-            features=_jsonable(decided.features) if decided.features is not None else None,
-            scores=response.get("scores", {}),
-            actions=list(response.get("actions", [])),
-            reasons=response.get("reasons", []),
-            priority=response.get("priority"),
-            policy_version=response.get("policy_version"),
-            models=response.get("models", {}),
-            degraded=bool(response.get("degraded")),
-            latency_ms=decided.latency_ms,
-            received_at=received_at,
-            api_key=api_key,
-            response=response,
-        )
-        fresh[key] = (i, rec)
+async def decide_events_async(
+    services: DecisionService,
+    store: Store,
+    kind: EventKind,
+    events: Sequence[Mapping[str, Any] | TriageError],
+    *,
+    received_at: datetime,
+    idempotency_header: str | None = None,
+    api_key: str | None = None,
+    offload: bool = False,
+) -> list[ItemResult]:
+    """`decide_events` for the event loop (the API's routes), with the same guarantees.
 
-    written = store.insert_decisions([rec for _, rec in fresh.values()])  # durable before anyone sees one
-    by_key = {w.idempotency_key: w for w in written}
-    observed: list[Mapping[str, Any]] = []
-    for key, (i, rec) in fresh.items():
-        won = by_key[key]
-        if won.decision_id != rec.decision_id:  # a concurrent request stored first
-            if won.body_hash == rec.body_hash:
-                results[i].decision, results[i].replayed = won.response, True
-            else:
-                results[i].error = _conflict(kind, key, won)
+    The CPU part (features, models, policy: well under a millisecond an event) runs inline;
+    the audit commit is awaited as a future, so a request waiting for its group's fsync holds
+    no thread. Right after the commit, on the audit writer thread and before this returns,
+    the won events are appended to the shared online log (`OnlineState.append_many`): any
+    worker's next decision sees them; this worker applies them to its indexes at its next
+    feature computation instead of on this response's path. Stores without an async insert
+    (wrappers, tests) and their reads run in the thread pool. `offload=True` (batches: up to
+    hundreds of milliseconds of CPU) decides in the thread pool instead of on the loop.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    inline = bool(getattr(type(store), "reads_inline", False))
+    stored: dict[str, DecisionRecord] | None = None
+    if not inline:
+        keys = [idempotency_key(kind, ev, idempotency_header if len(events) == 1 or not idempotency_header
+                                else f"{idempotency_header}#{i}")
+                for i, ev in enumerate(events) if not isinstance(ev, TriageError)]
+        stored = await run_in_threadpool(store.find_decisions, keys) if keys else {}
+    if offload:
+        plan = await run_in_threadpool(
+            lambda: _plan(services, kind, events, store.find_decisions, received_at=received_at,
+                          idempotency_header=idempotency_header, api_key=api_key, stored=stored))
+    else:
+        plan = _plan(services, kind, events, store.find_decisions, received_at=received_at,
+                     idempotency_header=idempotency_header, api_key=api_key, stored=stored)
+    if not plan.fresh:
+        return plan.results
+    records = [rec for _, rec in plan.fresh.values()]
+    online = services.online
+    append = getattr(online, "append_many", None)
+    insert_async = getattr(type(store), "insert_decisions_async", None)
+    if append is not None and insert_async is not None:
+
+        def after(written: list[DecisionRecord]) -> None:  # on the writer thread, once durable
+            try:
+                append(kind, _won(plan, written))
+            except Exception:
+                log.exception("online log append failed", extra={"kind": kind})
+
+        written = await insert_async(store, records, after=after)
+    else:
+        if insert_async is not None:
+            written = await insert_async(store, records)
         else:
-            results[i].decision = rec.response
-            observed.append(events[i])  # type: ignore[arg-type]
-    for i, key, digest in repeats:  # the same key twice in one batch: the first one decided
-        won = by_key[key]
-        if won.body_hash == digest:
-            results[i].decision, results[i].replayed = won.response, True
-        else:
-            results[i].error = _conflict(kind, key, won)
-    services.observe_many(kind, observed)
-    return results
+            written = await run_in_threadpool(store.insert_decisions, records)
+        services.observe_many(kind, _won(plan, written))
+    return _finish(plan, written)
 
 
 # ---------------------------------------------------------------------- outcomes

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DecideKey, IdempotencyKey, ReadKey, ReceivedAt, ServicesDep, StateDep, StoreDep
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
-from triage.service import EventKind, decide_events
+from triage.service import EventKind, decide_events_async
 
 __all__ = ["router"]
 
@@ -34,7 +35,7 @@ class _InvalidItem(ContractError):
         self.body = body
 
 
-def _one(
+async def _one(
     kind: EventKind,
     event: Any,
     *,
@@ -45,7 +46,7 @@ def _one(
     idem: str | None,
     key_name: str,
 ) -> JSONResponse:
-    (result,) = decide_events(
+    (result,) = await decide_events_async(
         services,
         store,
         kind,
@@ -68,7 +69,7 @@ def _one(
 
 
 @router.post("/orders/decisions", response_model=DecisionResponse, responses=_ERRORS)
-def decide_order(
+async def decide_order(
     event: OrderEvent,
     key: DecideKey,
     state: StateDep,
@@ -78,7 +79,7 @@ def decide_order(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Score and route one order; the decision is audited before it is returned."""
-    return _one(
+    return await _one(
         "order",
         event,
         state=state,
@@ -91,7 +92,7 @@ def decide_order(
 
 
 @router.post("/returns/decisions", response_model=DecisionResponse, responses=_ERRORS)
-def decide_return(
+async def decide_return(
     event: ReturnEvent,  # type: ignore[valid-type]
     key: DecideKey,
     state: StateDep,
@@ -101,7 +102,7 @@ def decide_return(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Score and route one return request; audited before it is returned."""
-    return _one(
+    return await _one(
         "return",
         event,
         state=state,
@@ -113,7 +114,7 @@ def decide_return(
     )
 
 
-def _batch(
+async def _batch(
     kind: EventKind,
     body: BatchRequest,
     *,
@@ -130,10 +131,21 @@ def _batch(
         raise PayloadTooLargeError(
             f"items: {len(body.items)} events in one batch; the limit is {limit} (max_batch_items)"
         )
-    adapter = _ADAPTERS[kind]
     cid = getattr(request.state, "correlation_id", None)
+    # a batch is up to hundreds of milliseconds of CPU: validation, deciding and rendering run
+    # in the thread pool so the event loop keeps serving single decisions meanwhile
+    events = await run_in_threadpool(_validate_items, kind, body.items, cid)
+    results = await decide_events_async(
+        services, store, kind, events, received_at=received_at, idempotency_header=idem, api_key=key_name,
+        offload=True,
+    )
+    return await run_in_threadpool(_batch_response, kind, results, state, cid)
+
+
+def _validate_items(kind: EventKind, items: list[Any], cid: str | None) -> list[Any]:
+    adapter = _ADAPTERS[kind]
     events: list[Any] = []
-    for i, item in enumerate(body.items):
+    for i, item in enumerate(items):
         try:
             events.append(adapter.validate_python(item).model_dump())
         except ValidationError as exc:
@@ -141,9 +153,10 @@ def _batch(
             for e in errs:
                 e["field"] = f"items[{i}]" + ("." + e["field"] if e["field"] != "body" else "")
             events.append(_InvalidItem(validation_problem(errs, correlation_id=cid)))
-    results = decide_events(
-        services, store, kind, events, received_at=received_at, idempotency_header=idem, api_key=key_name
-    )
+    return events
+
+
+def _batch_response(kind: EventKind, results: list[Any], state: StateDep, cid: str | None) -> JSONResponse:
     out = []
     for i, r in enumerate(results):
         if r.error is not None:
@@ -163,7 +176,7 @@ def _batch(
 
 
 @router.post("/orders/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
-def decide_orders_batch(
+async def decide_orders_batch(
     body: BatchRequest,
     request: Request,
     key: DecideKey,
@@ -174,7 +187,7 @@ def decide_orders_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Decide up to `max_batch_items` orders; an invalid item gets its own error, the rest are decided."""
-    return _batch(
+    return await _batch(
         "order",
         body,
         request=request,
@@ -188,7 +201,7 @@ def decide_orders_batch(
 
 
 @router.post("/returns/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
-def decide_returns_batch(
+async def decide_returns_batch(
     body: BatchRequest,
     request: Request,
     key: DecideKey,
@@ -199,7 +212,7 @@ def decide_returns_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Decide up to `max_batch_items` returns; per-item errors as in the order batch."""
-    return _batch(
+    return await _batch(
         "return",
         body,
         request=request,

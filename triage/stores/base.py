@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -414,11 +414,7 @@ class SqlStore(Store):
             ).fetchone()
         return None if row is None else self._decision_from_row(row)
 
-    def insert_decisions(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
-        if not records:
-            return []
-        if not self.group_commit:
-            return self._insert_decisions_now(records)
+    def _group(self) -> Any:
         committer = self._committer
         if committer is None:
             from triage.stores.group import GroupCommitter
@@ -427,7 +423,32 @@ class SqlStore(Store):
                 if self._committer is None:
                     self._committer = GroupCommitter(self._insert_decisions_now)
                 committer = self._committer
-        return committer.submit(records)
+        return committer
+
+    def insert_decisions(self, records: Sequence[DecisionRecord], *,
+                         after: Callable[[list[DecisionRecord]], None] | None = None) -> list[DecisionRecord]:
+        if not records:
+            return []
+        if not self.group_commit:
+            stored = self._insert_decisions_now(records)
+            if after is not None:
+                after(stored)
+            return stored
+        return self._group().submit(records, after=after)
+
+    async def insert_decisions_async(
+        self, records: Sequence[DecisionRecord], *, after: Callable[[list[DecisionRecord]], None] | None = None
+    ) -> list[DecisionRecord]:
+        """`insert_decisions` for the event loop: awaits the group commit's future, so no
+        thread is held while the commit (and its fsync) is in flight. `after(stored)` runs
+        on the writer thread once the records are durable, before this returns."""
+        if not records:
+            return []
+        if not self.group_commit:
+            import asyncio
+
+            return await asyncio.to_thread(self.insert_decisions, records, after=after)
+        return await self._group().submit_async(records, after=after)
 
     def _insert_decisions_now(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
         """All records in one transaction (one durable commit)."""

@@ -11,10 +11,19 @@ still means "no decision without a record" for every request in the group.
 
 Records in one group keep their arrival order, so two requests with the same
 idempotency key still resolve as first-come wins (the store's ON CONFLICT does it).
+
+Callers on an event loop use `submit_async`: no thread blocks while the commit is in
+flight; the writer resolves the caller's `asyncio.Future` with `loop.call_soon_threadsafe`.
+A caller may pass `after(results)`, run on the writer thread right after the commit and
+before the caller is released (the service appends the decided events to the shared
+online log there: after the audit commit, before the answer, off the event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +31,34 @@ from typing import Any
 
 __all__ = ["GroupCommitter"]
 
+log = logging.getLogger("triage.audit")
+
 
 @dataclass
 class _Pending:
     records: Sequence[Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = field(default_factory=threading.Event)
     result: list[Any] | None = None
     error: BaseException | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future | None = None
+    after: Callable[[list[Any]], None] | None = None
+
+    def release(self) -> None:
+        if self.future is not None and self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                self.loop.call_soon_threadsafe(_resolve, self.future, self.result, self.error)
+        if self.done is not None:
+            self.done.set()
+
+
+def _resolve(future: asyncio.Future, result: list[Any] | None, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled (client went away); the record is durable anyway
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class GroupCommitter:
@@ -46,21 +76,37 @@ class GroupCommitter:
         self.commits = 0  # how many transactions; `records / commits` is the mean group size
         self.records = 0
 
-    def submit(self, records: Sequence[Any]) -> list[Any]:
-        """Write `records` durably (with whoever else is waiting) and return their results."""
-        if not records:
-            return []
-        p = _Pending(records)
+    def _enqueue(self, p: _Pending) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("group committer is closed")
             self._queue.append(p)
             self._cond.notify()
+
+    def submit(self, records: Sequence[Any], *, after: Callable[[list[Any]], None] | None = None) -> list[Any]:
+        """Write `records` durably (with whoever else is waiting) and return their results."""
+        if not records:
+            return []
+        p = _Pending(records, after=after)
+        self._enqueue(p)
+        assert p.done is not None
         p.done.wait()
         if p.error is not None:
             raise p.error
         assert p.result is not None
         return p.result
+
+    def submit_async(self, records: Sequence[Any], *,
+                     after: Callable[[list[Any]], None] | None = None) -> asyncio.Future:
+        """`submit` for a caller on an event loop: a future resolved once the records are durable
+        (the event loop thread never blocks on the commit)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not records:
+            future.set_result([])
+            return future
+        self._enqueue(_Pending(records, done=None, loop=loop, future=future, after=after))
+        return future
 
     def _take(self) -> list[_Pending] | None:
         with self._cond:
@@ -86,7 +132,7 @@ class GroupCommitter:
             except BaseException as exc:  # every caller of the group learns it: no record, no decision
                 for p in group:
                     p.error = exc
-                    p.done.set()
+                    p.release()
                 continue
             self.commits += 1
             self.records += len(flat)
@@ -94,7 +140,12 @@ class GroupCommitter:
             for p in group:
                 p.result = results[i:i + len(p.records)]
                 i += len(p.records)
-                p.done.set()
+                if p.after is not None:
+                    try:
+                        p.after(p.result)
+                    except Exception:  # the records are durable: the caller still gets them
+                        log.exception("post-commit step failed")
+                p.release()
 
     def close(self) -> None:
         with self._cond:

@@ -93,7 +93,9 @@ class OnlineState:
         self.retry_after_s = retry_after_s
         self._down_until = 0.0
         self._problem = problem
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the indexes: applying the log, computing features
+        self._write_lock = threading.Lock()  # one log writer per process (no SQLite busy-handler sleeps)
+        self._own: dict[Any, tuple] = {}  # entries this process appended, not applied yet (skip unpickling)
         self.store = IndexedStore()
         self.online = OnlineFeatures(self.store, present=_PRESENT)
         self._seq: Any = None  # last applied log position; None: not built yet
@@ -158,6 +160,7 @@ class OnlineState:
             online.present = frozenset(online.present | _PRESENT)
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
+        self._own.clear()
         self._seq = self.log.start()
 
     def sync(self) -> None:
@@ -166,9 +169,12 @@ class OnlineState:
             self._rebuild()
         while True:
             entries = self.log.read(self._seq)
+            own = self._own
             for seq, body in entries:
                 try:
-                    entry = pickle.loads(body)
+                    entry = own.pop(seq, None) if own else None
+                    if entry is None:
+                        entry = pickle.loads(body)
                 except Exception:  # noqa: BLE001 - every worker skips it alike
                     log.exception("online log entry unreadable; skipped", extra={"seq": str(seq)})
                     self._seq = seq
@@ -218,8 +224,9 @@ class OnlineState:
 
     def _append(self, entries: Sequence[tuple]) -> None:
         bodies = [_dumps(e) for e in entries]
-        with self._lock:  # one writer per process: SQLite's busy handler would sleep on contention
-            seqs = self.log.append(bodies)
+        with self._lock:
+            with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
+                seqs = self.log.append(bodies)
             if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
                 self._apply_entry(seqs[0], entries[0])  # nobody appended in between
             else:
@@ -273,6 +280,26 @@ class OnlineState:
             return
         with self._guard():
             self._append([(kind, dict(e)) for e in events])
+
+    def append_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> None:
+        """Add decided events to the shared log (one append), NOT to this worker's indexes yet.
+
+        Every worker, this one included, applies them at its next `sync` — i.e. before it
+        computes any event's features — in log order. The service calls this on the audit
+        writer thread, after the decisions are durable and before they are answered: a
+        caller that got an answer finds the event in every worker's next decision, while
+        the ~0.1–0.2 ms of index updates per event leave the response path. Does not take
+        the index lock, so it never waits for a feature computation."""
+        if not events:
+            return
+        entries = [(kind, dict(e)) for e in events]
+        bodies = [_dumps(e) for e in entries]
+        with self._guard(), self._write_lock:
+            seqs = self.log.append(bodies)
+        own = self._own
+        if len(own) > 10_000:  # a sync may read an entry before it lands here: it stays, stale but equal
+            own.clear()
+        own.update(zip(seqs, entries, strict=True))
 
     def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
         """Add a posted outcome (an API outcome `type`, or an online kind) to the history."""

@@ -42,6 +42,10 @@ class SqliteStore(SqlStore):
         types={"ts": "TEXT", "json": "TEXT", "bool": "INTEGER", "float": "REAL"},
     )
 
+    # reads (idempotency lookups, key lookups) take tens of microseconds on a local file and a
+    # WAL reader never waits for the writer: the API makes them on its event loop
+    reads_inline = True
+
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
         if not url.startswith("sqlite:///"):
             raise ValueError(f"expected a sqlite:/// URL, got {url!r}")
