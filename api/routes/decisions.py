@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DecideKey, IdempotencyKey, ReadKey, ReceivedAt, ServicesDep, StateDep, StoreDep
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
+from api.responses import FastJSONResponse as JSONResponse
 from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
 from triage.service import EventKind, decide_events_async
