@@ -84,6 +84,9 @@ class Bundle:
     versions: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     format: int = BUNDLE_FORMAT
+    # a sample of the training window's features and scores: what monitoring compares
+    # recent decisions with (drift), so the served model carries its own reference
+    reference: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         v = self.versions

@@ -33,6 +33,9 @@ Progress = Callable[[str], None]
 BASELINE_MAX_ROWS = 200_000
 
 
+REFERENCE_ROWS = 5_000  # training rows kept in the bundle as the monitoring reference
+
+
 @dataclass
 class HeadResult:
     """One head's test-window evaluation: metrics per reference and the raw material for plots."""
@@ -261,6 +264,10 @@ def train_risk(
         metrics={t: h.metrics["model"] for t, h in heads.items()},
     )
     sample = parts["train"].sample(min(len(parts["train"]), 20_000), random_state=0).sort_index()
+    # the most recent labelled events: warm-up rows (little history yet) would make every
+    # history feature look drifted against any later window
+    reference = pd.concat(list(parts.values())).iloc[-REFERENCE_ROWS:][bundle.feature_names]
+    bundle.reference = pd.concat([reference, bundle.predict_frame(reference)], axis=1)
     return ModelResult(
         spec=spec,
         bundle=bundle,

@@ -347,6 +347,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         since=args.since, until=args.until, as_of=as_of,
         drift_share_threshold=settings.drift_share_threshold,
         quality_drop_threshold=settings.quality_drop_threshold,
+        drift_score_threshold=settings.drift_score_threshold,
+        min_labels=settings.min_labels_for_quality,
         fraud_label_window_days=settings.fraud_label_window_days,
         only=args.model,
     )

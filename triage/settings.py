@@ -56,7 +56,11 @@ class Settings(BaseSettings):
     reload_poll_seconds: float = Field(
         default=2.0, gt=0, le=300, description="how often a worker checks for a reload made by another"
     )
-    drift_share_threshold: float = Field(default=0.3, gt=0, le=1)
+    drift_share_threshold: float = Field(default=0.5, gt=0, le=1, description="alert above this share of drifted columns")
+    drift_score_threshold: float = Field(
+        default=2.0, gt=0, description="alert when one column's normalised drift distance exceeds this"
+    )
+    min_labels_for_quality: int = Field(default=200, ge=1, description="matured labels needed to judge live quality")
     quality_drop_threshold: float = Field(default=0.05, ge=0, le=1)
 
     @field_validator("database_url")

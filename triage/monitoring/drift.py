@@ -34,13 +34,22 @@ class DriftResult:
     current_rows: int
     quality: dict[str, dict] = field(default_factory=dict)
 
+    # columns that grow with the length of history (all-time counts): reported, but their
+    # drift is expected and does not count towards the share that raises an alert
+    growing: frozenset[str] = frozenset()
+
     @property
     def drifted(self) -> list[ColumnDrift]:
         return sorted((c for c in self.columns if c.drifted), key=lambda c: -c.score)
 
     @property
+    def judged(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.column not in self.growing]
+
+    @property
     def share_drifted(self) -> float:
-        return len(self.drifted) / len(self.columns) if self.columns else 0.0
+        judged = self.judged
+        return sum(c.drifted for c in judged) / len(judged) if judged else 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +57,7 @@ class DriftResult:
             "current_rows": self.current_rows,
             "share_drifted": round(self.share_drifted, 4),
             "drifted_columns": [c.column for c in self.drifted],
+            "not_judged": sorted(self.growing & {c.column for c in self.columns}),
             "columns": {
                 c.column: {"kind": c.kind, "method": c.method, "score": round(c.score, 6), "drifted": c.drifted}
                 for c in self.columns
@@ -68,6 +78,7 @@ def _kinds(reference: pd.DataFrame, columns: list[str]) -> tuple[list[str], list
 
 
 def _prepare(frame: pd.DataFrame, num: list[str], cat: list[str]) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)  # Evidently plots against a numeric index
     out = pd.DataFrame(index=frame.index)
     for c in num:
         out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
@@ -104,6 +115,7 @@ def compute_drift(
     columns: list[str] | None = None,
     html: Path | None = None,
     title: str = "",
+    growing: frozenset[str] = frozenset(),
 ) -> DriftResult:
     """Per-column drift of current vs reference, plus data quality; optionally the Evidently HTML."""
     from evidently import DataDefinition, Dataset, Report
@@ -145,4 +157,4 @@ def compute_drift(
             score = 0.0
         kind = "num" if column in num else "cat"
         results.append(ColumnDrift(column, kind, config["method"], score, score >= config["threshold"]))
-    return DriftResult(results, len(reference), len(current), data_quality(reference, current, num, cat))
+    return DriftResult(results, len(reference), len(current), data_quality(reference, current, num, cat), growing)

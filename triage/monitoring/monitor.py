@@ -225,6 +225,14 @@ def _labels(name: str, ds: Dataset, as_of: pd.Timestamp, window_days: int) -> pd
     return return_labels(ds, as_of)["abuse_confirmed"].astype(float)
 
 
+def _growing(kind: str) -> frozenset[str]:
+    """Declared all-time counts: they rise with history by construction, so drift there is expected."""
+    from features import ORDER_FEATURES, RETURN_FEATURES
+
+    fs = ORDER_FEATURES if kind == "order" else RETURN_FEATURES
+    return frozenset(a.name for a in fs.aggregations if a.window is None and a.agg in ("count", "sum", "distinct"))
+
+
 def _current(decisions: pd.DataFrame, kind: str, columns: list[str]) -> pd.DataFrame:
     mine = decisions[(decisions["kind"] == kind) & ~decisions["degraded"]] if len(decisions) else decisions
     rows = [{**f, **s} for f, s in zip(mine.get("features", []), mine.get("scores", []), strict=True)]
@@ -258,12 +266,19 @@ def monitor(
     as_of: pd.Timestamp,
     drift_share_threshold: float,
     quality_drop_threshold: float,
+    drift_score_threshold: float = 2.0,
+    min_labels: int = 200,
     fraud_label_window_days: int = 60,
     only: str | None = None,
 ) -> MonitorResult:
     """Check each champion (or `only` one) against its training reference; write the reports."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    thresholds = {"drift_share": drift_share_threshold, "quality_drop": quality_drop_threshold}
+    thresholds = {
+        "drift_share": drift_share_threshold,
+        "drift_score": drift_score_threshold,
+        "quality_drop": quality_drop_threshold,
+        "min_labels": min_labels,
+    }
     checks: list[ModelCheck] = []
     notes: list[str] = []
     ds = outcome_dataset(decisions, outcomes)
@@ -285,7 +300,7 @@ def monitor(
             checks.append(ModelCheck(name, version, None, None))
             continue
         report = out_dir / f"{name}-v{version}-drift.html"
-        drift = compute_drift(reference, current, html=report, title=name)
+        drift = compute_drift(reference, current, html=report, title=name, growing=_growing(kind))
         labels = _labels(name, ds, as_of, fraud_label_window_days)
         scored = current[score].dropna() if score in current else pd.Series(dtype=float)
         common = scored.index.intersection(labels.index)
@@ -298,9 +313,18 @@ def monitor(
                 f"{drift.share_drifted:.0%} of columns drifted (threshold {drift_share_threshold:.0%}): "
                 + ", ".join(d.column for d in drift.drifted[:8])
             )
-        for metric, drop in quality.drops.items():
-            if drop > quality_drop_threshold:
-                check.alerts.append(f"live {metric} dropped by {drop:.3f} (threshold {quality_drop_threshold})")
+        severe = [d for d in drift.judged if d.score > drift_score_threshold]
+        if severe:
+            check.alerts.append(
+                f"strong drift (distance > {drift_score_threshold}) in "
+                + ", ".join(f"{d.column} ({d.score:.1f})" for d in sorted(severe, key=lambda d: -d.score)[:8])
+            )
+        if quality.labelled >= min_labels and quality.positives >= min(20, min_labels):
+            for metric, drop in quality.drops.items():
+                if drop > quality_drop_threshold:
+                    check.alerts.append(f"live {metric} dropped by {drop:.3f} (threshold {quality_drop_threshold})")
+        elif quality.labelled:
+            notes.append(f"{name}: {quality.labelled} matured labels — too few to judge live quality (< {min_labels})")
         checks.append(check)
     exceptions = exception_summary(decisions, now=as_of) if len(decisions) else exception_summary(
         pd.DataFrame(), now=as_of)
