@@ -25,6 +25,7 @@ decides rules-only, `degraded`); after a failure, calls fail fast for `retry_aft
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import pickle
@@ -161,6 +162,10 @@ class OnlineState:
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
         self._own.clear()
+        # The indexes are ~400k long-lived objects: a full (generation 2) garbage collection
+        # walks them all — ~100 ms measured, a stall of every request in flight. Frozen
+        # objects are never scanned again (they are still freed by reference counting).
+        gc.freeze()
         self._seq = self.log.start()
 
     def sync(self) -> None:
