@@ -332,7 +332,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from training import load_champions
-    from triage.monitoring.monitor import audited_window, monitor
+    from triage.monitoring.monitor import audited_window, log_to_mlflow, monitor
     from triage.settings import get_settings
 
     settings = get_settings()
@@ -352,30 +352,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         fraud_label_window_days=settings.fraud_label_window_days,
         only=args.model,
     )
-    _log_monitor_to_mlflow(result, settings)
+    log_to_mlflow(result, settings.tracking_uri)
     print(result.to_text())
     return result.exit_code
-
-
-def _log_monitor_to_mlflow(result, settings) -> None:
-    """Attach each model's report and figures to a run tagged with the version it judged."""
-    from training.registry import configure
-
-    configure(settings)
-    import mlflow
-
-    mlflow.set_experiment("triage-monitoring")
-    for check in result.checks:
-        if check.drift is None:
-            continue
-        with mlflow.start_run(run_name=f"monitor {check.name} v{check.version}"):
-            mlflow.set_tags({"model_name": check.name, "model_version": str(check.version)})
-            mlflow.log_metric("drift_share", check.drift.share_drifted)
-            for k, v in (check.quality.metrics if check.quality else {}).items():
-                mlflow.log_metric(f"live_{k}", v)
-            mlflow.log_dict(check.to_dict(), "monitor_summary.json")
-            if check.report is not None:
-                mlflow.log_artifact(str(check.report))
 
 
 def cmd_online_load(args: argparse.Namespace) -> int:

@@ -334,3 +334,37 @@ def monitor(
     )
     (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
+
+
+def log_to_mlflow(result: MonitorResult, tracking_uri: str) -> None:
+    """Log each model's check as a run tagged with the version it judged, and tag that version.
+
+    The registered version then shows its latest monitoring status in the MLflow UI;
+    a version served from a bundle file that the registry does not know is only logged.
+    """
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    mlflow.set_experiment("triage-monitoring")
+    for check in result.checks:
+        if check.drift is None:
+            continue
+        with mlflow.start_run(run_name=f"monitor {check.name} v{check.version}") as run:
+            mlflow.set_tags({"model_name": check.name, "model_version": str(check.version)})
+            mlflow.log_metric("drift_share", check.drift.share_drifted)
+            for key, value in (check.quality.metrics if check.quality else {}).items():
+                mlflow.log_metric(f"live_{key}", value)
+            mlflow.log_dict(check.to_dict(), "monitor_summary.json")
+            if check.report is not None:
+                mlflow.log_artifact(str(check.report))
+        status = "alert: " + "; ".join(check.alerts) if check.alerts else "ok"
+        try:
+            client.set_model_version_tag(check.name, str(check.version), "monitor_status", status[:4000])
+            client.set_model_version_tag(check.name, str(check.version), "monitor_run", run.info.run_id)
+        except MlflowException:
+            pass  # not a registered version (served from a bundle file): the run above is the record
