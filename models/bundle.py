@@ -12,7 +12,7 @@ and numpy; not MLflow, not the training code.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +139,43 @@ class Bundle:
             p = head.from_proba(head.estimator.predict_proba_matrix(encoded[t]))[0]
             out.update(zip(head.columns, (float(x) for x in p), strict=True))
         return out
+
+    def encode_rows(self, rows: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
+        """Many events' feature values encoded once per head: (n, k) float64 matrices (row i is
+        `encode_row(rows[i])`)."""
+        return {t: h.estimator.encode_rows(rows) for t, h in self.heads.items()}
+
+    def predict_rows(self, encoded: dict[str, np.ndarray]) -> list[dict[str, float]]:
+        """Scores for many encoded events: ONE booster predict per head for them all."""
+        n = len(next(iter(encoded.values()))) if encoded else 0
+        out: list[dict[str, float]] = [{} for _ in range(n)]
+        for t, head in self.heads.items():
+            p = head.from_proba(head.estimator.predict_proba_matrix(encoded[t]))
+            for d, row in zip(out, p.tolist(), strict=True):
+                d.update(zip(head.columns, row, strict=True))
+        return out
+
+    def explain_rows(
+        self,
+        values: Sequence[Mapping[str, object]],
+        *,
+        k: int = 3,
+        method: str = "shap",
+        encoded: dict[str, np.ndarray] | None = None,
+    ) -> list[list[Reason]]:
+        """`explain_row` for many events: one attribution call (pred_leaf / pred_contrib) for
+        them all, then each row's top-k reasons."""
+        if not values:
+            return []
+        head = self.risk_head
+        x = encoded[head.target] if encoded else head.estimator.encode_rows(values)
+        booster = head.estimator.booster_
+        if method == "shap":
+            contrib = shap_contributions(booster, x)
+        else:
+            contrib = head.explainer.contributions(booster, x)
+        names = [str(c) for c in head.estimator.feature_names_in_]
+        return [reasons(contrib[i], names, v, self.reason_templates, k=k) for i, v in enumerate(values)]
 
     def explain_row(
         self,

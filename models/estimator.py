@@ -11,7 +11,7 @@ go straight into `Booster.predict`, the fast path both batch and single-row scor
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -141,6 +141,33 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
                 except (TypeError, ValueError):
                     pass
         return row
+
+    def encode_rows(self, rows: Sequence[Mapping[str, object]]) -> np.ndarray:
+        """Many events' feature values as one (n, n_features) float64 matrix: row i is exactly
+        `encode_row(rows[i])`, filled a column at a time (categories mapped through the code
+        index, numbers converted by numpy) instead of a cell at a time."""
+        n = len(rows)
+        out = np.full((n, len(self.feature_names_in_)), np.nan, dtype=np.float64)
+        if n == 0:
+            return out
+        for j, col in enumerate(self.feature_names_in_):
+            values = [r.get(col) for r in rows]
+            index = self._code_index_.get(col)
+            if index is not None:
+                get = index.get
+                out[:, j] = np.array([None if v is None else get(str(v)) for v in values], dtype=np.float64)
+                continue
+            try:
+                out[:, j] = np.array(values, dtype=np.float64)  # None → NaN, as encode_row leaves it
+            except (TypeError, ValueError):  # a value float() refuses: that cell stays missing
+                for i, v in enumerate(values):
+                    if v is None:
+                        continue
+                    try:  # noqa: SIM105
+                        out[i, j] = float(v)  # type: ignore[arg-type]
+                    except (TypeError, ValueError):
+                        pass
+        return out
 
     # ---------------------------------------------------------------- fitting
     def _lgb_params(self, n_rows: int) -> dict:

@@ -183,54 +183,81 @@ class DecisionService:
         elif bundles:
             degraded = True  # models without features cannot score
         scores: list[dict[str, float | None]] = [dict.fromkeys(SCORE_KEYS[kind]) for _ in range(n)]
-        encoded: list[dict[str, Any]] = [{} for _ in range(n)]
+        encoded: dict[str, Any] = {}  # bundle name → its encoding of all the rows (per head)
         model_failed = False
         if feats[0] is not None:
+            rows: list[Mapping[str, Any]] = feats  # type: ignore[assignment]
             for b in bundles:
                 try:
-                    rows = [b.encode_row(f) for f in feats]
-                    for i, (row, got) in enumerate(zip(rows, _predict_rows(b, feats, rows), strict=True)):
-                        encoded[i][b.name] = row
-                        scores[i].update(got)
+                    enc, got = _score_rows(b, rows)
+                    encoded[b.name] = enc
+                    for i, g in enumerate(got):
+                        scores[i].update(g)
                 except Exception:
                     log.exception("model failed; its scores are absent", extra={"model": b.name})
                     model_failed = True
         shared_ms = (time.perf_counter() - started) * 1000 / n
         versions = self.model_versions(kind)
         decide = self.decide_order if kind == "order" else self.decide_return
-        out = []
+        bad = degraded or model_failed
+        bodies: list[Any] = []
+        events_for_policy: list[dict[str, Any]] = []
+        own_ms: list[float] = []
         for i, event in enumerate(events):
             t0 = time.perf_counter()
             features = feats[i]
-            bad = degraded or model_failed
             policy_event = {**(features or {}), **_flat(event), **policy_fields(kind, event, features)}
-            decision = decide(policy_event, scores[i], self.policy, model_versions=versions, degraded=bad)
-            if encoded[i] and _wants_reasons(decision):
-                explanations = self._explain(bundles, features or {}, encoded[i])
+            bodies.append(decide(policy_event, scores[i], self.policy, model_versions=versions, degraded=bad))
+            events_for_policy.append(policy_event)
+            own_ms.append((time.perf_counter() - t0) * 1000)
+        # reason codes only for the decisions that are not a plain release: one attribution
+        # call per model for all of them, then those decisions again with their reasons
+        want = [i for i, d in enumerate(bodies) if encoded and _wants_reasons(d)]
+        if want:
+            t0 = time.perf_counter()
+            explained = self._explain_many(bundles, [feats[i] or {} for i in want], encoded, want)
+            for i, explanations in zip(want, explained, strict=True):
                 if explanations:
-                    decision = decide(policy_event, scores[i], self.policy, explanations=explanations,
-                                      model_versions=versions, degraded=bad)
+                    bodies[i] = decide(events_for_policy[i], scores[i], self.policy, explanations=explanations,
+                                       model_versions=versions, degraded=bad)
+            each = (time.perf_counter() - t0) * 1000 / len(want)
+            for i in want:
+                own_ms[i] += each
+        out = []
+        for i, decision in enumerate(bodies):
             body = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
             body["models"] = body.pop("model_versions", versions)
             body["scores"] = {k: body.get("scores", {}).get(k, scores[i].get(k)) for k in SCORE_KEYS[kind]}
-            latency_ms = shared_ms + (time.perf_counter() - t0) * 1000
-            out.append(Decided(response=body, features=features, latency_ms=latency_ms))
+            out.append(Decided(response=body, features=feats[i], latency_ms=shared_ms + own_ms[i]))
         return out
 
-    def _explain(
-        self, bundles: Sequence[Any], features: Mapping[str, Any], encoded: Mapping[str, Any]
-    ) -> list:
+    def _explain_many(
+        self, bundles: Sequence[Any], features: Sequence[Mapping[str, Any]], encoded: Mapping[str, Any],
+        rows: Sequence[int],
+    ) -> list[list]:
+        """Each wanted row's explanations from every bundle that scored it (`rows`: their
+        positions in the encoded matrices), one `explain_rows` call per bundle."""
         from triage.policy import Explanation
 
-        out = []
+        out: list[list] = [[] for _ in rows]
         for b in bundles:
             if b.name not in encoded:
                 continue
             try:
-                for r in b.explain_row(features, k=self.explain_k, encoded=encoded[b.name], method="path"):
-                    out.append(
-                        Explanation(code=f"{b.name}.{r.code}", text=r.text, weight=r.weight, score=b.name)
-                    )
+                enc = encoded[b.name]
+                many = getattr(b, "explain_rows", None)
+                if isinstance(enc, list):  # a bundle without batch encoding: its own row objects
+                    got = [b.explain_row(f, k=self.explain_k, encoded=enc[i], method="path")
+                           for f, i in zip(features, rows, strict=True)]
+                elif many is not None:
+                    sub = {t: m[list(rows)] for t, m in enc.items()}
+                    got = many(features, k=self.explain_k, encoded=sub, method="path")
+                else:
+                    got = [b.explain_row(f, k=self.explain_k, encoded={t: m[[i]] for t, m in enc.items()},
+                                         method="path") for f, i in zip(features, rows, strict=True)]
+                for acc, rs in zip(out, got, strict=True):
+                    acc.extend(Explanation(code=f"{b.name}.{r.code}", text=r.text, weight=r.weight, score=b.name)
+                               for r in rs)
             except Exception:
                 log.exception("reason codes failed", extra={"model": b.name})
         return out
@@ -278,20 +305,16 @@ def _wants_reasons(decision: Any) -> bool:
     return getattr(decision, "kind", "order") == "return" or actions != ("release",)
 
 
-def _predict_rows(bundle: Any, feats: Sequence[Mapping[str, Any]], rows: Sequence[Any]) -> list[dict[str, float]]:
-    """Each event's scores from one bundle: ONE `predict` per head for all the rows when the
-    bundle exposes its heads (`models.bundle.Bundle`), else `predict_row` one by one."""
-    heads = getattr(bundle, "heads", None)
-    if not heads or len(rows) == 1:
-        return [bundle.predict_row(f, r) for f, r in zip(feats, rows, strict=True)]
-    import numpy as np
-
-    out: list[dict[str, float]] = [{} for _ in rows]
-    for t, head in heads.items():
-        p = head.from_proba(head.estimator.predict_proba_matrix(np.vstack([r[t] for r in rows])))
-        for i, row in enumerate(p.tolist()):
-            out[i].update(zip(head.columns, row, strict=True))
-    return out
+def _score_rows(bundle: Any, feats: Sequence[Mapping[str, Any]]) -> tuple[Any, list[dict[str, float]]]:
+    """One bundle's encoding of all the rows and each row's scores: one vectorised encoding
+    ({head: (n, k) matrix}) and ONE predict per head when the bundle offers them
+    (`models.bundle.Bundle.encode_rows` / `predict_rows`), else row by row (a list of the
+    bundle's own encoded rows)."""
+    if hasattr(bundle, "encode_rows") and hasattr(bundle, "predict_rows"):
+        enc = bundle.encode_rows(feats)
+        return enc, bundle.predict_rows(enc)
+    rows = [bundle.encode_row(f) for f in feats]
+    return rows, [bundle.predict_row(f, r) for f, r in zip(feats, rows, strict=True)]
 
 
 def _flat(event: Mapping[str, Any]) -> dict[str, Any]:

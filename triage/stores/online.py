@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from features import scalar
+from features import batch, scalar
 from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
 from features.scalar import is_null
 from triage.errors import UnavailableError
@@ -264,6 +264,12 @@ class OnlineState:
         with self._guard(), self._lock:
             self.sync()
             online = self.online
+            if kind == "order" and len(events) > 1:  # many at once: the windows read per index
+                customers = [event.get("customer") for event in events]
+                return batch.order_values_many(
+                    online, [_plain(_order_row(e)) for e in events],
+                    [[_plain(x) for x in e.get("lines") or []] for e in events],
+                    [_plain(c) if isinstance(c, Mapping) else None for c in customers])
             out = []
             for event in events:
                 if kind == "order":
