@@ -353,20 +353,59 @@ def http_bench(prep: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     return results
 
 
-def batch_bench(port: int, key: str, orders: list[dict[str, Any]]) -> dict[str, float]:
+def batch_bench(port: int, key: str, orders: list[dict[str, Any]], reps: int = 5) -> dict[str, float]:
     import httpx
 
-    # the batch route decides events it has not seen; re-id them so they are new
+    # the batch route decides events it has not seen; re-id them so they are new. Each batch
+    # after the first also pays for applying the previous batch's 1,000 events to the indexes.
     out = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=120) as c:
-        for rep in range(2):
+        for rep in range(reps):
             items = [{**o, "order_id": f"{o['order_id']}-b{rep}"} for o in orders[:1000]]
             t0 = time.perf_counter()
             r = c.post("/v1/orders/decisions:batch", json={"items": items})
             dt = time.perf_counter() - t0
             ok = sum(1 for x in r.json()["results"] if x["status"] == 200)
             out.append(ok / dt)
-    return {"decisions_per_s": max(out), "batch": 1000}
+    return {"decisions_per_s": max(out), "median_per_s": statistics.median(out), "batch": 1000}
+
+
+def in_process_batch(prep: dict[str, Any], reps: int = 5) -> dict[str, float]:
+    """The batch path without HTTP and audit: `decide_many` over 1,000 new orders (features read
+    per index for the batch, one encoding and one predict per head, policy per order), and the
+    batch's online features alone."""
+    from api.schemas import OrderEvent
+    from triage.service import load_services
+
+    services = load_services(prep["settings"])
+    events = [OrderEvent.model_validate(b).model_dump() for b in new_orders(prep["sim"], 1000, "inbatch")]
+    services.decide_many("order", events[:50])
+    total, feats = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        services.decide_many("order", events)
+        total.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        services.online.features_many("order", events)  # type: ignore[union-attr]
+        feats.append(time.perf_counter() - t0)
+    services.online.close()  # type: ignore[union-attr]
+    return {"decide_many_ms": statistics.median(total) * 1000, "features_ms": statistics.median(feats) * 1000,
+            "per_s": 1000 / statistics.median(total)}
+
+
+def batch_only(prep: dict[str, Any]) -> dict[str, Any]:
+    """Just the batch route over HTTP (one uvicorn worker), after a short warm-up."""
+    from api.server import settings_env
+
+    env = settings_env(prep["settings"])
+    env["TRIAGE_RETENTION_DAYS"] = "3650"
+    orders = new_orders(prep["sim"], 2000, f"bo{uuid.uuid4().hex[:4]}")
+    proc = start_server("api.app:app_from_env", 8733, env, Path(prep["settings"].home) / "server-8733.log")
+    try:
+        return batch_bench(8733, prep["key"], orders)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------------------------- main
@@ -378,12 +417,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rate", type=float, default=300.0)
     ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument("--batch-only", action="store_true", help="only the batch measurements (in process, HTTP)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     prep = prepare(work)
     print(f"prepared in {time.perf_counter() - t0:.1f} s: {prep['settings'].home}")
+
+    ib = in_process_batch(prep)
+    print(f"\n== in-process batch of 1,000 orders (decide_many, no HTTP/audit): {ib['decide_many_ms']:.0f} ms"
+          f" ({ib['per_s']:.0f} decisions/s); of which online features {ib['features_ms']:.0f} ms")
+    if args.batch_only:
+        bo = batch_only(prep)
+        print(f"\n== batch route: {bo['median_per_s']:.0f} order decisions/s median, {bo['decisions_per_s']:.0f} best,"
+              " in batches of 1,000 (target ≥ 10,000)")
+        return
 
     ip = in_process(prep)
     print("\n== in-process decision (online features [in-memory indexes, SQLite log] + delay + fraud models"
@@ -415,8 +464,8 @@ def main() -> None:
     ratio = hb["POST /v1/orders/decisions"]["saturation"]["rps"] / hb["bare endpoint"]["saturation"]["rps"]
     print(f"  saturation ratio decisions / bare: {ratio:.0%} (target ≥ 50 %)")
     print(f"  p99 at {args.rate:.0f} req/s: {hb['POST /v1/orders/decisions']['open_loop']['p99']:.2f} ms (target ≤ 15 ms)")
-    print(f"\n== batch route: {hb['batch']['decisions_per_s']:.0f} order decisions/s in batches of 1,000 "
-          "(target ≥ 10,000)")
+    print(f"\n== batch route: {hb['batch']['median_per_s']:.0f} order decisions/s median,"
+          f" {hb['batch']['decisions_per_s']:.0f} best, in batches of 1,000 (target ≥ 10,000)")
 
 
 if __name__ == "__main__":

@@ -311,6 +311,9 @@ def _score_rows(bundle: Any, feats: Sequence[Mapping[str, Any]]) -> tuple[Any, l
     (`models.bundle.Bundle.encode_rows` / `predict_rows`), else row by row (a list of the
     bundle's own encoded rows)."""
     if hasattr(bundle, "encode_rows") and hasattr(bundle, "predict_rows"):
+        if len(feats) == 1:  # a single decision: the cell-by-cell row is cheaper than a column pass
+            enc = bundle.encode_row(feats[0])
+            return enc, [bundle.predict_row(feats[0], enc)]
         enc = bundle.encode_rows(feats)
         return enc, bundle.predict_rows(enc)
     rows = [bundle.encode_row(f) for f in feats]
