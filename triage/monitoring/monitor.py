@@ -91,10 +91,11 @@ class MonitorResult:
             if c.drift is None:
                 lines.append(f"{head}: no recent decisions to compare")
                 continue
-            drifted = ", ".join(f"{d.column} ({d.score:.2f})" for d in c.drift.drifted[:6]) or "none"
+            judged = [d for d in c.drift.drifted if d.column not in c.drift.growing]
+            drifted = ", ".join(f"{d.column} ({d.score:.2f})" for d in judged[:6]) or "none"
             lines.append(
                 f"{head}: {c.drift.current_rows} decisions vs {c.drift.reference_rows} reference rows; "
-                f"drifted {c.drift.share_drifted:.0%} of columns: {drifted}"
+                f"drifted {c.drift.share_drifted:.0%} of judged columns: {drifted}"
             )
             if c.quality and c.quality.labelled:
                 m = c.quality.metrics
