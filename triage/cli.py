@@ -324,10 +324,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         "\ndone. Next:\n"
         "  triage ui                                   # review the runs and models in MLflow\n"
-        "  triage keys create --name demo --scopes decide,outcomes,read,admin\n"
         f"  triage serve --bootstrap {data}              # the scoring API on http://127.0.0.1:8000/docs"
     )
+    _quickstart_key()
     return 0
+
+
+def _quickstart_key() -> None:
+    """The quick start's API key (all scopes), made once; its value is shown only then."""
+    from triage.errors import ConflictError
+    from triage.keys import create_key
+    from triage.settings import get_settings
+
+    try:
+        key = create_key(get_settings(), "quickstart", "decide,outcomes,read,admin")
+    except ConflictError:
+        print("API key 'quickstart' exists already (shown when it was made); "
+              "`triage keys revoke quickstart` and run again for a new one")
+        return
+    print("API key 'quickstart' (scopes decide,outcomes,read,admin) for X-API-Key; shown once:")
+    print(key)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
