@@ -19,8 +19,9 @@ install: $(PY)  ## create .venv and install triage with its dev tools
 quickstart: install  ## set up, then run the main job end to end on the simulated retailer
 	$(VENV)/bin/triage demo --data $(DATA) --out $(OUT)
 
-test: install  ## lint and run the test suite
+test: install  ## lint, type-check and run the test suite
 	$(VENV)/bin/ruff check triage features models training api tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 bench: install  ## run the benchmarks (by hand; prints figures)

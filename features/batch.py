@@ -84,8 +84,9 @@ def _read(store: Any, index: str, aggs: list[Aggregation], keys: list[tuple[str,
         counts, totals, last = cols(index, keys, lowers, times)
         out = [_values(a, counts[r], totals[r], last) for r, a in enumerate(aggs)]
     else:  # any other store: its windows, one ask per (aggregation, key)
-        live = [i for i, k in enumerate(keys) if k is not None]
-        asks = [(index, keys[i], lowers[r][i], times[i]) for r in range(len(aggs)) for i in live]
+        live_keys = [(i, k) for i, k in enumerate(keys) if k is not None]
+        live = [i for i, _ in live_keys]
+        asks = [(index, k, lowers[r][i], times[i]) for r in range(len(aggs)) for i, k in live_keys]
         got = scalar._ask(store, asks)
         out = [[0.0] * len(keys) for _ in aggs]
         for j, w in enumerate(got):

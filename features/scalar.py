@@ -129,7 +129,7 @@ def _nz(v: float) -> float:
 # --------------------------------------------------------------------------- state reads
 
 
-def _ask(store: Any, asks: list[tuple[str, tuple[str, ...], int | None, int]]) -> list[Any]:
+def _ask(store: Any, asks: Sequence[tuple[str, tuple[str, ...], int | None, int]]) -> list[Any]:
     many = getattr(store, "windows", None)
     return many(asks) if many is not None else [store.window(*q) for q in asks]
 

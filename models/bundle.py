@@ -75,6 +75,13 @@ class Head:
         return out
 
 
+def _explainer(head: Head) -> PathExplainer:
+    """The head's path explainer (set by __post_init__; None only if cleared since)."""
+    if head.explainer is None:  # what calling .contributions on None would raise
+        raise AttributeError(f"head {head.target!r} has no explainer; use method='shap'")
+    return head.explainer
+
+
 @dataclass
 class Bundle:
     name: str  # registered model name, e.g. "triage-fraud"
@@ -173,7 +180,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)
         else:
-            contrib = head.explainer.contributions(booster, x)
+            contrib = _explainer(head).contributions(booster, x)
         names = [str(c) for c in head.estimator.feature_names_in_]
         return [reasons(contrib[i], names, v, self.reason_templates, k=k) for i, v in enumerate(values)]
 
@@ -192,7 +199,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)[0]
         else:
-            contrib = head.explainer.contributions(booster, x)[0]
+            contrib = _explainer(head).contributions(booster, x)[0]
         names = [str(c) for c in head.estimator.feature_names_in_]
         return reasons(contrib, names, values, self.reason_templates, k=k)
 

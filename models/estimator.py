@@ -171,7 +171,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fitting
     def _lgb_params(self, n_rows: int) -> dict:
-        params = {
+        params: dict[str, float | str] = {
             "learning_rate": self.learning_rate,
             "min_child_samples": int(min(self.min_child_samples, max(5, n_rows // 100))),
             "feature_fraction": self.feature_fraction,
@@ -226,7 +226,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         dval = lgb.Dataset(Xv, y_val_idx, reference=dtrain)
         candidates = (self.num_leaves,) if isinstance(self.num_leaves, int) else tuple(self.num_leaves)
         self.selection_scores_: dict[int, float] = {}
-        best = None
+        best: tuple[float, int, lgb.Booster] | None = None
         for leaves in candidates:
             booster = lgb.train(
                 {**params, "num_leaves": int(leaves)},
@@ -240,6 +240,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             self.selection_scores_[int(leaves)] = loss
             if best is None or loss < best[0]:
                 best = (loss, int(leaves), booster)
+        if best is None:  # no candidates: unpacking None would raise this TypeError anyway
+            raise TypeError("num_leaves names no candidates to fit")
         _, self.num_leaves_, booster = best
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         # keep only the trees up to the best iteration: smaller bundle, faster predict and explain
@@ -258,7 +260,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------- predicting
     def _margin(self, Xm: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(Xm, raw_score=True)
+        # lightgbm's stub types predict() for every mode; raw_score on a dense matrix is an ndarray
+        return self.booster_.predict(Xm, raw_score=True)  # type: ignore[return-value]
 
     def predict_proba_matrix(self, Xm: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from an encoded matrix, shape (n, n_classes)."""

@@ -70,7 +70,8 @@ class PathExplainer:
 
     def contributions(self, booster: lgb.Booster, X: np.ndarray, class_index: int = 0) -> np.ndarray:
         """(n_rows, n_features) contributions to one class's margin; rows sum to margin − bias."""
-        leaves = booster.predict(X, pred_leaf=True).astype(np.int64)
+        # lightgbm's stub types predict() for every mode; pred_leaf on a dense matrix is an ndarray
+        leaves = booster.predict(X, pred_leaf=True).astype(np.int64)  # type: ignore[union-attr]
         leaves = leaves.reshape(len(X), -1)
         keep = self.tree_class == class_index
         rows = leaves[:, keep] + self.offsets[keep]
@@ -112,7 +113,7 @@ def reasons(
     """Top-k features that raised this row's score (positive contributions), most first."""
     contrib = np.asarray(contrib).ravel()
     k = min(k, len(contrib))
-    top = np.argpartition(-contrib, k - 1)[:k] if k else []
+    top: np.ndarray | list[int] = np.argpartition(-contrib, k - 1)[:k] if k else []
     out = []
     for j in sorted(top, key=lambda j: -contrib[j]):
         if contrib[j] <= 0:

@@ -6,8 +6,8 @@ file inside the logged model directly with `models.load_bundle`.
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from models.bundle import Bundle, load_bundle
 
@@ -16,7 +16,7 @@ __all__ = ["BundleModel", "BUNDLE_ARTIFACT"]
 BUNDLE_ARTIFACT = "bundle"  # key in the logged model's artifacts; file artifacts/bundle.joblib
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
+class BundleModel(PythonModel):
     """Scores a feature frame (the declared features; categories as text) into probability columns."""
 
     def load_context(self, context) -> None:

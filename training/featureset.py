@@ -51,7 +51,7 @@ class FeatureSource:
 def default_feature_source() -> FeatureSource:
     import features
 
-    templates = {
+    templates: dict[str, str | None] = {
         f.name: f.reason_template
         for fs in (features.ORDER_FEATURES, features.RETURN_FEATURES)
         for f in fs.features

@@ -90,7 +90,7 @@ def _distribution(head) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     if head.classes == [True]:
         p, y = head.predictions["model"], head.y_test.astype(bool)
-        bins = np.linspace(0, max(1e-3, float(np.quantile(p, 0.999))), 50)
+        bins = np.linspace(0, max(1e-3, float(np.quantile(p, 0.999))), 50).tolist()
         ax.hist(p[~y], bins=bins, alpha=0.6, density=True, label="negative")
         ax.hist(p[y], bins=bins, alpha=0.6, density=True, label="positive")
         ax.set(

@@ -63,7 +63,7 @@ def score_dataset(
         scores = pd.DataFrame({key: ids.to_numpy()})
         for c in columns[1:]:
             scores[c] = np.nan
-        present = [bundles.get(s.name) for s in specs if bundles.get(s.name) is not None]
+        present = [b for s in specs if (b := bundles.get(s.name)) is not None]
         if present and len(ids):
             source = source or feature_source or default_feature_source()
             t0 = time.perf_counter()

@@ -135,10 +135,10 @@ def train_all(
     it, outcomes known before it. `register=False` skips MLflow (tests, benchmarks).
     """
     t0 = time.perf_counter()
-    cutoff = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
-    if cutoff.tzinfo is None:
-        raise ValueError(f"cutoff must carry a time zone (e.g. 2026-03-01T00:00:00Z); got {cutoff}")
-    cutoff = cutoff.tz_convert("UTC")
+    at: pd.Timestamp = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
+    if at.tzinfo is None:
+        raise ValueError(f"cutoff must carry a time zone (e.g. 2026-03-01T00:00:00Z); got {at}")
+    cutoff = at.tz_convert("UTC")
     truth_dir = Path(truth_dir) if truth_dir is not None else _default_truth(ds)
     source = feature_source or default_feature_source()
 
@@ -214,7 +214,7 @@ def train_risk(
     desc = split.describe()
     progress(
         f"{spec.name}: train {desc['train_rows']} / validation {desc['validation_rows']} / test {desc['test_rows']} "
-        f"(test {desc['test_start'][:10]} → {desc['test_end'][:10]})"
+        f"(test {str(desc['test_start'])[:10]} → {str(desc['test_end'])[:10]})"
     )
     oracle = ev.load_oracle(truth_dir, spec.entity)
     test_ids = events.ids[split.test]

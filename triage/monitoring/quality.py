@@ -57,7 +57,7 @@ def live_quality(y: np.ndarray, p: np.ndarray, reference: dict[str, float] | Non
         metrics["roc_auc"] = float(roc_auc_score(y, p))
         metrics["pr_auc"] = float(average_precision_score(y, p))
     reference = dict(reference or {})
-    drops = {
+    drops: dict[str, float] = {
         m: reference[m] - metrics[m] for m in ("roc_auc", "pr_auc") if m in reference and m in metrics
     }
     return QualityResult(int(len(y)), int(y.sum()), metrics, reference, drops)

@@ -34,7 +34,7 @@ class Actors:
         setattr(self, what, first + n)
         return np.arange(first, first + n, dtype=np.int64)
 
-    def plan(self, rng: np.random.Generator, n_orders: int) -> dict[str, np.ndarray]:
+    def plan(self, rng: np.random.Generator, n_orders: int) -> dict[str, np.ndarray | int]:
         """How many of each actor's orders this chunk holds (replacing everyday orders)."""
         n_rings = rng.poisson(n_orders * 0.0055 / 12)
         ring_size = rng.integers(3, 9, n_rings)

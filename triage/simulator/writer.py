@@ -61,7 +61,7 @@ class Writer:
         self.dir, self.fmt = Path(out_dir), fmt
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "truth").mkdir(exist_ok=True)
-        self._open: dict[str, object] = {}
+        self._open: dict[str, pacsv.CSVWriter | pq.ParquetWriter] = {}
         self.rows: dict[str, int] = {}
 
     def schema(self, name: str) -> pa.Schema:

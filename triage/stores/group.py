@@ -114,7 +114,8 @@ class GroupCommitter:
                 self._cond.wait()
             if not self._queue:
                 return None
-            group, n = [], 0
+            group: list[_Pending] = []
+            n = 0
             while self._queue and (not group or n + len(self._queue[0].records) <= self._max_group):
                 p = self._queue.pop(0)
                 group.append(p)

@@ -246,8 +246,8 @@ class IndexedStore:
         del at_t, at_s  # no views may outlive this: the arrays grow
         slow = np.flatnonzero(~fresh)
         slow = slow[np.lexsort((times[slow], kcodes[slow]))]  # as MemoryStore: by key, then time
-        for i in slow:  # already filed in this index, or repeated in the batch: one by one
-            self.put_entry(index, tuple(uniques[kcodes[i]]), str(entry_ids[i]), int(times[i]), float(vals[i]))
+        for j in slow:  # already filed in this index, or repeated in the batch: one by one
+            self.put_entry(index, tuple(uniques[kcodes[j]]), str(entry_ids[j]), int(times[j]), float(vals[j]))
         if not len(ok):
             return
         order = ok[np.argsort(snos[ok], kind="stable")]
@@ -354,11 +354,11 @@ class IndexedStore:
                     continue
                 last[i] = times[h - 1]
                 for r in range(m):
-                    low = lowers[r][i]
-                    lo = 0 if low is None else min(bl(times, low, 0, h), h)
-                    counts[r][i] = h - lo
+                    lower = lowers[r][i]
+                    from_ = 0 if lower is None else min(bl(times, lower, 0, h), h)
+                    counts[r][i] = h - from_
                     if cum is not None:
-                        totals[r][i] = cum[h] - cum[lo]
+                        totals[r][i] = cum[h] - cum[from_]
         return counts, totals, last
 
     # -- records -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ so one Redis can hold several deployments.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -52,7 +52,10 @@ class RedisLog:
         return [i.decode() if isinstance(i, bytes) else str(i) for i in p.execute()]
 
     def read(self, after: str, limit: int = 5000) -> list[tuple[str, bytes]]:
-        got = self.client.xread({self._stream: after}, count=limit)
+        # The stub's XReadResponse also covers RESP3 (dicts); this client speaks RESP2 and
+        # does not decode, so the reply is [[stream, [(id, {field: value})]]] in bytes.
+        got = cast("list[tuple[bytes, list[tuple[bytes | str, dict[bytes, bytes]]]]]",
+                   self.client.xread({self._stream: after}, count=limit))
         if not got:
             return []
         out = []
@@ -78,7 +81,8 @@ class RedisLog:
         return None if raw is None else json.loads(raw)
 
     def get_snapshot(self) -> tuple[dict[str, Any], bytes] | None:
-        meta, body = self.client.mget([self._meta, self._snap])
+        # The client is made without decode_responses, so values come back as bytes.
+        meta, body = cast("list[bytes | None]", self.client.mget([self._meta, self._snap]))
         return None if meta is None or body is None else (json.loads(meta), bytes(body))
 
     def clear(self) -> None:
