@@ -21,6 +21,7 @@ import pandas as pd
 
 from models import SPECS, Bundle, load_bundle, save_bundle
 from training.card import model_card
+from triage.mlflow_store import experiment_id
 from triage.settings import Settings
 
 __all__ = [
@@ -54,15 +55,6 @@ def configure(settings: Settings):
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-def _experiment_id(client, name: str, settings: Settings) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    if not settings.tracking_uri.startswith(("sqlite:", "file:", "/")):
-        return client.create_experiment(name)  # a tracking server decides where artifacts go
-    location = (Path(settings.mlruns_dir) / "artifacts" / name).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=str(location))
 
 
 def _flat_metrics(result) -> dict[str, float]:
@@ -160,7 +152,7 @@ def register_results(
     import mlflow
 
     client = configure(settings)
-    exp_id = _experiment_id(client, experiment, settings)
+    exp_id = experiment_id(client, experiment, settings)
     for result in results.values():
         t0 = time.perf_counter()
         with (

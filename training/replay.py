@@ -100,6 +100,10 @@ def scored_history(
     fraud = fraud_labels(ds, as_of, window_days=fraud_label_window_days) if ds.has("fraud_labels") else None
     late = late_labels(ds, as_of) if ds.has("fulfillment_outcomes") else None
     orders["is_fraud"] = orders.index.map(fraud).astype(float) if fraud is not None else np.nan
+    # an early report is a label, but judging a policy on reported frauds among orders whose
+    # window is still open (their legitimate neighbours are not labelled yet) overstates fraud
+    window_open = (orders["created_at"] + pd.Timedelta(days=fraud_label_window_days) > as_of).to_numpy()
+    orders.loc[window_open, "is_fraud"] = np.nan
     orders["is_late"] = orders.index.map(late).astype(float) if late is not None else np.nan
     returns = out["return"]
     if len(returns):

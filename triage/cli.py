@@ -212,7 +212,8 @@ def cmd_policy_tune(args: argparse.Namespace) -> int:
     out = args.out or Path(settings.home) / "policies" / f"policy-{result.policy.policy_version}.yaml"
     write_policy(result.policy, out)
     print(f"wrote {out} (policy_version {result.policy.policy_version})")
-    print(f"make it active: TRIAGE_POLICY_PATH={out}, then POST /v1/admin/reload (or restart)")
+    print(f"make it active: start the service with TRIAGE_POLICY_PATH={out}, or copy it over the running "
+          "service's policy file and POST /v1/admin/reload")
     return 0
 
 
@@ -228,6 +229,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
+    from triage.mlflow_store import artifact_root
     from triage.settings import get_settings
 
     settings = get_settings()
@@ -237,7 +239,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", settings.tracking_uri,
-        "--default-artifact-root", str(settings.mlruns_dir.resolve()),
+        "--default-artifact-root", str(artifact_root(settings) or settings.mlruns_dir.resolve()),
         "--host", args.host, "--port", str(args.port), "--workers", "1",
     ]
     return subprocess.call(command)
@@ -365,10 +367,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         quality_drop_threshold=settings.quality_drop_threshold,
         drift_score_threshold=settings.drift_score_threshold,
         min_labels=settings.min_labels_for_quality,
+        min_rows=settings.min_rows_for_drift,
         fraud_label_window_days=settings.fraud_label_window_days,
         only=args.model,
     )
-    log_to_mlflow(result, settings.tracking_uri)
+    log_to_mlflow(result, settings)
     print(result.to_text())
     return result.exit_code
 

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="alert when one column's normalised drift distance exceeds this"
     )
     min_labels_for_quality: int = Field(default=200, ge=1, description="matured labels needed to judge live quality")
+    min_rows_for_drift: int = Field(default=200, ge=1, description="recent decisions needed to judge drift")
     quality_drop_threshold: float = Field(default=0.05, ge=0, le=1)
 
     @field_validator("database_url")

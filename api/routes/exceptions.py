@@ -37,6 +37,8 @@ async def exceptions_summary(
 
     def build() -> dict[str, Any]:
         frame = decisions_frame(store.iter_decisions(start))
-        return exception_summary(frame, now=pd.Timestamp(now), top=top)
+        ids = set(frame["event_id"]) if len(frame) else set()
+        resolved = {o.entity_id for o in store.iter_outcomes(ids)} if ids else set()
+        return exception_summary(frame, now=pd.Timestamp(now), top=top, resolved=resolved)
 
     return await run_in_threadpool(build)

@@ -81,3 +81,27 @@ def test_exception_queue_counts_only_actions_that_need_people_and_ages_them_by_p
     assert summary["exceptions"] == 2 and summary["value_at_stake"] == 230.0
     assert {r["action"] for r in summary["by"]["action"]} == {"hold_for_review", "notify_customer", "manual_review"}
     assert summary["age"]["past promise"]["count"] == 1 and summary["age"]["no promise"]["count"] == 1
+
+
+def test_exception_queue_drops_resolved_events_and_counts_an_event_once():
+    decisions = pd.DataFrame(
+        {
+            "decision_id": ["d1", "d2", "d3"],
+            "event_id": ["o1", "o1", "o2"],  # o1 decided twice (a retry under a new key)
+            "received_at": pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T10:01Z", "2026-01-01T10:02Z"]),
+            "kind": ["order", "order", "order"],
+            "actions": [["hold_for_review"], ["hold_for_review"], ["verify_customer"]],
+            "value_at_stake": [500.0, 500.0, 80.0],
+            "priority": [3.0, 3.0, 1.0],
+            "promised_at": ["2026-01-03T00:00:00Z"] * 3,
+            "channel": ["web"] * 3,
+            "fulfillment_node_id": ["N1"] * 3,
+            "carrier": ["ups"] * 3,
+        }
+    )
+    now = pd.Timestamp("2026-01-01T12:00:00Z")
+    assert exception_summary(decisions, now=now)["exceptions"] == 2
+    assert exception_summary(decisions, now=now)["value_at_stake"] == 580.0
+    # a review outcome posted for o1 closes it
+    after = exception_summary(decisions, now=now, resolved={"o1"})
+    assert after["exceptions"] == 1 and after["by"]["action"][0]["action"] == "verify_customer"

@@ -140,3 +140,26 @@ def test_monitor_stays_quiet_without_a_shift(world, tmp_path, monkeypatch, capsy
 def test_settings_default_thresholds_are_the_ones_documented():
     s = Settings()
     assert (s.drift_share_threshold, s.drift_score_threshold, s.quality_drop_threshold) == (0.5, 2.0, 0.05)
+
+
+def test_live_delay_labels_only_orders_whose_outcome_was_posted():
+    from types import SimpleNamespace
+
+    from triage.monitoring.monitor import _labels, decisions_frame, outcome_dataset
+
+    def decision(oid: str) -> SimpleNamespace:
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        return SimpleNamespace(
+            decision_id=f"d-{oid}", kind="order", event_id=oid, event_time=t, received_at=t,
+            request={"order_id": oid, "customer_id": "c", "promised_at": "2026-01-03T00:00:00Z",
+                     "fulfillment_node_id": "N1", "carrier": "ups", "order_total": 10.0},
+            features={}, scores={"p_late": 0.1}, actions=["release"], priority=1.0, degraded=False,
+        )
+
+    frame = decisions_frame([decision("posted-late"), decision("posted-on-time"), decision("silent")])
+    outcomes = [
+        SimpleNamespace(type="delivery", entity_id="posted-late", body={"delivered_at": "2026-01-05T00:00:00Z"}),
+        SimpleNamespace(type="delivery", entity_id="posted-on-time", body={"delivered_at": "2026-01-02T00:00:00Z"}),
+    ]
+    labels = _labels("triage-delay", outcome_dataset(frame, outcomes), pd.Timestamp("2026-02-01T00:00:00Z"), 60)
+    assert labels.to_dict() == {"posted-late": 1.0, "posted-on-time": 0.0}  # "silent" is unknown, not late

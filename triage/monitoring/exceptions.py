@@ -30,13 +30,20 @@ def _age_band(hours: float) -> str:
     return "due > 3 d"
 
 
-def exception_summary(decisions: pd.DataFrame, *, now: pd.Timestamp, top: int = 10) -> dict:
-    """Summarise decisions into the exception queue view.
+def exception_summary(
+    decisions: pd.DataFrame, *, now: pd.Timestamp, top: int = 10, resolved: set[str] | None = None
+) -> dict:
+    """Summarise decisions into the open exception queue.
 
-    `decisions` columns: decision_id, kind, actions (list of str), value_at_stake,
-    priority, promised_at (may be null), channel, fulfillment_node_id, carrier.
+    `decisions` columns: decision_id, kind, event_id, received_at, actions (list of str),
+    value_at_stake, priority, promised_at (may be null), channel, fulfillment_node_id,
+    carrier. Only the latest decision of an event counts, and an event with an outcome
+    posted (`resolved` ids: review, delivery, inspection, …) has left the queue.
     Returns counts and value at stake per dimension and per promise-age band.
     """
+    if len(decisions) and "event_id" in decisions.columns:
+        latest = decisions.sort_values("received_at").drop_duplicates("event_id", keep="last")
+        decisions = latest[~latest["event_id"].isin(resolved or set())]
     if decisions.empty:
         return {"as_of": now.isoformat(), "exceptions": 0, "value_at_stake": 0.0, "by": {}, "age": {}}
     rows = decisions.explode("actions").rename(columns={"actions": "action"})

@@ -19,6 +19,7 @@ import pandas as pd
 
 from features.outcomes import fraud_labels, late_labels, return_labels
 from triage.contract import Dataset, empty_table
+from triage.mlflow_store import experiment_id
 from triage.monitoring.drift import DriftResult, compute_drift
 from triage.monitoring.exceptions import exception_summary
 from triage.monitoring.quality import QualityResult, live_quality
@@ -220,7 +221,10 @@ def outcome_dataset(decisions: pd.DataFrame, outcomes: Iterable[Any]) -> Dataset
 
 def _labels(name: str, ds: Dataset, as_of: pd.Timestamp, window_days: int) -> pd.Series:
     if name == "triage-delay":
-        return late_labels(ds, as_of).astype(float)
+        # the API hears only what is posted: an order with no delivery or cancellation posted
+        # is unknown here, not late (the contract's "no row means late" is for full exports)
+        labels = late_labels(ds, as_of).astype(float)
+        return labels[labels.index.isin(ds["fulfillment_outcomes"]["order_id"])]
     if name == "triage-fraud":
         return fraud_labels(ds, as_of, window_days=window_days).astype(float)
     return return_labels(ds, as_of)["abuse_confirmed"].astype(float)
@@ -269,6 +273,7 @@ def monitor(
     quality_drop_threshold: float,
     drift_score_threshold: float = 2.0,
     min_labels: int = 200,
+    min_rows: int = 200,
     fraud_label_window_days: int = 60,
     only: str | None = None,
 ) -> MonitorResult:
@@ -279,6 +284,7 @@ def monitor(
         "drift_score": drift_score_threshold,
         "quality_drop": quality_drop_threshold,
         "min_labels": min_labels,
+        "min_rows": min_rows,
     }
     checks: list[ModelCheck] = []
     notes: list[str] = []
@@ -309,10 +315,15 @@ def monitor(
         reference_metrics = {k: float(trained[k]) for k in ("roc_auc", "pr_auc") if k in trained}
         quality = live_quality(labels.loc[common].to_numpy(), scored.loc[common].to_numpy(), reference_metrics)
         check = ModelCheck(name, version, drift, quality, report=report)
+        if len(current) < min_rows:
+            notes.append(f"{name}: {len(current)} decisions — too few to judge drift (< {min_rows})")
+            checks.append(check)
+            continue
+        judged = [d for d in drift.drifted if d.column not in drift.growing]
         if drift.share_drifted > drift_share_threshold:
             check.alerts.append(
-                f"{drift.share_drifted:.0%} of columns drifted (threshold {drift_share_threshold:.0%}): "
-                + ", ".join(d.column for d in drift.drifted[:8])
+                f"{drift.share_drifted:.0%} of judged columns drifted (threshold {drift_share_threshold:.0%}): "
+                + ", ".join(d.column for d in judged[:8])
             )
         severe = [d for d in drift.judged if d.score > drift_score_threshold]
         if severe:
@@ -327,8 +338,8 @@ def monitor(
         elif quality.labelled:
             notes.append(f"{name}: {quality.labelled} matured labels — too few to judge live quality (< {min_labels})")
         checks.append(check)
-    exceptions = exception_summary(decisions, now=as_of) if len(decisions) else exception_summary(
-        pd.DataFrame(), now=as_of)
+    resolved = {o.entity_id for o in outcomes}
+    exceptions = exception_summary(decisions, now=as_of, resolved=resolved)
     result = MonitorResult(
         (since.isoformat() if since is not None else None, until.isoformat() if until is not None else None),
         checks, exceptions, thresholds, notes,
@@ -337,7 +348,7 @@ def monitor(
     return result
 
 
-def log_to_mlflow(result: MonitorResult, tracking_uri: str) -> None:
+def log_to_mlflow(result: MonitorResult, settings: Settings) -> None:
     """Log each model's check as a run tagged with the version it judged, and tag that version.
 
     The registered version then shows its latest monitoring status in the MLflow UI;
@@ -349,9 +360,10 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str) -> None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    tracking_uri = settings.tracking_uri
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    mlflow.set_experiment("triage-monitoring")
+    mlflow.set_experiment(experiment_id=experiment_id(client, "triage-monitoring", settings))
     for check in result.checks:
         if check.drift is None:
             continue
