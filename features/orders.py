@@ -316,6 +316,7 @@ def order_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     card, ip = ev["card_country"], ev["ip_country"]
     cust_created = pd.to_datetime(ev["customer_created_at"], utc=True)
     age_ns = (t_ns - to_ns(cust_created)).astype(np.float64)
+    age_ns[age_ns < 0] = np.nan  # account made after the order (guest who signed up later): not known then
     age_ns[cust_created.isna().to_numpy()] = np.nan
     home = ev["home_region"]
     return {

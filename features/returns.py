@@ -143,6 +143,9 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     """Features from the return's own row, its product, order line, order and customer."""
     t_ns = to_ns(ev["requested_at"]).astype(np.float64)
 
+    def _not_negative(days: np.ndarray) -> np.ndarray:  # an account made after the request was not known
+        return np.where(days < 0, np.nan, days)
+
     def since(col: str) -> np.ndarray:
         s = pd.to_datetime(ev[col], utc=True)
         d = t_ns - to_ns(s).astype(np.float64)
@@ -167,7 +170,7 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "category": ev["category"].to_numpy(object),
         "vendor_id": ev["vendor_id"].to_numpy(object),
         "is_returnable": _bool01(ev["is_returnable"]),
-        "account_age_days": since("customer_created_at"),
+        "account_age_days": _not_negative(since("customer_created_at")),
         "loyalty_tier": ev["loyalty_tier"].to_numpy(object),
         "is_guest": _bool01(ev["is_guest"]),
         **text_features(ev["reason_text"]),

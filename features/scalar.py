@@ -183,7 +183,7 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
     customer = customer or {}
     node = node or {}
     created = ns(customer.get("created_at"))
-    age = NAN if created is None else float(t_ns - created)
+    age = NAN if created is None or created > t_ns else float(t_ns - created)  # as offline: no future accounts
     promised = ns(o.get("promised_at"))
     hours = t_ns // 3_600_000_000_000
     return {
@@ -329,6 +329,11 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
 # ------------------------------------------------------------------------------- returns
 
 
+def _not_negative(days: float) -> float:
+    """An account created after the event was not known at it."""
+    return NAN if days < 0 else days
+
+
 def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: Mapping[str, Any] | None,
                customer: Mapping[str, Any] | None, delivered_at: object) -> dict[str, Any]:
     """As `features.returns.return_row_features` for one return and its related records."""
@@ -365,7 +370,7 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         "category": _s(product.get("category")),
         "vendor_id": _s(product.get("vendor_id")),
         "is_returnable": _bool01(product.get("is_returnable")),
-        "account_age_days": since(customer.get("created_at")),
+        "account_age_days": _not_negative(since(customer.get("created_at"))),
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "is_guest": _bool01(customer.get("is_guest")),
         **text_values(None if is_null(text) else str(text)),

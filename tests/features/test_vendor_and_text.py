@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +113,18 @@ def test_return_text_features_offline_equal_the_one_text_function() -> None:
         want = text_values(t)
         for name, value in want.items():
             assert f.loc[f"R{i}", name] == value, (t, name)
+
+
+def test_account_created_after_the_order_is_not_known_at_the_order():
+    """A guest who signs up after ordering: the account's age is unknown at the order, online as offline."""
+    from features import build_order_features
+    from features.online import MemoryStore, OnlineFeatures
+    from tests.factories import customer_row, make_dataset, order_row, ts
+
+    ds = make_dataset(orders=[order_row("O1", "1D")], customers=[customer_row("C1", created_at=ts("2D"))])
+    offline = build_order_features(ds).set_index("order_id")
+    assert np.isnan(offline.loc["O1", "account_age_days"]) and np.isnan(offline.loc["O1", "account_age_minutes"])
+    online = OnlineFeatures(MemoryStore())
+    online.bootstrap(ds)
+    row = online.order_features_dict(ds["orders"].iloc[0].to_dict(), ds["order_lines"].to_dict("records"))
+    assert np.isnan(row["account_age_days"])
