@@ -164,7 +164,9 @@ class DecisionService:
     def decide_many(self, kind: EventKind, events: Sequence[Mapping[str, Any]]) -> list[Decided]:
         """`decide` for many events at once: features from one look at the online state, ONE
         predict per model head for the whole batch, then the policy per event. Every event
-        is decided against the state before the batch (as one by one before any is observed)."""
+        sees the batch's events strictly before it in event time (never a same-time one), as
+        if decided one by one in time order — offline parity (`OnlineState.features_many`);
+        the batch reaches the shared state only after its audit commit."""
         if not events:
             return []
         started = time.perf_counter()

@@ -140,3 +140,21 @@ def test_redis_state_serves_decisions_and_is_shared_between_workers(tmp_path):
         stores[0].clear()
         for s in stores:
             s.close()
+
+
+def test_batch_items_see_the_earlier_items_of_their_batch(tmp_path):
+    """Check that a later item of a batch sees an earlier (strictly older) item with the same
+    device and e-mail, as two single calls would, and a same-time item does not."""
+    settings = Settings(home=tmp_path / "home", bootstrap_dir=_master(tmp_path), bundle_dir=tmp_path)
+    shared = {"device_id": "d-pb", "email_hash": "e-pb"}
+    items = [order_body("pb-2", created_at="2026-03-01T11:00:00Z", **shared),
+             order_body("pb-1", created_at="2026-03-01T10:00:00Z", **shared),
+             order_body("pb-3", created_at="2026-03-01T11:00:00Z", **shared)]
+    with _client(settings) as c:
+        results = c.post("/v1/orders/decisions:batch", json={"items": items}).json()["results"]
+        assert [r["status"] for r in results] == [200, 200, 200]
+        feats = {r["decision"]["event_id"]: c.get(f"/v1/decisions/{r['decision']['decision_id']}").json()["features"]
+                 for r in results}
+    assert (feats["pb-1"]["device_orders_1h"], feats["pb-1"]["email_orders_24h"]) == (0.0, 0.0)
+    for later in ("pb-2", "pb-3"):  # each sees pb-1 (10:00), not the other one at 11:00
+        assert (feats[later]["device_orders_1h"], feats[later]["email_orders_24h"]) == (1.0, 1.0)

@@ -139,6 +139,10 @@ def test_replayed_events_use_the_offline_features(world, tmp_path):
         sample = next(iter(decided.values()))
         assert c.get(f"/v1/decisions/{sample}").json()["features"]
 
+    _assert_offline_features(ds, settings, world)
+
+
+def _assert_offline_features(ds, settings, world) -> None:
     store = open_store(settings.audit_url)
     try:
         records = {r.event_id: r for r in store.iter_decisions()}
@@ -160,3 +164,52 @@ def test_replayed_events_use_the_offline_features(world, tmp_path):
                 if not _same(want, got):
                     mismatches.append(f"{event_id}.{col}: offline {want!r}, served {got!r}")
         assert not mismatches, f"{len(mismatches)} feature mismatches, e.g. {mismatches[:10]}"
+
+
+def test_replayed_batches_use_the_offline_features(world, tmp_path):
+    """Check the same through the batch routes: the timeline's events in batches (runs of one
+    kind between outcomes, up to 60, shuffled), each item audited with the offline features —
+    so an item sees the earlier items of its own batch, never a same-time one."""
+    ds = world["ds"]
+    settings = Settings(home=tmp_path / "home", bundle_dir=world["bundles"], bootstrap_dir=world["master"])
+    key = create_key(settings, "replay", "decide,outcomes,read")
+    lines = {k: g.to_dict("records") for k, g in ds["order_lines"].groupby("order_id")}
+    customers = ds["customers"].set_index("customer_id", drop=False)
+    rng = np.random.default_rng(5)
+    sizes: list[int] = []
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        c.headers["X-API-Key"] = key
+        run: list[tuple[str, dict]] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            kind = run[0][0]
+            items = [b for _, b in run]
+            rng.shuffle(items)  # type: ignore[arg-type]
+            resp = c.post(f"/v1/{kind}s/decisions:batch", json={"items": items})
+            assert resp.status_code == 200, resp.text
+            for res in resp.json()["results"]:
+                assert res["status"] == 200 and res["decision"]["degraded"] is False, res
+            sizes.append(len(items))
+            run.clear()
+
+        for i, (_, _, kind, r) in enumerate(_timeline(ds)):
+            if kind in ("order", "return"):
+                if run and (run[0][0] != kind or len(run) >= 60):
+                    flush()
+                if kind == "order":
+                    body = _row("orders", r)
+                    body["lines"] = [_row("order_lines", x) for x in lines.get(r["order_id"], [])]
+                    if i % 2:
+                        body["customer"] = _row("customers", customers.loc[r["customer_id"]].to_dict())
+                else:
+                    body = _row("returns", r)
+                run.append((kind, body))
+                continue
+            flush()
+            resp = c.post("/v1/outcomes", json=_outcome(kind, r))
+            assert resp.status_code == 200, (kind, resp.text)
+        flush()
+    assert max(sizes) > 10, sizes
+    _assert_offline_features(ds, settings, world)

@@ -211,3 +211,93 @@ def test_a_new_snapshot_reaches_running_workers(online_log, tmp_path):
     after = w.features("order", event)
     offline = build_order_features(ds).set_index("order_id").loc[row["order_id"]].drop("created_at")
     assert_values_equal(offline, after, row["order_id"])
+
+
+def _batches(ds, lines, size):
+    """The timeline's events in batches: runs of one kind between outcomes, at most `size`,
+    each shuffled (a batch's items need not come in time order)."""
+    rng = np.random.default_rng(size)
+    run: list[tuple[str, dict]] = []
+    out: list[tuple[str, list[dict]]] = []
+
+    def flush():
+        if run:
+            items = [dict(r) for _, r in run]
+            rng.shuffle(items)  # type: ignore[arg-type]
+            out.append((run[0][0], items))
+            run.clear()
+
+    for _, _, kind, row in timeline(ds):
+        if kind in ("order", "return"):
+            if run and (run[0][0] != kind or len(run) >= size):
+                flush()
+            event = {**row, "lines": lines.get(row["order_id"], [])} if kind == "order" else row
+            run.append((kind, event))
+        else:
+            flush()
+            out.append((kind, [row]))
+    flush()
+    return out
+
+
+@pytest.mark.parametrize("seed,size", [(4, 25), (6, 200)])
+def test_batches_see_their_earlier_items_as_offline(tmp_path, seed, size):
+    """Check that a batch's events each get the offline features: an item sees the batch's
+    items strictly before it in event time (not the ones at its own time), whatever their
+    order in the batch — as if decided one by one in time order — and that deciding a batch
+    changes nothing in the worker's indexes until the events are observed (after their audit)."""
+    from triage.settings import Settings
+    from triage.stores.online_sqlite import SqliteLog
+
+    ds = dataset_from_frames(random_frames(seed, n_orders=160, days=3))
+    log_ = SqliteLog(tmp_path / "online.db")
+    load_online(Settings(home=tmp_path / "home"), _master_folder(ds, tmp_path / "master"), log_=log_)
+    w = OnlineState(log_)
+    lines = {k: g.to_dict("records") for k, g in ds["order_lines"].groupby("order_id")}
+    offline = {"order": build_order_features(ds).set_index("order_id").drop(columns="created_at"),
+               "return": build_return_features(ds).set_index("return_id").drop(columns="requested_at")}
+    id_of = {"order": "order_id", "return": "return_id"}
+    sizes = []
+    for kind, items in _batches(ds, lines, size):
+        if kind not in id_of:
+            w.observe_outcome(kind, items[0])
+            continue
+        sizes.append(len(items))
+        held = ("entries", "records", "record_bytes")  # (ids coded and empty series may stay)
+        before = {k: w.store.stats()[k] for k in held}
+        got = w.features_many(kind, items)
+        assert {k: w.store.stats()[k] for k in held} == before  # the scratch changes are undone
+        for event, feats in zip(items, got, strict=True):
+            assert_values_equal(offline[kind].loc[event[id_of[kind]]], feats, event[id_of[kind]])
+        w.observe_many(kind, items)
+    assert max(sizes) > 5  # the batches really hold several events
+
+
+def test_scratch_changes_are_undone_exactly():
+    """Check that puts, moves, drops and records inside `IndexedStore.scratch()` are undone:
+    every window and record answers as before, also after an exception inside."""
+    rng = np.random.default_rng(3)
+    s = IndexedStore()
+    for i in range(300):
+        s.put_entry(f"ix{i % 2}", (f"k{i % 5}",), f"e{i % 150}", int(rng.integers(0, 10_000)),
+                    float(rng.choice([0.0, 1.0, 2.5])))
+        s.put_record("r", f"k{i % 7}", {"i": i})
+    asks = [(f"ix{j}", (f"k{k}",), lo, hi) for j in range(2) for k in range(6)
+            for lo, hi in ((None, 10_001), (2_000, 7_000), (5_000, 9_999))]
+    want = [s.window(*a) for a in asks]
+    records = [s.get_record("r", f"k{k}") for k in range(9)]
+    with pytest.raises(ZeroDivisionError), s.scratch():
+        for i in range(400):
+            op, ix, key, eid = rng.random(), f"ix{i % 3}", (f"k{rng.integers(6)}",), f"e{rng.integers(250)}"
+            if op < 0.7:
+                s.put_entry(ix, key, eid, int(rng.integers(0, 10_000)), float(rng.choice([0.0, 1.0, 4.0])))
+            elif op < 0.9:
+                s.drop_entry(ix, key, eid)
+            else:
+                s.put_record("r", f"k{rng.integers(9)}", {"i": -i})
+        assert [s.window(*a) for a in asks] != want
+        1 / 0  # noqa: B018
+    got = [s.window(*a) for a in asks]
+    assert [(g.count, g.last_ns) for g in got] == [(w.count, w.last_ns) for w in want]
+    assert [g.total for g in got] == pytest.approx([w.total for w in want], abs=1e-9)
+    assert [s.get_record("r", f"k{k}") for k in range(9)] == records

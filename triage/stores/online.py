@@ -260,26 +260,70 @@ class OnlineState:
         return self.features_many(kind, [event])[0]
 
     def features_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Each event's features, all against the same state (one log catch-up)."""
+        """Each event's features as of its own time, as if the batch's events had been decided
+        one by one in event-time order: an event sees the batch's events strictly before it
+        (never one at its own time), exactly as offline.
+
+        How: under the lock, after the log catch-up, the batch's events are applied to this
+        worker's indexes inside `IndexedStore.scratch()` (in event-time order, so records with
+        "latest wins" end as one by one would leave them), every event's features are read
+        (vectorised for orders) — the indexes are keyed by event time, so an event's windows
+        [lower, t) hold exactly the batch's events before t — and the changes are undone
+        before the lock is released. Nobody else ever sees an event that is not audited yet
+        (it reaches the indexes through the log after its audit commit, as before), and a
+        failed commit leaves nothing to roll back. An order without its own `customer` whose
+        customer's record another item of the batch carries gets the record one by one would
+        have used (the latest such item before it, else the stored one)."""
         with self._guard(), self._lock:
             self.sync()
-            online = self.online
-            if kind == "order" and len(events) > 1:  # many at once: the windows read per index
-                customers = [event.get("customer") for event in events]
-                return batch.order_values_many(
-                    online, [_plain(_order_row(e)) for e in events],
-                    [[_plain(x) for x in e.get("lines") or []] for e in events],
-                    [_plain(c) if isinstance(c, Mapping) else None for c in customers])
-            out = []
-            for event in events:
-                if kind == "order":
-                    customer = event.get("customer")
-                    out.append(scalar.order_values(
-                        online, _plain(_order_row(event)), [_plain(x) for x in event.get("lines") or []],
-                        _plain(customer) if isinstance(customer, Mapping) else None))
-                else:
-                    out.append(scalar.return_values(online, _plain(event)))
+            scratch = getattr(self.store, "scratch", None)
+            if len(events) < 2 or scratch is None:
+                return self._features(kind, events, None)
+            time_field = "created_at" if kind == "order" else "requested_at"
+            order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
+            customers = self._batch_customers(events, order) if kind == "order" else None
+            with scratch():
+                for i in order:
+                    try:
+                        self._apply((kind, dict(events[i])))
+                    except Exception:  # as `sync` will skip it: the others still see the rest
+                        log.exception("batch event could not be applied for its successors",
+                                      extra={"kind": kind})
+                return self._features(kind, events, customers)
+
+    def _batch_customers(self, events: Sequence[Mapping[str, Any]],
+                         order: Sequence[int]) -> list[Mapping[str, Any] | None]:
+        """Each order's customer record: its own, else — when another order of the batch carries
+        a record for its customer — the record decided one by one in `order` would have seen."""
+        own = [e.get("customer") if isinstance(e.get("customer"), Mapping) else None for e in events]
+        carried = {str(e.get("customer_id")) for e, c in zip(events, own, strict=True) if c is not None}
+        out: list[Mapping[str, Any] | None] = [_plain(c) if c is not None else None for c in own]
+        if not carried:
             return out
+        latest: dict[str, Mapping[str, Any]] = {}
+        for i in order:
+            cid = str(events[i].get("customer_id"))
+            if own[i] is not None:
+                latest[cid] = out[i]  # type: ignore[assignment]
+            elif cid in carried:
+                if cid not in latest:
+                    latest[cid] = self.store.get_record("customers", cid) or {}
+                out[i] = latest[cid]
+        return out
+
+    def _features(self, kind: str, events: Sequence[Mapping[str, Any]],
+                  customers: Sequence[Mapping[str, Any] | None] | None) -> list[dict[str, Any]]:
+        """The events' features against the indexes as they are (caller holds the lock)."""
+        online = self.online
+        if kind == "order":
+            if customers is None:
+                customers = [_plain(c) if isinstance((c := e.get("customer")), Mapping) else None for e in events]
+            rows = [_plain(_order_row(e)) for e in events]
+            lines = [[_plain(x) for x in e.get("lines") or []] for e in events]
+            if len(events) > 1:  # many at once: the windows read per index
+                return batch.order_values_many(online, rows, lines, customers)
+            return [scalar.order_values(online, r, ls, c) for r, ls, c in zip(rows, lines, customers, strict=True)]
+        return [scalar.return_values(online, _plain(event)) for event in events]
 
     def observe(self, kind: str, event: Mapping[str, Any]) -> None:
         """Add a decided event to the history (re-observing the same id replaces it)."""
@@ -331,6 +375,15 @@ def _is_connection_error(exc: BaseException) -> bool:
     import sqlite3
 
     return isinstance(exc, sqlite3.OperationalError)
+
+
+def _time_key(v: Any) -> int:
+    """An event time as ns for ordering (unparseable: last; the event is skipped anyway)."""
+    try:
+        t = scalar.ns(v)
+    except Exception:  # noqa: BLE001
+        t = None
+    return t if t is not None else 2**63 - 1
 
 
 def _iso(v: Any) -> Any:

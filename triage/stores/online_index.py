@@ -23,7 +23,8 @@ from __future__ import annotations
 import bisect
 import pickle
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,15 @@ class _Series:
         else:
             self.values = self.cum = None
 
+    def value_of(self, t: int, code: int) -> float:
+        """The value of the entry (t, code) (0.0 for a count-only series)."""
+        if self.values is None:
+            return 0.0
+        i = bisect.bisect_left(self.times, t)
+        while self.codes[i] != code:
+            i += 1
+        return self.values[i]
+
     def window(self, lower: int | None, upper: int) -> Window:
         times = self.times
         hi = bisect.bisect_left(times, upper)
@@ -189,6 +199,7 @@ class IndexedStore:
         self._codes: dict[str, dict[str, int]] = {}  # stream (index name up to "|") → id → code
         self._ix: dict[str, _Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
+        self._journal: list[tuple] | None = None  # while `scratch()` is open: how to undo each change
 
     def url_for_humans(self) -> str:
         return "memory"
@@ -200,6 +211,54 @@ class IndexedStore:
             ix = self._ix[name] = _Index(self._codes.setdefault(name.split("|", 1)[0], {}))
         return ix
 
+    # -- scratch changes -----------------------------------------------------------------
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Changes made inside are undone on exit, whatever happens (a batch's what-if state).
+
+        Every `put_entry` / `drop_entry` / `put_record` inside is journalled with what it
+        replaced and reverted in reverse order on exit, so the entries, their values and
+        prefix sums, and the records are exactly as before (ids coded and empty series
+        created meanwhile stay: they hold nothing). The caller must keep every other writer
+        out meanwhile (`OnlineState` holds its lock). Bulk `put_entries` is not journalled:
+        it is refused inside."""
+        if self._journal is not None:
+            raise RuntimeError("scratch() is not reentrant")
+        self._journal = []
+        try:
+            yield
+        finally:
+            journal, self._journal = self._journal, None
+            for item in reversed(journal):
+                if item[0] == "entry":
+                    self._restore_entry(*item[1:])
+                else:
+                    _, table, key, old = item
+                    t = self._records.setdefault(table, {})
+                    if old is None:
+                        t.pop(key, None)
+                    else:
+                        t[key] = old
+
+    def _note_entry(self, ix: _Index, index: str, key: tuple[str, ...], s: int, code: int) -> None:
+        journal = self._journal
+        assert journal is not None
+        t = ix.where(s, code)
+        journal.append(("entry", index, key, code, None if t is None else (t, ix.series[s].value_of(t, code))))
+
+    def _restore_entry(self, index: str, key: tuple[str, ...], code: int, old: tuple[int, float] | None) -> None:
+        ix = self._ix[index]
+        s = ix.sno(key, True)
+        assert s is not None
+        series = ix.series[s]
+        now = ix.where(s, code)
+        if now is not None:
+            series.remove(now, code)
+            ix.unfile(s, code)
+        if old is not None:
+            series.insert(old[0], code, old[1])
+            ix.file(s, code, old[0])
+
     # -- entries -----------------------------------------------------------------------
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
         ix = self._index(index)
@@ -207,6 +266,8 @@ class IndexedStore:
         s = ix.sno(key, True)
         assert s is not None
         series = ix.series[s]
+        if self._journal is not None:
+            self._note_entry(ix, index, key, s, code)
         old = ix.where(s, code)
         if old is not None:
             series.remove(old, code)
@@ -219,6 +280,8 @@ class IndexedStore:
                     values: np.ndarray) -> None:
         if not keys:
             return
+        if self._journal is not None:
+            raise RuntimeError("put_entries is not journalled: not inside scratch()")
         ix = self._index(index)
         code_of = ix.codes.get
         table = ix.codes
@@ -268,6 +331,8 @@ class IndexedStore:
             return
         t = ix.where(s, code)
         if t is not None:
+            if self._journal is not None:
+                self._note_entry(ix, index, key, s, code)
             ix.series[s].remove(t, code)
             ix.unfile(s, code)
 
@@ -366,6 +431,8 @@ class IndexedStore:
         t = self._records.get(table)
         if t is None:
             t = self._records[table] = {}
+        if self._journal is not None:
+            self._journal.append(("record", table, key, t.get(key)))
         t[key] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
     def put_records(self, table: str, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -383,6 +450,8 @@ class IndexedStore:
         return [self.get_record(table, k) for k in keys]
 
     def clear(self) -> None:
+        if self._journal is not None:
+            raise RuntimeError("clear() inside scratch()")
         self._codes.clear()
         self._ix.clear()
         self._records.clear()
