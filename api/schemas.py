@@ -2,7 +2,9 @@
 
 Every contract column becomes a field of its kind: `timestamp` an aware datetime
 (a timestamp without zone is refused; offsets are converted to UTC), `int`/`float`
-strict numbers with the contract's lower bound, `bool` a JSON boolean, `category` a
+strict numbers with the contract's lower bound (ints also an upper one: `quantity` at most
+1,000,000, other counts 10^9), timestamps within pandas' nanosecond range (1677-09-22 …
+2262-04-11: what the features can represent), `bool` a JSON boolean, `category` a
 string (unseen values are accepted). Nullable columns may be null or left out; the
 others are required. Unknown fields are ignored, as the contract says of extra
 columns.
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -55,7 +58,26 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# The range a nanosecond timestamp (pandas, the feature pipeline and its indexes) can hold:
+# an event outside it could be decided but never filed in the online history.
+TIMESTAMP_MIN = datetime(1677, 9, 22, tzinfo=UTC)
+TIMESTAMP_MAX = datetime(2262, 4, 11, 23, 47, 16, tzinfo=UTC)
+# Ints are bounded by what the business can mean (and always by int64, what the audit's JSON
+# and the feature frames hold): a quantity of a line or a return, any other count.
+INT_MAX = {"quantity": 1_000_000}
+COUNT_MAX = 1_000_000_000
+
+
+def _in_range(value: datetime) -> datetime:
+    if not TIMESTAMP_MIN <= value <= TIMESTAMP_MAX:
+        raise ValueError(
+            "expected a timestamp between 1677-09-22T00:00:00Z and 2262-04-11T23:47:16Z "
+            "(the range the feature pipeline can represent)"
+        )
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_range)]
 
 
 class _Event(BaseModel):
@@ -72,7 +94,8 @@ def _annotation(col: Column) -> Any:
     if col.kind == "timestamp":
         return Timestamp
     if col.kind == "int":
-        return Annotated[StrictInt, Field(ge=int(ge))] if ge is not None else StrictInt
+        le = INT_MAX.get(col.name, COUNT_MAX)
+        return Annotated[StrictInt, Field(ge=int(ge), le=le)] if ge is not None else Annotated[StrictInt, Field(le=le)]
     if col.kind == "float":
         return (
             Annotated[StrictFloat, Field(ge=ge, allow_inf_nan=False)]

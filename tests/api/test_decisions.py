@@ -187,3 +187,31 @@ def test_audit_row_holds_everything_the_issue_lists(client, store):
     )
     assert rec.degraded is False and rec.latency_ms > 0 and rec.received_at.tzinfo is not None
     assert rec.event_time.isoformat() == "2026-03-01T14:05:00+00:00"
+
+
+def test_out_of_range_numbers_and_times_are_422_naming_the_field(client):
+    """Check that an int beyond int64 (or the business maximum) and a timestamp outside pandas'
+    range are 422 problem+json naming the field, not a 500 or a silently lost event."""
+    cases = [
+        ("/v1/orders/decisions",
+         order_body(lines=[{"line_no": 1, "sku": "sku-1", "quantity": 10**30, "unit_price": 1.0}]),
+         "lines[0].quantity", "less than or equal to 1000000"),
+        ("/v1/orders/decisions",
+         order_body(lines=[{"line_no": 1, "sku": "sku-1", "quantity": 1_000_001, "unit_price": 1.0}]),
+         "lines[0].quantity", "less than or equal to 1000000"),
+        ("/v1/orders/decisions", order_body(item_count=2**63), "item_count", "less than or equal to 1000000000"),
+        ("/v1/orders/decisions", order_body(created_at="9999-01-01T00:00:00Z"), "created_at", "2262-04-11"),
+        ("/v1/orders/decisions", order_body(created_at="1600-01-01T00:00:00Z"), "created_at", "1677-09-22"),
+        ("/v1/returns/decisions", return_body(quantity=10**30), "quantity", "less than or equal to 1000000"),
+        ("/v1/returns/decisions", return_body(requested_at="2262-04-12T00:00:00Z"), "requested_at", "2262-04-11"),
+    ]
+    for url, body, field, expected in cases:
+        r = client.post(url, json=body)
+        assert r.status_code == 422, (field, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        err = r.json()["errors"][0]
+        assert err["field"] == field and expected in str(err), (field, err)
+    ok = client.post("/v1/orders/decisions", json=order_body(
+        created_at="2262-04-11T00:00:00Z",
+        lines=[{"line_no": 1, "sku": "sku-1", "quantity": 1_000_000, "unit_price": 1.0}]))
+    assert ok.status_code == 200, ok.text
