@@ -6,7 +6,7 @@ decision (`decide`). It never fails for a model or the online store: those failu
 make the decision rules-only and `degraded`. A reload builds a new `DecisionService`
 and swaps the reference; requests in flight finish with the one they started with.
 
-`decide_events` is the one function the routes call: it applies idempotency (same
+`decide_events_async` is the one function the routes call: it applies idempotency (same
 key and same body → the stored decision; same key, other body → `ConflictError`),
 decides what is new, writes every decision to the audit store durably *before*
 returning it (an unreachable store raises `UnavailableError`: no decision without a
@@ -39,9 +39,7 @@ __all__ = [
     "SCORE_KEYS",
     "EVENT_ID",
     "EVENT_TIME",
-    "body_hash",
     "idempotency_key",
-    "decide_events",
     "decide_events_async",
     "record_outcome",
     "outcome_entity",
@@ -364,11 +362,6 @@ def _hash_jsonable(kind: str, plain: Any) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def body_hash(kind: str, event: Mapping[str, Any]) -> str:
-    """A hash of the validated event: equal for equal content, whatever the JSON spelling."""
-    return _hash_jsonable(kind, _jsonable(event))
-
-
 def idempotency_key(kind: str, event: Mapping[str, Any], header: str | None) -> str:
     if header:
         return f"{kind}:key:{header}"
@@ -398,7 +391,7 @@ class ItemResult:
 
 @dataclass
 class _Plan:
-    """`decide_events` between deciding and the audit commit."""
+    """`decide_events_async` between deciding and the audit commit."""
 
     kind: EventKind
     events: Sequence[Mapping[str, Any] | TriageError]
@@ -517,32 +510,6 @@ def _finish(plan: _Plan, written: Sequence[DecisionRecord]) -> list[ItemResult]:
     return results
 
 
-def decide_events(
-    services: DecisionService,
-    store: Store,
-    kind: EventKind,
-    events: Sequence[Mapping[str, Any] | TriageError],
-    *,
-    received_at: datetime,
-    idempotency_header: str | None = None,
-    api_key: str | None = None,
-) -> list[ItemResult]:
-    """Decide a batch (or one) of validated events, audited before anything is returned.
-
-    An item that is already a `TriageError` (it failed validation) is passed through.
-    With a header, item i of a batch uses the key `<header>#<i>` (a single event: the
-    header itself). Raises `UnavailableError` when the audit store cannot take the
-    records: then nothing is returned, and the online state is untouched.
-    """
-    plan = _plan(services, kind, events, store.find_decisions, received_at=received_at,
-                 idempotency_header=idempotency_header, api_key=api_key)
-    if not plan.fresh:
-        return plan.results
-    written = store.insert_decisions([rec for _, rec in plan.fresh.values()])  # durable before anyone sees one
-    services.observe_many(kind, _won(plan, written))
-    return _finish(plan, written)
-
-
 async def decide_events_async(
     services: DecisionService,
     store: Store,
@@ -554,7 +521,12 @@ async def decide_events_async(
     api_key: str | None = None,
     offload: bool = False,
 ) -> list[ItemResult]:
-    """`decide_events` for the event loop (the API's routes), with the same guarantees.
+    """Decide a batch (or one) of validated events, audited before anything is returned.
+
+    An item that is already a `TriageError` (it failed validation) is passed through.
+    With a header, item i of a batch uses the key `<header>#<i>` (a single event: the
+    header itself). Raises `UnavailableError` when the audit store cannot take the
+    records: then nothing is returned, and the online state is untouched.
 
     The CPU part (features, models, policy: well under a millisecond an event) runs inline;
     the audit commit is awaited as a future, so a request waiting for its group's fsync holds
