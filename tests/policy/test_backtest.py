@@ -90,3 +90,14 @@ def test_report_renders_text_and_html_with_embedded_plots(tmp_path):
 def test_missing_labels_are_named():
     with pytest.raises(ValueError, match="is_fraud"):
         backtest(default_policy(), _orders().drop(columns=["is_fraud"]))
+
+
+def test_per_day_figures_use_each_kinds_own_span():
+    # orders judged over 2 days (their fraud labels matured), returns over a longer window
+    returns = scored_returns(40, seed=3)
+    returns["requested_at"] = pd.Timestamp("2026-03-01T09:00Z") + pd.to_timedelta(
+        [i % 10 for i in range(len(returns))], unit="D"
+    )
+    t = backtest(default_policy(), _orders(), returns).table()
+    assert t.loc["order reviews / day", "no automation"] == pytest.approx(4 / 2)
+    assert t.loc["return reviews / day", "no automation"] == pytest.approx(40 / 10)

@@ -192,20 +192,25 @@ def _return_metrics(
     return m, reviews
 
 
+def _span(days: pd.Series) -> int:
+    """Calendar days covered, first to last (at least 1)."""
+    return int((days.max() - days.min()).days) + 1 if len(days) else 1
+
+
 def _run(
     name: str,
     policy: Policy,
     version: str,
     orders: pd.DataFrame,
     returns: pd.DataFrame | None,
-    n_days: int,
+    n_days: tuple[int, int],  # (order days, return days): each kind per day of its own span
     order_dec: pd.DataFrame,
     return_dec: pd.DataFrame | None,
 ) -> PolicyRun:
-    m, order_reviews = _order_metrics(policy, orders, order_dec, n_days)
+    m, order_reviews = _order_metrics(policy, orders, order_dec, n_days[0])
     return_reviews = None
     if returns is not None and return_dec is not None:
-        rm, return_reviews = _return_metrics(policy, returns, return_dec, n_days)
+        rm, return_reviews = _return_metrics(policy, returns, return_dec, n_days[1])
         m |= rm
     m["total cost"] = m["fraud cost"] + m["delay cost"] + m.get("returns cost", 0.0)
     return PolicyRun(
@@ -263,6 +268,7 @@ def backtest(
         None if returns_scored is None or returns_scored.empty else returns_scored.reset_index(drop=True)
     )
     days = _day(orders["created_at"])
+    spans = (_span(days), _span(_day(returns["requested_at"])) if returns is not None else 1)
     if returns is not None:
         days = pd.concat([days, _day(returns["requested_at"])])
     n_days = int((days.max() - days.min()).days) + 1
@@ -277,9 +283,9 @@ def backtest(
         say(f"replaying {len(orders)} orders through {name} ({pol.policy_version})")
         od = replay_orders(pol, orders, use_scores=use)
         rd = replay_returns(pol, returns, use_scores=use) if returns is not None else None
-        runs.append(_run(name, policy, pol.policy_version, orders, returns, n_days, od, rd))
+        runs.append(_run(name, policy, pol.policy_version, orders, returns, spans, od, rd))
     od, rd = _no_automation(policy, orders, returns)
-    runs.append(_run("no automation", policy, "-", orders, returns, n_days, od, rd))
+    runs.append(_run("no automation", policy, "-", orders, returns, spans, od, rd))
     return BacktestReport(
         runs=tuple(runs),
         capacity=policy.capacity,
