@@ -21,7 +21,7 @@ from triage.schema import TABLES
 from triage.settings import Settings
 from triage.stores import Store, open_store
 
-__all__ = ["purge", "purge_expired", "export", "EXPORTED_TABLES"]
+__all__ = ["purge", "purge_expired", "export", "outcome_rows", "EXPORTED_TABLES"]
 
 EXPORTED_TABLES = (
     "customers",
@@ -79,6 +79,56 @@ def _ts(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
+def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Posted outcome records (`OutcomeRecord`s) as contract outcome rows, per table.
+
+    One place for how posts become rows, shared by `export` and `triage monitor`:
+    `fulfillment_outcomes` is one row per order, the union of its delivery and
+    cancellation posts (a later post never erases a time; any cancellation cancels);
+    `fraud_labels` holds every chargeback and every confirmed review (a cleared review
+    is not a fraud label); `return_outcomes` holds every inspection as posted, in order
+    (the caller decides about a return inspected twice). Other types are not rows here.
+    """
+    fulfillment: dict[str, dict[str, Any]] = {}
+    fraud: list[dict[str, Any]] = []
+    inspections: list[dict[str, Any]] = []
+    for o in outcomes:
+        body = o.body
+        if o.type in ("delivery", "cancellation"):
+            row = fulfillment.setdefault(
+                o.entity_id,
+                {
+                    "order_id": o.entity_id,
+                    "shipped_at": None,
+                    "delivered_at": None,
+                    "cancelled": False,
+                    "cancelled_at": None,
+                },
+            )
+            for f in ("shipped_at", "delivered_at", "cancelled_at"):
+                if body.get(f) is not None:
+                    row[f] = body[f]
+            if o.type == "cancellation" or body.get("cancelled"):
+                row["cancelled"] = True
+        elif o.type in ("chargeback", "review"):
+            if o.type == "review" and not body.get("confirmed", True):
+                continue  # a cleared review is not a fraud label
+            fraud.append(
+                {
+                    "order_id": o.entity_id,
+                    "fraud_type": body.get("fraud_type"),
+                    "reported_at": body["reported_at"],
+                }
+            )
+        elif o.type == "inspection":
+            inspections.append({"return_id": o.entity_id, **body})
+    return {
+        "fulfillment_outcomes": list(fulfillment.values()),
+        "fraud_labels": fraud,
+        "return_outcomes": inspections,
+    }
+
+
 def export(
     settings: Settings, out_dir: str | Path, since: datetime | None = None, *, store: Store | None = None
 ) -> dict[str, int]:
@@ -101,39 +151,13 @@ def export(
                     customers[rec.request["customer"]["customer_id"]] = rec.request["customer"]
             else:
                 returns[rec.event_id] = rec.request
-        fulfillment: dict[str, dict[str, Any]] = {}
-        fraud: list[dict[str, Any]] = []
-        inspections: dict[str, dict[str, Any]] = {}
-        for o in db.iter_outcomes(set(orders) | set(returns)):
-            body = o.body
-            if o.type in ("delivery", "cancellation") and o.entity_id in orders:
-                row = fulfillment.setdefault(
-                    o.entity_id,
-                    {
-                        "order_id": o.entity_id,
-                        "shipped_at": None,
-                        "delivered_at": None,
-                        "cancelled": False,
-                        "cancelled_at": None,
-                    },
-                )
-                for f in ("shipped_at", "delivered_at", "cancelled_at"):
-                    if body.get(f) is not None:
-                        row[f] = body[f]
-                if o.type == "cancellation" or body.get("cancelled"):
-                    row["cancelled"] = True
-            elif o.type in ("chargeback", "review") and o.entity_id in orders:
-                if o.type == "review" and not body.get("confirmed", True):
-                    continue  # a cleared review is not a fraud label
-                fraud.append(
-                    {
-                        "order_id": o.entity_id,
-                        "fraud_type": body.get("fraud_type"),
-                        "reported_at": body["reported_at"],
-                    }
-                )
-            elif o.type == "inspection" and o.entity_id in returns:
-                inspections[o.entity_id] = {"return_id": o.entity_id, **body}
+        rows = outcome_rows(
+            o
+            for o in db.iter_outcomes(set(orders) | set(returns))
+            if o.entity_id in (returns if o.type == "inspection" else orders)
+        )
+        # a return inspected more than once: its last inspection
+        inspections = {r["return_id"]: r for r in rows["return_outcomes"]}
         lines = [
             {"order_id": oid, **line} for oid, order in orders.items() for line in order.get("lines", [])
         ]
@@ -143,10 +167,12 @@ def export(
             "order_lines": _write(out / "order_lines.csv", "order_lines", lines),
             "returns": _write(out / "returns.csv", "returns", returns.values()),
             "fulfillment_outcomes": _write(
-                out / "fulfillment_outcomes.csv", "fulfillment_outcomes", fulfillment.values()
+                out / "fulfillment_outcomes.csv", "fulfillment_outcomes", rows["fulfillment_outcomes"]
             ),
             "fraud_labels": _write(
-                out / "fraud_labels.csv", "fraud_labels", sorted(fraud, key=lambda r: _ts(r["reported_at"]))
+                out / "fraud_labels.csv",
+                "fraud_labels",
+                sorted(rows["fraud_labels"], key=lambda r: _ts(r["reported_at"])),
             ),
             "return_outcomes": _write(out / "return_outcomes.csv", "return_outcomes", inspections.values()),
         }

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.outcomes import fraud_labels, late_labels, return_labels
+from triage.audit import outcome_rows
 from triage.contract import Dataset, empty_table
 from triage.mlflow_store import experiment_id
 from triage.monitoring.drift import DriftResult, compute_drift
@@ -167,7 +168,8 @@ def _ts(values: Iterable[Any]) -> pd.Series:
 def outcome_dataset(decisions: pd.DataFrame, outcomes: Iterable[Any]) -> Dataset:
     """The audited events and posted outcomes as the few contract tables labels need.
 
-    Labels then follow the same timing rules (features.outcomes) as training.
+    Outcome rows are built as the export builds them (`triage.audit.outcome_rows`), so
+    labels then follow the same timing rules (features.outcomes) as training.
     """
     tables = {name: empty_table(name) for name in ("orders", "returns", "fulfillment_outcomes",
                                                     "fraud_labels", "return_outcomes")}
@@ -188,23 +190,15 @@ def outcome_dataset(decisions: pd.DataFrame, outcomes: Iterable[Any]) -> Dataset
         tables["returns"] = pd.DataFrame(
             {"return_id": returns["event_id"].to_numpy(), "requested_at": returns["event_time"].to_numpy()}
         )
-    fulfil: dict[str, dict] = {}
-    fraud, inspections = [], []
-    for o in outcomes:
-        b = o.body
-        if o.type in ("delivery", "cancellation"):
-            row = fulfil.setdefault(o.entity_id, {"order_id": o.entity_id, "delivered_at": None,
-                                                  "cancelled": False, "cancelled_at": None})
-            row["delivered_at"] = b.get("delivered_at") or row["delivered_at"]
-            row["cancelled_at"] = b.get("cancelled_at") or row["cancelled_at"]
-            row["cancelled"] = row["cancelled"] or o.type == "cancellation" or bool(b.get("cancelled"))
-        elif o.type in ("chargeback", "review") and b.get("confirmed", True):
-            fraud.append({"order_id": o.entity_id, "reported_at": b["reported_at"]})
-        elif o.type == "inspection":
-            inspections.append({"return_id": o.entity_id, "known_at": b["inspected_at"],
-                                "disposition": b.get("disposition"), "abuse_confirmed": bool(b.get("abuse_confirmed"))})
+    rows = outcome_rows(outcomes)
+    fulfil = [{k: r[k] for k in ("order_id", "delivered_at", "cancelled", "cancelled_at")}
+              for r in rows["fulfillment_outcomes"]]
+    fraud = [{"order_id": r["order_id"], "reported_at": r["reported_at"]} for r in rows["fraud_labels"]]
+    inspections = [{"return_id": r["return_id"], "inspected_at": r["inspected_at"],
+                    "disposition": r.get("disposition"), "abuse_confirmed": bool(r.get("abuse_confirmed"))}
+                   for r in rows["return_outcomes"]]
     if fulfil:
-        f = pd.DataFrame(list(fulfil.values()))
+        f = pd.DataFrame(fulfil)
         f["delivered_at"], f["cancelled_at"] = _ts(f["delivered_at"]), _ts(f["cancelled_at"])
         tables["fulfillment_outcomes"] = f
     if fraud:
@@ -212,7 +206,7 @@ def outcome_dataset(decisions: pd.DataFrame, outcomes: Iterable[Any]) -> Dataset
         f["reported_at"] = _ts(f["reported_at"])
         tables["fraud_labels"] = f
     if inspections:
-        f = pd.DataFrame(inspections).rename(columns={"known_at": "inspected_at"})
+        f = pd.DataFrame(inspections)
         f["inspected_at"] = _ts(f["inspected_at"])
         tables["return_outcomes"] = f
     # the API records every outcome type it receives, so each outcome table is "present"
