@@ -384,6 +384,113 @@ class OnlineFeatures:
         for kind, row in (self.store.get_record("_pending", oid) or {}).get("rows", []):
             self.observe_outcome(kind, row)
 
+    def observe_orders(self, orders: Iterable[tuple[Mapping[str, Any], Iterable[Mapping[str, Any]]]]) -> None:
+        """Many orders as captured, (order, lines) pairs in order: the store ends exactly as after
+        `observe_order` for each in turn (first appearance, same order_id replaces, delivery re-filed).
+
+        Orders new to the indexes (never filed, not repeated in the run, no outcome waiting) are
+        filed with one `put_entries` per index; any other order is observed on its own, in its
+        turn. A store without `put_entries` gets `observe_order` per order."""
+        if not callable(getattr(self.store, "put_entries", None)):
+            for order, lines in orders:
+                self.observe_order(order, lines)
+            return
+        run: list[tuple[str, dict[str, Any], int | None]] = []
+        in_run: set[str] = set()
+        delivery = "fulfillment_outcomes" in self.present
+        for order, lines in orders:
+            o = _plain(order)
+            oid = str(o["order_id"])
+            simple = (oid not in in_run and self.store.get_record("orders", oid) is None
+                      and self.store.get_record("_filed", f"orders|{oid}") is None
+                      and self.store.get_record("_filed", f"delivery|{oid}") is None
+                      and self.store.get_record("_pending", oid) is None)
+            if simple:
+                try:
+                    t = _ns(o["created_at"])
+                except Exception:  # noqa: BLE001 - observe_order raises it, in its turn
+                    simple = False
+            if not simple:
+                self._file_run(run, delivery)
+                run, in_run = [], set()
+                self.observe_order(order, lines)
+                continue
+            o["_lines"] = [_plain(x) for x in lines]
+            products = {str(x.get("sku")): self._record("products", x.get("sku")) or {} for x in o["_lines"]}
+            o["_vendors"] = list(scalar.vendor_weights(o["_lines"], products))
+            node = self.store.get_record("nodes", str(o.get("fulfillment_node_id"))) or {}
+            o["node_region"] = node.get("region")
+            o["_all"] = ALL
+            self.store.put_record("orders", oid, o)
+            run.append((oid, o, t))
+            in_run.add(oid)
+        self._file_run(run, delivery)
+
+    def _file_run(self, run: list[tuple[str, dict[str, Any], int | None]], delivery: bool) -> None:
+        """File new orders (recorded, never filed before, distinct ids) as `_file` would one by one."""
+        if not run:
+            return
+        rows: dict[str, list[tuple[str, dict[str, Any], int | None]]] = {"orders": run}
+        if delivery:
+            rows["delivery"] = []
+            for oid, o, _t in run:
+                fo = self.store.get_record("fulfillment", oid) or {}
+                is_late, known = is_late_known(scalar.ns(fo.get("delivered_at")), fo.get("cancelled") in (True, 1),
+                                               scalar.ns(fo.get("cancelled_at")), scalar.ns(o.get("promised_at")))
+                created = scalar.ns(o.get("created_at"))
+                if known is not None and created is not None:
+                    known = max(known, created)  # as streams._not_before
+                rows["delivery"].append((oid, {**o, "is_late": 1.0 if is_late else 0.0}, known))
+        for stream, items in rows.items():
+            filed: dict[str, dict[str, list]] = {oid: {} for oid, _o, _t in items}
+            for spec in self._by_stream.get(stream, []):
+                keys: list[tuple[str, ...]] = []
+                ids: list[str] = []
+                times: list[int] = []
+                values: list[float] = []
+                first: dict[tuple[tuple[str, ...], str], int] = {}  # distinct: earliest time in the run
+                for oid, row, t_ns in items:
+                    if t_ns is None:
+                        continue
+                    v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
+                    if spec.per_line:
+                        vkeys = [[str(x)] for x in row.get("_vendors") or []]
+                        for vk in vkeys:
+                            keys.append(tuple(vk))
+                            ids.append(oid)
+                            times.append(t_ns)
+                            values.append(v)
+                        filed[oid][spec.name] = vkeys
+                        continue
+                    rkey = _key_of(row, spec.key)
+                    if rkey is None:
+                        continue
+                    if spec.distinct:
+                        value = row.get(spec.distinct)
+                        if value is None or (not isinstance(value, str) and pd.isna(value)):
+                            continue
+                        k = (rkey, str(value))
+                        if k not in first or t_ns < first[k]:
+                            first[k] = t_ns
+                        continue
+                    keys.append(rkey)
+                    ids.append(oid)
+                    times.append(t_ns)
+                    values.append(v)
+                    filed[oid][spec.name] = list(rkey)
+                for (dkey, dvalue), t_first in first.items():
+                    stored = self.store.get_entry(spec.name, dkey, dvalue)
+                    if stored is None or t_first < stored:
+                        keys.append(dkey)
+                        ids.append(dvalue)
+                        times.append(t_first)
+                        values.append(0.0)
+                if keys:
+                    self.store.put_entries(spec.name, keys, ids, np.asarray(times, dtype=np.int64),
+                                           np.asarray(values, dtype=np.float64))
+            for oid, f in filed.items():
+                self.store.put_record("_filed", f"{stream}|{oid}", f)
+
     def observe_return(self, ret: Mapping[str, Any]) -> None:
         """A return request (re-observing the same return_id replaces it)."""
         r = _plain(ret)
