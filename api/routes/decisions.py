@@ -12,8 +12,9 @@ from api.deps import DecideKey, IdempotencyKey, ReadKey, ReceivedAt, ServicesDep
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
 from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
+from triage.audit_flow import decide_events_async
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
-from triage.service import EventKind, decide_events_async
+from triage.events import EventKind
 
 __all__ = ["router"]
 
