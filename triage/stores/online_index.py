@@ -294,17 +294,15 @@ class IndexedStore:
         """Many `put_entry` calls at once, in the given order; the result is theirs exactly
         (an id given twice for one key: in time order, the later time wins, as `MemoryStore`).
 
-        Per series with 32 entries or more (any, when the index is new: the bootstrap): entries
-        new to this index (not filed, not repeated in the call) that come in time order at or
-        after the series' last entry are appended at once (prefix sums accumulated in the same
-        order, so float for float what one by one would store). Into a new index, count-only
-        series, and series of 32 entries or more in any order, are loaded at once too (sorted by
-        time, prefix sums from zero). Otherwise one `put_entry` each, in the given order. Inside
+        Per series: entries new to this index (not filed, not repeated in the call) that come in
+        time order at or after the series' last entry are appended at once (prefix sums
+        accumulated in the same order, so float for float what one by one would store); into an
+        empty series, count-only or time-ordered entries are loaded at once too. Otherwise one
+        `put_entry` each, in the given order — except a large unordered load of an empty series
+        outside `scratch()` (the bootstrap), sorted by time with prefix sums from zero. Inside
         `scratch()` every entry is journalled."""
         if not keys:
             return
-        journal = self._journal
-        loading = journal is None and index not in self._ix  # a new index (the bootstrap)
         ix = self._index(index)
         code_of = ix.codes.get
         table = ix.codes
@@ -325,40 +323,24 @@ class IndexedStore:
         del at_t  # no views may outlive this: the arrays grow
         if ix.overflow:  # an id filed under a second key of this index
             fresh &= np.array([(int(s), int(c)) not in ix.overflow for s, c in zip(snos, codes, strict=True)])
-        fresh_l: list | None = None
-        codes_l: list = []
-        times_l: list = []
-        vals_l: list = []
-        groups: dict[int, list[int]] = {}  # by series, the given order within
-        for j, s in enumerate(snos.tolist()):
-            g = groups.get(s)
-            if g is None:
-                groups[s] = [j]
-            else:
-                g.append(j)
-        for s, members in groups.items():
+        journal = self._journal
+        order = np.argsort(snos, kind="stable")  # by series, the given order within
+        s_sorted = snos[order]
+        bounds = np.flatnonzero(np.diff(s_sorted)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+            part = order[lo:hi]
+            s = int(s_sorted[lo])
             series = ix.series[s]
-            part = np.asarray(members)
             t, v = times[part], vals[part]
-            big = loading or len(members) >= 32  # below: one by one costs less than numpy
-            bulk = big and bool(fresh[part].all()) and (
-                (bool(np.all(t[1:] >= t[:-1])) and (not len(series.times) or int(t[0]) >= series.times[-1]))
-                or (loading and (not np.any(v != 0.0) or len(members) >= 32)))
-            if not bulk:  # one by one (few, or not a plain append): exactly put_entry's result
-                if len(set(codes[part].tolist())) < len(members):  # an id twice for this key: as MemoryStore
+            ordered = bool(np.all(t[1:] >= t[:-1]))
+            bulk = bool(fresh[part].all()) and (
+                (ordered and (not len(series.times) or int(t[0]) >= series.times[-1]))
+                or (not len(series.times) and (not np.any(v != 0.0) or (journal is None and len(part) > 64))))
+            if not bulk:
+                if len(set(codes[part].tolist())) < len(part):  # an id twice for this key: as MemoryStore
                     part = part[np.argsort(t, kind="stable")]
-                key = tuple(uniques[kcodes[members[0]]])
-                if fresh_l is None:
-                    fresh_l, codes_l, times_l, vals_l = fresh.tolist(), codes.tolist(), times.tolist(), vals.tolist()
-                for j in part.tolist():
-                    if not fresh_l[j]:
-                        self.put_entry(index, key, str(entry_ids[j]), times_l[j], vals_l[j])
-                        continue
-                    code, tj = codes_l[j], times_l[j]  # as put_entry for an id not filed here
-                    if journal is not None:
-                        journal.append(("entry", index, key, code, None))
-                    series.insert(tj, code, vals_l[j])
-                    ix.file(s, code, tj)
+                for j in part:
+                    self.put_entry(index, tuple(uniques[kcodes[j]]), str(entry_ids[j]), int(times[j]), float(vals[j]))
                 continue
             pc = codes[part]
             if len(series.times):
@@ -370,7 +352,7 @@ class IndexedStore:
             at_s[pc] = s
             del at_t, at_s
             if journal is not None:
-                key = tuple(uniques[kcodes[members[0]]])
+                key = tuple(uniques[kcodes[part[0]]])
                 journal.extend(("entry", index, key, int(code), None) for code in pc.tolist())
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
