@@ -175,57 +175,22 @@ class OnlineState:
         while True:
             entries = self.log.read(self._seq)
             own = self._own
-            run: list[tuple[Any, tuple]] = []  # consecutive order entries: applied together
             for seq, body in entries:
                 try:
                     entry = own.pop(seq, None) if own else None
                     if entry is None:
                         entry = pickle.loads(body)
                 except Exception:  # noqa: BLE001 - every worker skips it alike
-                    self._apply_orders(run)
-                    run = []
                     log.exception("online log entry unreadable; skipped", extra={"seq": str(seq)})
                     self._seq = seq
                     continue
-                if entry[0] == "order":
-                    run.append((seq, entry))
-                    continue
-                self._apply_orders(run)
-                run = []
                 if entry[0] == "reset" and entry[1] != self._epoch:
                     self._rebuild()  # a new snapshot: start again from it and the log after it
                     break
                 self._apply_entry(seq, entry)
             else:
-                self._apply_orders(run)
                 if len(entries) < 5000:
                     return
-
-    def _apply_orders(self, run: Sequence[tuple[Any, tuple]]) -> None:
-        """Apply consecutive order entries at once (`OnlineFeatures.observe_orders`: one
-        `put_entries` per index), leaving the state exactly as `_apply_entry` one by one would.
-        If anything fails, they are applied one by one (re-observing replaces: same state), so
-        a bad entry is skipped alike on every worker."""
-        if len(run) < 2:
-            for seq, entry in run:
-                self._apply_entry(seq, entry)
-            return
-        try:
-            self.online.observe_orders(self._order_pair(entry[1]) for _, entry in run)
-        except Exception:  # noqa: BLE001 - one by one says which, and skips just that one
-            for seq, entry in run:
-                self._apply_entry(seq, entry)
-            return
-        self._seq = run[-1][0]
-        self.applied += len(run)
-
-    def _order_pair(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """An order entry's (order, lines), its own customer record stored first."""
-        customer = event.get("customer")
-        if isinstance(customer, Mapping):
-            self.online.observe_master("customers", customer)
-        order = _order_row(event)
-        return order, [{**line, "order_id": order["order_id"]} for line in event.get("lines") or []]
 
     def _apply_entry(self, seq: Any, entry: tuple) -> None:
         if entry[0] != "reset":
@@ -240,7 +205,13 @@ class OnlineState:
         online = self.online
         what = entry[0]
         if what == "order":
-            online.observe_order(*self._order_pair(entry[1]))
+            event = entry[1]
+            customer = event.get("customer")
+            if isinstance(customer, Mapping):
+                online.observe_master("customers", customer)
+            order = _order_row(event)
+            lines = [{**line, "order_id": order["order_id"]} for line in event.get("lines") or []]
+            online.observe_order(order, lines)
         elif what == "return":
             online.observe_return(entry[1])
         elif what == "outcome":
@@ -312,17 +283,12 @@ class OnlineState:
             order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
             customers = self._batch_customers(events, order) if kind == "order" else None
             with scratch():
-                try:
-                    if kind != "order":
-                        raise LookupError("one by one")
-                    self.online.observe_orders(self._order_pair(dict(events[i])) for i in order)  # per index
-                except Exception:  # noqa: BLE001 - one by one (re-observing replaces), skipping a bad one
-                    for i in order:
-                        try:
-                            self._apply((kind, dict(events[i])))
-                        except Exception:  # as `sync` will skip it: the others still see the rest
-                            log.exception("batch event could not be applied for its successors",
-                                          extra={"kind": kind})
+                for i in order:
+                    try:
+                        self._apply((kind, dict(events[i])))
+                    except Exception:  # as `sync` will skip it: the others still see the rest
+                        log.exception("batch event could not be applied for its successors",
+                                      extra={"kind": kind})
                 return self._features(kind, events, customers)
 
     def _batch_customers(self, events: Sequence[Mapping[str, Any]],

@@ -110,20 +110,6 @@ class _Series:
         else:
             self.values = self.cum = None
 
-    def extend(self, times: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
-        """Append entries in time order, none before the last one: exactly `insert` one by one
-        (the prefix sums accumulated left to right from the last one)."""
-        self.times.frombytes(times.astype(np.int64).tobytes())
-        self.codes.frombytes(codes.astype(np.int32).tobytes())
-        if self.values is None and np.any(values != 0.0):
-            self.values = array("d", bytes(8 * (len(self.times) - len(times))))
-            self.cum = array("d", bytes(8 * (len(self.times) - len(times) + 1)))
-        if self.values is not None:
-            cum = self.cum
-            assert cum is not None
-            self.values.frombytes(values.astype(np.float64).tobytes())
-            cum.frombytes(np.cumsum(np.r_[cum[-1], values])[1:].tobytes())
-
     def value_of(self, t: int, code: int) -> float:
         """The value of the entry (t, code) (0.0 for a count-only series)."""
         if self.values is None:
@@ -234,7 +220,8 @@ class IndexedStore:
         replaced and reverted in reverse order on exit, so the entries, their values and
         prefix sums, and the records are exactly as before (ids coded and empty series
         created meanwhile stay: they hold nothing). The caller must keep every other writer
-        out meanwhile (`OnlineState` holds its lock); `put_entries` journals each entry too."""
+        out meanwhile (`OnlineState` holds its lock). Bulk `put_entries` is not journalled:
+        it is refused inside."""
         if self._journal is not None:
             raise RuntimeError("scratch() is not reentrant")
         self._journal = []
@@ -291,18 +278,10 @@ class IndexedStore:
 
     def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
                     values: np.ndarray) -> None:
-        """Many `put_entry` calls at once, in the given order; the result is theirs exactly
-        (an id given twice for one key: in time order, the later time wins, as `MemoryStore`).
-
-        Per series: entries new to this index (not filed, not repeated in the call) that come in
-        time order at or after the series' last entry are appended at once (prefix sums
-        accumulated in the same order, so float for float what one by one would store); into an
-        empty series, count-only or time-ordered entries are loaded at once too. Otherwise one
-        `put_entry` each, in the given order — except a large unordered load of an empty series
-        outside `scratch()` (the bootstrap), sorted by time with prefix sums from zero. Inside
-        `scratch()` every entry is journalled."""
         if not keys:
             return
+        if self._journal is not None:
+            raise RuntimeError("put_entries is not journalled: not inside scratch()")
         ix = self._index(index)
         code_of = ix.codes.get
         table = ix.codes
@@ -315,45 +294,32 @@ class IndexedStore:
             codes[i] = c
         ix.grow(len(table))
         at_t = np.frombuffer(ix.at_t, dtype=np.int64)
+        at_s = np.frombuffer(ix.at_s, dtype=np.int32)
         times = np.asarray(times_ns, dtype=np.int64)
         vals = np.asarray(values, dtype=np.float64)
         kcodes, uniques = pd.factorize(pd.Series(keys, dtype=object))
         snos = np.array([ix.sno(tuple(k), True) for k in uniques], dtype=np.int64)[kcodes]
         fresh = (at_t[codes] == _ABSENT) & ~pd.Series(codes).duplicated(keep=False).to_numpy()
-        del at_t  # no views may outlive this: the arrays grow
         if ix.overflow:  # an id filed under a second key of this index
             fresh &= np.array([(int(s), int(c)) not in ix.overflow for s, c in zip(snos, codes, strict=True)])
-        journal = self._journal
-        order = np.argsort(snos, kind="stable")  # by series, the given order within
+        ok = np.flatnonzero(fresh)
+        if len(ok):
+            at_t[codes[ok]] = times[ok]
+            at_s[codes[ok]] = snos[ok]
+        del at_t, at_s  # no views may outlive this: the arrays grow
+        slow = np.flatnonzero(~fresh)
+        slow = slow[np.lexsort((times[slow], kcodes[slow]))]  # as MemoryStore: by key, then time
+        for j in slow:  # already filed in this index, or repeated in the batch: one by one
+            self.put_entry(index, tuple(uniques[kcodes[j]]), str(entry_ids[j]), int(times[j]), float(vals[j]))
+        if not len(ok):
+            return
+        order = ok[np.argsort(snos[ok], kind="stable")]
         s_sorted = snos[order]
         bounds = np.flatnonzero(np.diff(s_sorted)) + 1
         for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
             part = order[lo:hi]
             s = int(s_sorted[lo])
-            series = ix.series[s]
-            t, v = times[part], vals[part]
-            ordered = bool(np.all(t[1:] >= t[:-1]))
-            bulk = bool(fresh[part].all()) and (
-                (ordered and (not len(series.times) or int(t[0]) >= series.times[-1]))
-                or (not len(series.times) and (not np.any(v != 0.0) or (journal is None and len(part) > 64))))
-            if not bulk:
-                if len(set(codes[part].tolist())) < len(part):  # an id twice for this key: as MemoryStore
-                    part = part[np.argsort(t, kind="stable")]
-                for j in part:
-                    self.put_entry(index, tuple(uniques[kcodes[j]]), str(entry_ids[j]), int(times[j]), float(vals[j]))
-                continue
-            pc = codes[part]
-            if len(series.times):
-                series.extend(t, pc, v)
-            else:
-                series.bulk(t, pc, v)
-            at_t, at_s = np.frombuffer(ix.at_t, dtype=np.int64), np.frombuffer(ix.at_s, dtype=np.int32)
-            at_t[pc] = t
-            at_s[pc] = s
-            del at_t, at_s
-            if journal is not None:
-                key = tuple(uniques[kcodes[part[0]]])
-                journal.extend(("entry", index, key, int(code), None) for code in pc.tolist())
+            ix.series[s].bulk(times[part], codes[part], vals[part])
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
         ix = self._ix.get(index)
