@@ -32,6 +32,7 @@ from api.problems import install_handlers
 from api.reload import GENERATION_KEY, background_loop, install_services
 from api.routes import admin, decisions, exceptions, health, outcomes
 from triage import __version__
+from triage.coalesce import Coalescer
 from triage.errors import TriageError
 from triage.keys import KeyRing
 from triage.service import DecisionService, load_services
@@ -121,7 +122,8 @@ def create_app(
     from settings — Redis by `redis_url`, else SQLite in `home`, bootstrapped from
     `bootstrap_dir` if set); without `store`, it opens `settings.audit_url`."""
     metrics = Metrics()
-    state = AppState(settings=settings, metrics=metrics, store=store, services=services, online=online)
+    state = AppState(settings=settings, metrics=metrics, store=store, services=services, online=online,
+                     coalescer=Coalescer(settings.coalesce_max) if settings.coalesce_max > 1 else None)
     if loader is not None:
         state.loader = loader
         state.open_online = False

@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
+from triage.coalesce import Coalescer
 from triage.errors import UnavailableError
 from triage.keys import ApiKey, KeyRing
 from triage.service import DecisionService, load_services
@@ -52,6 +53,7 @@ class AppState:
     loader: Callable[[Settings], DecisionService] = load_services
     online: Any = None  # triage.stores.online.OnlineState, shared by every reload of this process
     open_online: bool = True  # the default loader: open the online state from settings at start
+    coalescer: Coalescer | None = None  # groups the single decisions the loop has at hand (triage.coalesce)
 
 
 async def get_state(request: Request) -> AppState:  # async: no thread hop for a lookup

@@ -34,6 +34,7 @@ __all__ = [
     "jsonable",
     "idempotency_key",
     "decide_events_async",
+    "decide_requests_async",
     "record_outcome",
     "outcome_entity",
 ]
@@ -104,6 +105,15 @@ class ItemResult:
     error: TriageError | None = None
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What one request brings besides its event (a coalesced group keeps them apart)."""
+
+    received_at: datetime
+    header: str | None
+    api_key: str | None
+
+
 @dataclass
 class _Plan:
     """`decide_events_async` between deciding and the audit commit."""
@@ -125,7 +135,11 @@ def _plan(
     idempotency_header: str | None,
     api_key: str | None,
     stored: dict[str, DecisionRecord] | None = None,
+    requests: Sequence[_Request] | None = None,
 ) -> _Plan:
+    """Idempotency, then the decisions and their records. `requests`: when the events are
+    separate requests decided together (`triage.coalesce`), each one's own received time,
+    Idempotency-Key header and API key — and they do not see each other's events."""
     results: list[ItemResult] = [ItemResult() for _ in events]
     plan = _Plan(kind, events, results)
     keys: dict[int, tuple[str, str]] = {}
@@ -134,9 +148,12 @@ def _plan(
         if isinstance(ev, TriageError):
             results[i].error = ev
             continue
-        header = (
-            idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
-        )
+        if requests is not None:
+            header = requests[i].header
+        else:
+            header = (
+                idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
+            )
         plain[i] = jsonable(ev)
         keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
     if stored is None:
@@ -158,11 +175,17 @@ def _plan(
 
     order = list(todo.values())
     todo_events: list[Mapping[str, Any]] = [events[i] for i in order]  # type: ignore[misc]
-    decided_all = services.decide_many(kind, todo_events)
+    if requests is not None:
+        decided_all = services.decide_many(kind, todo_events, concurrent=True)
+    else:
+        decided_all = services.decide_many(kind, todo_events)
     received = iso(received_at)
     id_field, time_field = EVENT_ID[kind], EVENT_TIME[kind]
     for i, ev, decided in zip(order, todo_events, decided_all, strict=True):
         key, digest = keys[i]
+        if requests is not None:
+            received_at, api_key = requests[i].received_at, requests[i].api_key
+            received = iso(received_at)
         decision_id = str(uuid.uuid4())
         event_id = str(ev[id_field])
         response = jsonable({
@@ -275,6 +298,31 @@ async def decide_events_async(
     else:
         plan = _plan(services, kind, events, store.find_decisions, received_at=received_at,
                      idempotency_header=idempotency_header, api_key=api_key, stored=stored)
+    return await _commit(services, store, kind, plan)
+
+
+async def decide_requests_async(
+    services: DecisionService,
+    store: Store,
+    kind: EventKind,
+    requests: Sequence[tuple[Mapping[str, Any], _Request]],
+) -> list[ItemResult]:
+    """Separate single-event requests decided together (`triage.coalesce`): one result each,
+    with its own idempotency key, received time and API key; the events do not see each
+    other (none is audited yet, as for requests decided one after another in flight). As for
+    a single event, nothing is looked up first: the insert's ON CONFLICT finds a stored
+    decision. Raises `UnavailableError` (for all of them) when the audit store cannot take
+    the records."""
+    plan = _plan(services, kind, [e for e, _ in requests], store.find_decisions,
+                 received_at=requests[0][1].received_at, idempotency_header=None, api_key=None,
+                 stored={}, requests=[r for _, r in requests])
+    return await _commit(services, store, kind, plan)
+
+
+async def _commit(services: DecisionService, store: Store, kind: EventKind, plan: _Plan) -> list[ItemResult]:
+    """The plan's records, durably stored; then the won events to the online log."""
+    from starlette.concurrency import run_in_threadpool
+
     if not plan.fresh:
         return plan.results
     records = [rec for _, rec in plan.fresh.values()]

@@ -157,12 +157,15 @@ class DecisionService:
         """Features, scores and the policy for one validated event (no audit, no state change)."""
         return self.decide_many(kind, [event])[0]
 
-    def decide_many(self, kind: EventKind, events: Sequence[Mapping[str, Any]]) -> list[Decided]:
+    def decide_many(self, kind: EventKind, events: Sequence[Mapping[str, Any]], *,
+                    concurrent: bool = False) -> list[Decided]:
         """`decide` for many events at once: features from one look at the online state, ONE
         predict per model head for the whole batch, then the policy per event. Every event
         sees the batch's events strictly before it in event time (never a same-time one), as
         if decided one by one in time order — offline parity (`OnlineState.features_many`);
-        the batch reaches the shared state only after its audit commit."""
+        the batch reaches the shared state only after its audit commit. `concurrent=True`:
+        independent requests decided together (`triage.coalesce`); each sees only the state,
+        exactly as if decided alone."""
         if not events:
             return []
         started = time.perf_counter()
@@ -173,7 +176,10 @@ class DecisionService:
         if self.online is not None:
             try:
                 many = getattr(self.online, "features_many", None)
-                got = many(kind, events) if many is not None else [self.online.features(kind, e) for e in events]
+                if many is None:
+                    got = [self.online.features(kind, e) for e in events]
+                else:
+                    got = many(kind, events, concurrent=True) if concurrent else many(kind, events)
                 feats = list(got)
             except Exception:
                 log.exception("online features failed; deciding rules-only", extra={"kind": kind})

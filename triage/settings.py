@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     fraud_label_window_days: int = Field(default=60, ge=1, le=365)
     max_batch_items: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)
+    coalesce_max: int = Field(
+        default=32, ge=0, le=1000,
+        description="single decisions arriving together are decided as one group of up to this many (0: one by one)",
+    )
     metrics_open: bool = True
     retention_days: int = Field(default=730, ge=1)
     key_cache_seconds: float = Field(

@@ -259,10 +259,16 @@ class OnlineState:
         """The event's features as of its own time (created_at / requested_at)."""
         return self.features_many(kind, [event])[0]
 
-    def features_many(self, kind: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def features_many(self, kind: str, events: Sequence[Mapping[str, Any]], *,
+                      concurrent: bool = False) -> list[dict[str, Any]]:
         """Each event's features as of its own time, as if the batch's events had been decided
         one by one in event-time order: an event sees the batch's events strictly before it
         (never one at its own time), exactly as offline.
+
+        `concurrent=True`: the events are independent requests that arrived together (the
+        coalescer, `triage.coalesce`), not one caller's batch: each sees the state as it is,
+        not the others — exactly what each would see decided alone, since none of them is
+        audited yet.
 
         How: under the lock, after the log catch-up, the batch's events are applied to this
         worker's indexes inside `IndexedStore.scratch()` (in event-time order, so records with
@@ -277,7 +283,7 @@ class OnlineState:
         with self._guard(), self._lock:
             self.sync()
             scratch = getattr(self.store, "scratch", None)
-            if len(events) < 2 or scratch is None:
+            if len(events) < 2 or scratch is None or concurrent:
                 return self._features(kind, events, None)
             time_field = "created_at" if kind == "order" else "requested_at"
             order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
