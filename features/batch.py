@@ -2,17 +2,26 @@
 
 `order_values_many(online, orders, lines, customers)` gives, for each order, exactly
 `features.scalar.order_values` — every order as of its own `created_at`, all against the
-same state. The per-event path asks the store ~60 windows per order, one `window` call
-each; here the windows of the whole batch are read per *index* (one
-`store.window_columns` call per declared index for all the orders: the orders' keys and
-times gathered, one bisect of the upper bound per order and one per lower bound, a key
-many orders share searched with numpy at once), and the records (products, nodes) with one
-`get_records` per table for the batch. The formulas after the reads are
-`scalar.order_values`' own (its `prefetched` hook), so the batch cannot drift from the
-per-event path; a store without `window_columns` is read through `windows`, per order.
+same state — computed as numpy columns of the whole batch, not order by order.
 
-Parity: tests/features/test_batch.py holds this equal to `scalar.order_values` on random
-data and on a simulated retailer, and tests/api/test_parity.py to the offline frames.
+Reads: the per-event path asks the store ~60 windows per order, one `window` call each;
+here the windows of the whole batch are read per *index* (one `store.window_columns` call
+per declared index for all the orders: the orders' keys and times gathered, one bisect of
+the upper bound per order and one per lower bound, a key many orders share searched with
+numpy at once), and the records (products, nodes, customers) with one `get_records` per
+table. A store without `window_columns` is read through `windows`, per order.
+
+Formulas: `scalar.order_values`' own, column-wise — the row fields gathered once per
+column, the basket and vendor parts over the batch's flattened lines (`np.bincount`, which
+adds in line order from 0.0 exactly as the per-order loops do; `np.maximum.at`), the
+late-rate priors elementwise. Every value is the same IEEE operations in the same order as
+the per-event path, so the batch is bit-for-bit equal to it (the sign of a zero too); the
+two places where numpy's choice differs from Python's `max` (ties of ±0, NaN) are settled
+explicitly (`_first_max`, `_dominant`).
+
+Parity: tests/features/test_batch.py holds this bit-equal to `scalar.order_values` on
+random data, a simulated retailer and edge cases, and tests/api/test_parity.py to the
+offline frames.
 """
 
 from __future__ import annotations
@@ -20,14 +29,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features import scalar
 from features.declarations import _DAY_NS, UTC_DAY, Aggregation
-from features.scalar import _ORDER_EVENT_AGGS, _ORDER_LINE_AGGS, NAN, is_null, ns, vendor_weights
+from features.frame import haversine_km
+from features.orders import (
+    _VENDOR_WINDOWS,
+    BASKET_CATEGORIES,
+    GLOBAL_PRIOR_LATE,
+    GLOBAL_PRIOR_N,
+    LATE_PRIOR_WEIGHT,
+    ORDER_FEATURES,
+    VENDOR_RISKY_FACTOR,
+)
+from features.scalar import _CATS, _ORDER_EVENT_AGGS, _ORDER_LINE_AGGS, _RESALE, NAN, _f, _s, is_null, ns
 from features.streams import ALL
 
 __all__ = ["order_values_many"]
+
+_F64 = np.float64
+_K = len(BASKET_CATEGORIES)  # the "other" category's column
+_CATEGORY_NAMES = [*BASKET_CATEGORIES, "other"]
 
 
 def _by_index(aggs: Sequence[Aggregation]) -> list[tuple[str, tuple[str, ...], list[Aggregation]]]:
@@ -41,20 +65,7 @@ _EVENT_INDEXES = _by_index(_ORDER_EVENT_AGGS)
 _LINE_INDEXES = _by_index(_ORDER_LINE_AGGS)
 
 
-class _Records:
-    """The store's record reads answered from what the batch fetched (one call per table)."""
-
-    def __init__(self, store: Any, cache: dict[str, dict[str, dict[str, Any]]]) -> None:
-        self._store, self._cache = store, cache
-
-    def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        got = self._cache.get(table, {})
-        return [got[k] if k in got else _get(self._store, table, [k])[0] for k in keys]
-
-
-class _Online:
-    def __init__(self, online: Any, store: Any) -> None:
-        self.store, self.present = store, online.present
+# --------------------------------------------------------------------------- state reads
 
 
 def _get(store: Any, table: str, keys: list[str]) -> list[dict[str, Any] | None]:
@@ -67,35 +78,30 @@ def _fetch(store: Any, table: str, keys: Sequence[object]) -> dict[str, dict[str
     return {k: r for k, r in zip(wanted, _get(store, table, wanted), strict=True) if r}
 
 
-def _values(a: Aggregation, counts: list[int], totals: list[float], last: list[int | None]) -> list[float]:
-    if a.agg == "last_time":
-        return [NAN if x is None else float(x) for x in last]
-    if a.agg == "sum":
-        return [float(x) for x in totals]
-    return [float(x) for x in counts]
-
-
 def _read(store: Any, index: str, aggs: list[Aggregation], keys: list[tuple[str, ...] | None],
-          times: list[int]) -> list[list[float]]:
-    """Each aggregation's value for each (key, time) — NaN where the key is None."""
+          times: list[int]) -> list[np.ndarray]:
+    """Each aggregation's value for each (key, time) as a float column — NaN where the key is None."""
     lowers = [_lowers(a, times) for a in aggs]
     cols = getattr(store, "window_columns", None)
+    out: list[np.ndarray]
     if cols is not None:
         counts, totals, last = cols(index, keys, lowers, times)
-        out = [_values(a, counts[r], totals[r], last) for r, a in enumerate(aggs)]
+        # float(x) per value, as `scalar._value`: ints and None (→ NaN) convert exactly the same
+        out = [np.array(last if a.agg == "last_time" else totals[r] if a.agg == "sum" else counts[r], dtype=_F64)
+               for r, a in enumerate(aggs)]
     else:  # any other store: its windows, one ask per (aggregation, key)
         live_keys = [(i, k) for i, k in enumerate(keys) if k is not None]
         live = [i for i, _ in live_keys]
         asks = [(index, k, lowers[r][i], times[i]) for r in range(len(aggs)) for i, k in live_keys]
         got = scalar._ask(store, asks)
-        out = [[0.0] * len(keys) for _ in aggs]
+        out = [np.zeros(len(keys)) for _ in aggs]
         for j, w in enumerate(got):
             r, i = divmod(j, len(live))
             out[r][live[i]] = scalar._value(aggs[r], w)
-    for i, k in enumerate(keys):
-        if k is None:
-            for col in out:
-                col[i] = NAN
+    null = np.array([k is None for k in keys])
+    if null.any():
+        for col in out:
+            col[null] = NAN
     return out
 
 
@@ -112,14 +118,232 @@ def _lowers(a: Aggregation, times: list[int]) -> list[int | None]:
     return [a.lower_ns(t) for t in times]  # pragma: no cover - declarations allow no other kind
 
 
-def _key(ev: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
-    key = []
-    for c in cols:
-        v = ev.get(c)
-        if is_null(v):
-            return None
-        key.append(str(v))
-    return tuple(key)
+def _event_keys(values: Mapping[str, list[str | None]], cols: tuple[str, ...]) -> list[tuple[str, ...] | None]:
+    """Each order's key on `cols` (its values as str), None where any is null."""
+    if len(cols) == 1:
+        return [None if v is None else (v,) for v in values[cols[0]]]
+    return [None if None in k else k for k in zip(*(values[c] for c in cols), strict=True)]  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------ column helpers
+
+
+def _floats(values: Sequence[object]) -> np.ndarray:
+    """`scalar._f` of each value, as a column."""
+    return np.array([v if type(v) is float else _f(v) for v in values], dtype=_F64)
+
+
+def _strs(values: Sequence[object]) -> list[str | None]:
+    """`scalar._s` of each value."""
+    return [v if type(v) is str else _s(v) for v in values]
+
+
+def _differs(a: Sequence[object], b: Sequence[object]) -> np.ndarray:
+    """`scalar._differs` of each pair."""
+    return np.array([NAN if is_null(x) or is_null(y) else float(str(x) != str(y)) for x, y in zip(a, b, strict=True)],
+                    dtype=_F64)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """`scalar._ratio` elementwise: num / den where den > 0, else NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, NAN)
+
+
+def _nz(x: np.ndarray) -> np.ndarray:
+    return np.where(x != x, 0.0, x)
+
+
+def _sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group, `acc = 0.0; acc += v` in the values' order (bincount adds exactly so)."""
+    return np.bincount(owner, weights=values, minlength=n) if len(owner) else np.zeros(n)
+
+
+def _first_max(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group, Python's `top = -inf; top = max(top, v)`: NaN never wins, and of equal
+    values (0.0 and -0.0) the first stays; `np.maximum.at` takes the last of a tie."""
+    top = np.full(n, -np.inf)
+    if not len(owner):
+        return top
+    np.maximum.at(top, owner, np.where(values != values, -np.inf, values))
+    zero = (values == 0) & (top[owner] == 0)
+    if zero.any():
+        groups, first = np.unique(owner[zero], return_index=True)
+        top[groups] = values[zero][first]
+    return top
+
+
+def _dominant(by_cat: np.ndarray, total: np.ndarray) -> list[str | None]:
+    """`scalar.basket`'s dominant category: the first largest share, None unless total > 0."""
+    best = np.argmax(by_cat, axis=1).tolist()
+    out: list[str | None] = [_CATEGORY_NAMES[b] for b in best]
+    odd = np.isnan(by_cat).any(axis=1)  # argmax takes a NaN, Python's max never moves to one
+    for i in np.flatnonzero(~(total > 0) | odd).tolist():
+        if total[i] > 0:
+            row = by_cat[i].tolist()
+            out[i] = _CATEGORY_NAMES[max(range(_K + 1), key=lambda j: (row[j], -j))]
+        else:
+            out[i] = None
+    return out
+
+
+# -------------------------------------------------------------------------------- orders
+
+
+def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mapping[str, Any]],
+                 nodes: Sequence[Mapping[str, Any]], t_ns: np.ndarray) -> dict[str, Any]:
+    """`scalar.order_row` of every order, as columns."""
+    def col(rows: Sequence[Mapping[str, Any]], c: str) -> list[Any]:
+        return [r.get(c) for r in rows]
+
+    hours = t_ns // 3_600_000_000_000
+    created = [ns(v) for v in col(customers, "created_at")]
+    known = np.array([c is not None for c in created])
+    c_ns = np.array([0 if c is None else c for c in created], dtype=np.int64)
+    age = np.where(known & (c_ns <= t_ns), (t_ns - c_ns).astype(_F64), NAN)  # as offline: no future accounts
+    promised = [ns(v) for v in col(orders, "promised_at")]
+    p_ns = np.array([0 if p is None else p for p in promised], dtype=np.int64)
+    promise = np.where(np.array([p is not None for p in promised]), (p_ns - t_ns) / 3600e9, NAN)
+    card = col(orders, "card_country")
+    return {
+        "order_total": _floats(col(orders, "order_total")),
+        "item_count": _floats(col(orders, "item_count")),
+        "promo_used": np.array([0.0 if is_null(v) else 1.0 for v in col(orders, "promo_code")]),
+        "hour_utc": (hours % 24).astype(_F64),
+        "weekday": ((hours // 24 + 3) % 7).astype(_F64),  # 1970-01-01 was a Thursday
+        "channel": _strs(col(orders, "channel")),
+        "payment_method": _strs(col(orders, "payment_method")),
+        "service_level": _strs(col(orders, "service_level")),
+        "fulfillment_type": _strs(col(orders, "fulfillment_type")),
+        "card_ip_country_mismatch": _differs(card, col(orders, "ip_country")),
+        "card_country_missing": np.array([1.0 if is_null(v) else 0.0 for v in card]),
+        "billing_shipping_mismatch": _differs(col(orders, "billing_postcode"), col(orders, "shipping_postcode")),
+        "account_age_minutes": age / 60e9,
+        "account_age_days": age / 86_400e9,
+        "is_guest": np.array([NAN if is_null(v) else (1.0 if bool(v) else 0.0) for v in col(customers, "is_guest")]),
+        "loyalty_tier": _strs(col(customers, "loyalty_tier")),
+        "node_outside_home_region": _differs(col(nodes, "region"), col(customers, "home_region")),
+        "promise_window_hours": promise,
+        "distance_km": haversine_km(_floats(col(nodes, "lat")), _floats(col(nodes, "lon")),
+                                    _floats(col(orders, "ship_lat")), _floats(col(orders, "ship_lon"))),
+        "node_type": _strs(col(nodes, "node_type")),
+        "carrier": _strs(col(orders, "carrier")),
+    }
+
+
+class _Lines:
+    """The batch's order lines flattened, with what `scalar.basket` / `vendor_weights` read of
+    each line's product."""
+
+    def __init__(self, lines: Sequence[Sequence[Mapping[str, Any]]], products: Mapping[str, Mapping[str, Any]]) -> None:
+        owner: list[int] = []
+        qty: list[float] = []
+        price: list[float] = []
+        skus: list[str] = []
+        for i, ls in enumerate(lines):
+            for line in ls:
+                owner.append(i)
+                qty.append(float(line["quantity"]))
+                price.append(float(line["unit_price"]))
+                skus.append(str(line["sku"]))
+        per_sku: dict[str, tuple[float, float, int, str | None]] = {}
+        for sku in dict.fromkeys(skus):
+            p = products.get(sku) or {}
+            v = p.get("vendor_id")
+            per_sku[sku] = (_f(p.get("list_price")), _f(p.get("weight_kg")),
+                            _CATS.get(_s(p.get("category")) or "", _K), None if is_null(v) else str(v))
+        facts = [per_sku[s] for s in skus]
+        self.owner = np.array(owner, dtype=np.intp)
+        self.qty, self.price = np.array(qty, dtype=_F64), np.array(price, dtype=_F64)
+        self.value = self.qty * self.price
+        self.list_price = np.array([x[0] for x in facts], dtype=_F64)
+        self.weight = np.array([x[1] for x in facts], dtype=_F64)
+        self.cat = np.array([x[2] for x in facts], dtype=np.intp)
+        self.vendor = [x[3] for x in facts]
+
+
+def _basket_columns(ln: _Lines, n: int) -> dict[str, Any]:
+    """`scalar.basket` of every order, as columns."""
+    owner, value = ln.owner, ln.value
+    total = _sum(owner, value, n)
+    n_lines = np.bincount(owner, minlength=n).astype(_F64)
+    top = _first_max(owner, ln.price, n)
+    list_value = _sum(owner, _nz(ln.qty * ln.list_price), n)
+    by_cat = _sum(owner * (_K + 1) + ln.cat, value, n * (_K + 1)).reshape(n, _K + 1)
+    out: dict[str, Any] = {
+        "n_lines": n_lines,
+        "max_unit_price": np.where(n_lines > 0, top, NAN),
+        "basket_weight_kg": _sum(owner, _nz(ln.qty * ln.weight), n),
+        "discount_depth": 1.0 - _ratio(total, list_value),
+    }
+    for c, j in _CATS.items():
+        out[f"share_{c}"] = _ratio(by_cat[:, j], total)
+    out["share_other"] = _ratio(by_cat[:, _K], total)
+    out["dominant_category"] = _dominant(by_cat, total)
+    resale = np.zeros(n)
+    for j in _RESALE:  # `sum(...)` from 0, in category order
+        resale = resale + by_cat[:, j]
+    out["high_resale_share"] = _ratio(resale, total)
+    return out
+
+
+class _Vendors:
+    """Each order's distinct vendors as `scalar.vendor_weights` lists them (sorted by vendor),
+    flattened: pair j is (order `owner[j]`, vendor `vendor[j]`) with basket value `weight[j]`."""
+
+    def __init__(self, ln: _Lines, n: int) -> None:
+        has = np.array([v is not None for v in ln.vendor], dtype=bool)
+        names = sorted({v for v in ln.vendor if v is not None})
+        rank = {v: r for r, v in enumerate(names)}
+        code = np.array([rank[v] for v in ln.vendor if v is not None], dtype=np.intp)
+        pair = ln.owner[has] * max(len(names), 1) + code
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        self.owner = uniq // max(len(names), 1)
+        self.vendor = [names[r] for r in (uniq % max(len(names), 1)).tolist()]
+        self.weight = _sum(inverse, ln.value[has], len(uniq))  # per vendor, in line order
+
+
+def _vendor_columns(vd: _Vendors, got: Mapping[str, np.ndarray], agg: Mapping[str, np.ndarray],
+                    has_delivery: bool, n: int) -> dict[str, np.ndarray]:
+    """`scalar._vendors` of every order, as columns."""
+    owner, w = vd.owner, vd.weight
+    n_vendors = np.bincount(owner, minlength=n).astype(_F64)
+    total = _sum(owner, w, n)  # sum(weights.values()), in vendor order
+    out = {"n_vendors": n_vendors}
+    nan = np.full(n, NAN)
+    for wl in _VENDOR_WINDOWS:
+        prior = ((agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N))[owner]
+        rate = ((_nz(got[f"_vendor_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior)
+                / (_nz(got[f"_vendor_known_{wl}"]) + LATE_PRIOR_WEIGHT))
+        top = _first_max(owner, rate, n)
+        acc = _sum(owner, w * rate, n)
+        risky = _sum(owner, w * np.where(rate > VENDOR_RISKY_FACTOR * prior, 1.0, 0.0), n)
+        out[f"vendor_late_rate_max_{wl}"] = np.where(n_vendors > 0, top, NAN) if has_delivery else nan
+        out[f"vendor_late_rate_mean_{wl}"] = _ratio(acc, total) if has_delivery else nan
+        if wl == "28d":
+            out["vendor_risky_share_28d"] = _ratio(risky, total) if has_delivery else nan
+    return out
+
+
+def _derived_columns(agg: Mapping[str, np.ndarray], t: np.ndarray, capacity: np.ndarray,
+                     has_delivery: bool) -> dict[str, np.ndarray]:
+    """The features `scalar.order_values` derives from the event windows, as columns."""
+    v = {"days_since_prev_order": (t - agg["_cust_last_order"]) / 86_400e9,
+         "cust_return_rate": _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])}
+    pc = agg["_cust_postcode_prior_orders"]
+    v["new_shipping_address"] = np.where(pc != pc, NAN, np.where(pc == 0, 1.0, 0.0))
+    v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
+    v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
+    v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
+    for wl in ("7d", "28d", "all"):
+        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
+        for label in ("node", "carrier", "carrier_region"):
+            if label == "carrier_region" and wl != "7d":
+                continue
+            known = agg[f"{label}_known_{wl}"]
+            rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
+            v[f"{label}_late_rate_{wl}"] = np.where(known != known, NAN, rate) if has_delivery else np.full(len(t), NAN)
+    return v
 
 
 def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
@@ -129,50 +353,49 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     n = len(orders)
     if n == 0:
         return []
-    customers = list(customers) if customers is not None else [None] * n
+    if len(lines) != n or (customers is not None and len(customers) != n):
+        raise ValueError(f"expected {n} line lists and customers, one per order; got {len(lines)} and "
+                         f"{'None' if customers is None else len(customers)}")
     store = online.store
-    cache = {
-        "products": _fetch(store, "products", [ln.get("sku") for ls in lines for ln in ls]),
-        "nodes": _fetch(store, "nodes", [o.get("fulfillment_node_id") for o in orders]),
-    }
-    missing = [o.get("customer_id") for o, c in zip(orders, customers, strict=True) if c is None]
-    if missing:
-        cache["customers"] = _fetch(store, "customers", missing)
-    products, nodes = cache["products"], cache["nodes"]
+    products = _fetch(store, "products", [ln.get("sku") for ls in lines for ln in ls])
+    node_ids = [o.get("fulfillment_node_id") for o in orders]
+    found = _fetch(store, "nodes", node_ids)
+    nodes = [{} if is_null(k) else found.get(str(k), {}) for k in node_ids]
+    own: Sequence[Mapping[str, Any] | None] = customers if customers is not None else [None] * n
+    cids = [o.get("customer_id") if c is None else None for o, c in zip(orders, own, strict=True)]
+    stored = _fetch(store, "customers", cids) if any(c is None for c in own) else {}
+    custs = [c if c is not None else {} if is_null(k) else stored.get(str(k), {}) for c, k in zip(own, cids, strict=True)]
     times: list[int] = []
-    evs: list[dict[str, Any]] = []
-    weights: list[dict[str, float]] = []
-    for o, ls in zip(orders, lines, strict=True):
-        t = ns(o["created_at"])
-        assert t is not None
-        times.append(t)
-        node_id = o.get("fulfillment_node_id")
-        node = nodes.get(str(node_id), {}) if not is_null(node_id) else {}
-        evs.append({**o, "node_region": node.get("region"), "_all": ALL})
-        weights.append(vendor_weights(ls, products))
+    for o in orders:
+        t_ns = ns(o["created_at"])
+        assert t_ns is not None
+        times.append(t_ns)
+    t_arr = np.array(times, dtype=np.int64)
 
-    aggs: list[dict[str, float]] = [{} for _ in range(n)]
-    by_cols: dict[tuple[str, ...], list[tuple[str, ...] | None]] = {}
+    ln = _Lines(lines, products)
+    v = _row_columns(orders, custs, nodes, t_arr) | _basket_columns(ln, n)
+
+    values: dict[str, list[str | None]] = {"_all": [ALL] * n, "node_region": _strs([d.get("region") for d in nodes])}
+    agg: dict[str, np.ndarray] = {}
     for index, cols, group in _EVENT_INDEXES:
-        keys = by_cols.get(cols)
-        if keys is None:
-            keys = by_cols[cols] = [_key(ev, cols) for ev in evs]
-        for a, col in zip(group, _read(store, index, group, keys, times), strict=True):
-            name = a.name
-            for d, x in zip(aggs, col, strict=True):
-                d[name] = x
-    got: list[dict[tuple[str, str], float]] = [{} for _ in range(n)]
-    owner = [i for i, w in enumerate(weights) for _ in w]
-    vkeys: list[tuple[str, ...] | None] = [(v,) for w in weights for v in w]
-    vtimes = [times[i] for i in owner]
-    for index, _cols, group in _LINE_INDEXES:
-        if not vkeys:
-            break
-        for a, col in zip(group, _read(store, index, group, vkeys, vtimes), strict=True):
-            for i, k, x in zip(owner, vkeys, col, strict=True):
-                assert k is not None
-                got[i][(a.name, k[0])] = x
+        for c in cols:
+            if c not in values:
+                values[c] = [None if is_null(x) else str(x) for x in (o.get(c) for o in orders)]
+        for a, col in zip(group, _read(store, index, group, _event_keys(values, cols), times), strict=True):
+            agg[a.name] = col
+    vd = _Vendors(ln, n)
+    got: dict[str, np.ndarray] = {a.name: np.zeros(0) for a in _ORDER_LINE_AGGS}
+    if vd.vendor:
+        vkeys: list[tuple[str, ...] | None] = [(x,) for x in vd.vendor]
+        vtimes = t_arr[vd.owner].tolist()
+        for index, _cols, group in _LINE_INDEXES:
+            got.update(zip((a.name for a in group), _read(store, index, group, vkeys, vtimes), strict=True))
 
-    view = _Online(online, _Records(store, cache))
-    return [scalar.order_values(view, o, ls, c, prefetched=(aggs[i], got[i]))
-            for i, (o, ls, c) in enumerate(zip(orders, lines, customers, strict=True))]
+    v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
+    has_delivery = "fulfillment_outcomes" in online.present
+    capacity = _floats([d.get("daily_capacity") for d in nodes])
+    v |= _derived_columns(agg, t_arr.astype(_F64), capacity, has_delivery)
+    v |= _vendor_columns(vd, got, agg, has_delivery, n)
+    names = ORDER_FEATURES.names
+    columns = [x.tolist() if isinstance(x := v[name], np.ndarray) else x for name in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
