@@ -1,6 +1,8 @@
 """Prometheus metrics: requests by route and status, latencies, decisions, degraded, versions.
 
-Each app gets its own registry (tests build many apps). With several uvicorn workers,
+Each app gets its own registry (tests build many apps). The labelled children a request
+touches are kept by label values (`labels()` takes a lock and builds the key each call;
+the label sets are small: routes × statuses, kinds × actions). With several uvicorn workers,
 `PROMETHEUS_MULTIPROC_DIR` is set by `run_server` and `/metrics` aggregates every
 worker's files.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -57,15 +60,24 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._decision_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        s = str(status)
-        self.requests.labels(method, route, s).inc()
-        self.latency.labels(method, route, s).observe(seconds)
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            s = str(status)
+            children = self.requests.labels(method, route, s), self.latency.labels(method, route, s)
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_decision(self, kind: str, actions: Iterable[str], degraded: bool) -> None:
         for a in actions:
-            self.decisions.labels(kind, a).inc()
+            child = self._decision_children.get((kind, a))
+            if child is None:
+                child = self._decision_children[(kind, a)] = self.decisions.labels(kind, a)
+            child.inc()
         if degraded:
             self.degraded.labels(kind).inc()
 

@@ -4,7 +4,8 @@
   new one), returned in `X-Correlation-ID` and attached to every log line;
 - the body limit: a `Content-Length` above `max_body_bytes` is refused at once with
   413, and a streamed body is cut off when it passes the limit;
-- metrics by route template and status, and one access-log line;
+- metrics by route template and status, and one access-log line (made without the
+  caller lookup `log.info` does: the JSON line does not show it);
 - the last resort: an unexpected exception becomes a generic 500 problem with the
   correlation id; the trace goes to the log, never to the client.
 """
@@ -95,16 +96,21 @@ class RequestContextMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(scope.get("method", ""), label, status, elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope.get("method"),
-                    "route": label,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "api_key": scope["state"].get("api_key"),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                # `log.info` would also walk the stack for the caller's file and line, which
+                # the JSON line does not carry: the record is made and handled directly
+                log.handle(
+                    log.makeRecord(
+                        log.name, logging.INFO, __file__, 0, "request", (), None,
+                        extra={
+                            "method": scope.get("method"),
+                            "route": label,
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 3),
+                            "api_key": scope["state"].get("api_key"),
+                        },
+                    )
+                )
             correlation_id.reset(token)
 
     def _limited(self, receive: Receive) -> Receive:

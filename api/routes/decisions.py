@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DecideKey, IdempotencyKey, ReadKey, ReceivedAt, ServicesDep, StateDep, StoreDep
+from api.deps import AppState, DecideContext, DecideDep, ReadKey, StoreDep
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
 from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
@@ -36,98 +36,47 @@ class _InvalidItem(ContractError):
         self.body = body
 
 
-async def _one(
-    kind: EventKind,
-    event: Any,
-    *,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idem: str | None,
-    key_name: str,
-) -> JSONResponse:
-    (result,) = await decide_events_async(
-        services,
-        store,
-        kind,
-        [event.model_dump()],
-        received_at=received_at,
-        idempotency_header=idem,
-        api_key=key_name,
-    )
+async def _one(kind: EventKind, event: Any, ctx: DecideContext) -> JSONResponse:
+    coalescer = ctx.state.coalescer  # decides it with the others the loop has at hand (triage.coalesce)
+    if coalescer is not None:
+        result = await coalescer.decide(ctx.services, ctx.store, kind, event.model_dump(),
+                                        received_at=ctx.received_at, idempotency_header=ctx.idempotency_key,
+                                        api_key=ctx.key.name)
+    else:
+        (result,) = await decide_events_async(
+            ctx.services,
+            ctx.store,
+            kind,
+            [event.model_dump()],
+            received_at=ctx.received_at,
+            idempotency_header=ctx.idempotency_key,
+            api_key=ctx.key.name,
+        )
     if result.error is not None:
         raise result.error
     assert result.decision is not None
+    metrics = ctx.state.metrics
     if result.replayed:
-        state.metrics.replays.labels(kind).inc()
-    else:
-        state.metrics.observe_decision(
-            kind, result.decision.get("actions", []), result.decision.get("degraded", False)
-        )
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.decision, headers=headers)
+        metrics.replays.labels(kind).inc()
+        return JSONResponse(result.decision, headers={"Idempotent-Replayed": "true"})
+    metrics.observe_decision(kind, result.decision.get("actions", []), result.decision.get("degraded", False))
+    return JSONResponse(result.decision)
 
 
 @router.post("/orders/decisions", response_model=DecisionResponse, responses=_ERRORS)
-async def decide_order(
-    event: OrderEvent,
-    key: DecideKey,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def decide_order(event: OrderEvent, ctx: DecideDep) -> JSONResponse:
     """Score and route one order; the decision is audited before it is returned."""
-    return await _one(
-        "order",
-        event,
-        state=state,
-        services=services,
-        store=store,
-        received_at=received_at,
-        idem=idempotency_key,
-        key_name=key.name,
-    )
+    return await _one("order", event, ctx)
 
 
 @router.post("/returns/decisions", response_model=DecisionResponse, responses=_ERRORS)
-async def decide_return(
-    event: ReturnEvent,  # type: ignore[valid-type]
-    key: DecideKey,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def decide_return(event: ReturnEvent, ctx: DecideDep) -> JSONResponse:  # type: ignore[valid-type]
     """Score and route one return request; audited before it is returned."""
-    return await _one(
-        "return",
-        event,
-        state=state,
-        services=services,
-        store=store,
-        received_at=received_at,
-        idem=idempotency_key,
-        key_name=key.name,
-    )
+    return await _one("return", event, ctx)
 
 
-async def _batch(
-    kind: EventKind,
-    body: BatchRequest,
-    *,
-    request: Request,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idem: str | None,
-    key_name: str,
-) -> JSONResponse:
-    limit = state.settings.max_batch_items
+async def _batch(kind: EventKind, body: BatchRequest, request: Request, ctx: DecideContext) -> JSONResponse:
+    limit = ctx.state.settings.max_batch_items
     if len(body.items) > limit:
         raise PayloadTooLargeError(
             f"items: {len(body.items)} events in one batch; the limit is {limit} (max_batch_items)"
@@ -137,10 +86,10 @@ async def _batch(
     # in the thread pool so the event loop keeps serving single decisions meanwhile
     events = await run_in_threadpool(_validate_items, kind, body.items, cid)
     results = await decide_events_async(
-        services, store, kind, events, received_at=received_at, idempotency_header=idem, api_key=key_name,
-        offload=True,
+        ctx.services, ctx.store, kind, events, received_at=ctx.received_at,
+        idempotency_header=ctx.idempotency_key, api_key=ctx.key.name, offload=True,
     )
-    return await run_in_threadpool(_batch_response, kind, results, state, cid)
+    return await run_in_threadpool(_batch_response, kind, results, ctx.state, cid)
 
 
 def _validate_items(kind: EventKind, items: list[Any], cid: str | None) -> list[Any]:
@@ -157,7 +106,7 @@ def _validate_items(kind: EventKind, items: list[Any], cid: str | None) -> list[
     return events
 
 
-def _batch_response(kind: EventKind, results: list[Any], state: StateDep, cid: str | None) -> JSONResponse:
+def _batch_response(kind: EventKind, results: list[Any], state: AppState, cid: str | None) -> JSONResponse:
     out = []
     for i, r in enumerate(results):
         if r.error is not None:
@@ -177,53 +126,15 @@ def _batch_response(kind: EventKind, results: list[Any], state: StateDep, cid: s
 
 
 @router.post("/orders/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
-async def decide_orders_batch(
-    body: BatchRequest,
-    request: Request,
-    key: DecideKey,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def decide_orders_batch(body: BatchRequest, request: Request, ctx: DecideDep) -> JSONResponse:
     """Decide up to `max_batch_items` orders; an invalid item gets its own error, the rest are decided."""
-    return await _batch(
-        "order",
-        body,
-        request=request,
-        state=state,
-        services=services,
-        store=store,
-        received_at=received_at,
-        idem=idempotency_key,
-        key_name=key.name,
-    )
+    return await _batch("order", body, request, ctx)
 
 
 @router.post("/returns/decisions:batch", response_model=BatchResponse, responses=_ERRORS)
-async def decide_returns_batch(
-    body: BatchRequest,
-    request: Request,
-    key: DecideKey,
-    state: StateDep,
-    services: ServicesDep,
-    store: StoreDep,
-    received_at: ReceivedAt,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def decide_returns_batch(body: BatchRequest, request: Request, ctx: DecideDep) -> JSONResponse:
     """Decide up to `max_batch_items` returns; per-item errors as in the order batch."""
-    return await _batch(
-        "return",
-        body,
-        request=request,
-        state=state,
-        services=services,
-        store=store,
-        received_at=received_at,
-        idem=idempotency_key,
-        key_name=key.name,
-    )
+    return await _batch("return", body, request, ctx)
 
 
 @router.get("/decisions/{decision_id}", responses=_ERRORS)
