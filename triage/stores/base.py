@@ -8,6 +8,12 @@ conversion of timestamps, JSON and booleans.
 
 The schema is versioned in a `schema_version` table and migrated at open, under a
 lock, so several worker processes starting together agree.
+
+Every decision and outcome is inserted with `online_pending` set: the online-state log
+(a separate database) may not have it yet. Start-up recovery
+(`triage.stores.log_recovery`) reads the pending rows in audit order (`pending_online`),
+re-appends what the log lacks and clears the marks (`clear_online_pending`), so the hot
+path never writes a second statement.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "DecisionRecord",
     "OutcomeRecord",
     "KeyRecord",
+    "PendingRow",
     "Store",
     "SqlStore",
     "utc",
@@ -91,6 +98,24 @@ class OutcomeRecord:
     body: dict[str, Any]
     received_at: datetime
     api_key: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingRow:
+    """An audited decision or outcome the online log may not have received yet."""
+
+    table: str  # "decisions" or "outcomes"
+    row_id: str  # decision_id or outcome_id
+    kind: str  # "order"/"return", or the outcome type
+    entity_id: str  # the event id, or the outcome's entity id
+    body: dict[str, Any]  # the request (decisions) or the outcome body, as audited
+    received_at: datetime
+    seq: int  # commit order within its table
+
+    @property
+    def order_key(self) -> tuple[datetime, int, int]:
+        """Audit order across both tables: by time received, then each table's commit order."""
+        return (self.received_at, 0 if self.table == "decisions" else 1, self.seq)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +236,8 @@ class Dialect:
     name: str
     placeholder: str
     types: dict[str, str] = field(default_factory=dict)
+    seq_column: str = "rowid"  # a column in commit order (SQLite: the rowid)
+    true: str = "1"  # the literal `online_pending` is inserted with
 
     def ts_in(self, ts: datetime | None) -> Any:
         return ts
@@ -285,10 +312,24 @@ def schema_v1(t: dict[str, str]) -> list[str]:
     ]
 
 
+def schema_v2(t: dict[str, str]) -> list[str]:
+    """Version 2: the `online_pending` mark (start-up log recovery) and, where the database has
+    no rowid, a commit-order column. Rows from before are taken as logged (NULL)."""
+    stmts: list[str] = []
+    for table in ("decisions", "outcomes"):
+        order = "received_at"
+        if "identity" in t:
+            stmts.append(f"ALTER TABLE {table} ADD COLUMN audit_seq {t['identity']}")
+            order = "received_at, audit_seq"
+        stmts.append(f"ALTER TABLE {table} ADD COLUMN online_pending {t['bool']}")
+        stmts.append(f"CREATE INDEX {table}_online_pending ON {table} ({order}) WHERE online_pending IS NOT NULL")
+    return stmts
+
+
 _GROUP_LOCK = threading.Lock()
 
 # (version, statements builder); append new versions, never edit old ones.
-MIGRATIONS = [(1, schema_v1)]
+MIGRATIONS = [(1, schema_v1), (2, schema_v2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -458,8 +499,8 @@ class SqlStore(Store):
         """All records in one transaction (one durable commit)."""
         cols = ", ".join(_DECISION_COLUMNS)
         insert = self._q(
-            f"INSERT INTO decisions ({cols}) VALUES ({self._marks(len(_DECISION_COLUMNS))}) "
-            "ON CONFLICT (idempotency_key) DO NOTHING"
+            f"INSERT INTO decisions ({cols}, online_pending) VALUES ({self._marks(len(_DECISION_COLUMNS))}, "
+            f"{self.dialect.true}) ON CONFLICT (idempotency_key) DO NOTHING"
         )
         select = self._q(f"SELECT {cols} FROM decisions WHERE idempotency_key = ?")
         stored: list[DecisionRecord] = []
@@ -511,8 +552,8 @@ class SqlStore(Store):
         with self._tx() as cur:
             c = cur.execute(
                 self._q(
-                    f"INSERT INTO outcomes ({cols}) VALUES ({self._marks(len(_OUTCOME_COLUMNS))}) "
-                    "ON CONFLICT (body_hash) DO NOTHING"
+                    f"INSERT INTO outcomes ({cols}, online_pending) VALUES "
+                    f"({self._marks(len(_OUTCOME_COLUMNS))}, {d.true}) ON CONFLICT (body_hash) DO NOTHING"
                 ),
                 params,
             )
@@ -538,6 +579,38 @@ class SqlStore(Store):
             n_dec = cur.execute(self._q("DELETE FROM decisions WHERE received_at < ?"), (ts,)).rowcount
             n_out = cur.execute(self._q("DELETE FROM outcomes WHERE received_at < ?"), (ts,)).rowcount
         return {"decisions": n_dec, "outcomes": n_out}
+
+    # -- online log recovery -----------------------------------------------------
+    def pending_online(self, table: str, after: tuple[datetime, int] | None = None,
+                       limit: int = 1000) -> list[PendingRow]:
+        """`table`'s rows still marked `online_pending`, in audit order, after `after`
+        ((received_at, seq) of the last row of the previous page)."""
+        cols = {"decisions": "decision_id, kind, event_id, request",
+                "outcomes": "outcome_id, type, entity_id, body"}[table]
+        seq = self.dialect.seq_column
+        sql = f"SELECT {seq}, {cols}, received_at FROM {table} WHERE online_pending IS NOT NULL"
+        params: tuple[Any, ...] = ()
+        if after is not None:
+            sql += f" AND (received_at > ? OR (received_at = ? AND {seq} > ?))"
+            ts = self.dialect.ts_in(after[0])
+            params = (ts, ts, after[1])
+        sql += f" ORDER BY received_at, {seq} LIMIT {int(limit)}"
+        d = self.dialect
+        with self._read_tx() as cur:
+            rows = cur.execute(self._q(sql), params).fetchall()
+        return [PendingRow(table=table, seq=int(s), row_id=i, kind=k, entity_id=e, body=d.json_out(b),
+                           received_at=d.ts_out(r))  # type: ignore[arg-type]
+                for s, i, k, e, b, r in rows]
+
+    def clear_online_pending(self, table: str, row_ids: Sequence[str]) -> None:
+        """The online log has these rows (or they are superseded): no longer pending."""
+        id_col = {"decisions": "decision_id", "outcomes": "outcome_id"}[table]
+        for many in range(0, len(row_ids), 50_000):  # one commit per 50,000 rows
+            with self._tx() as cur:
+                for start in range(many, min(many + 50_000, len(row_ids)), 500):
+                    chunk = tuple(row_ids[start:start + 500])
+                    cur.execute(self._q(f"UPDATE {table} SET online_pending = NULL "
+                                        f"WHERE {id_col} IN ({self._marks(len(chunk))})"), chunk)
 
     # -- keys ------------------------------------------------------------------
     def _key_from_row(self, row: Sequence[Any]) -> KeyRecord:

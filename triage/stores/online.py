@@ -19,8 +19,10 @@
 
 `load_online(settings, folder)` (`triage online load DIR`, `triage serve --bootstrap DIR`)
 puts a contract folder in the log as the new snapshot; running workers rebuild from it when
-they reach its reset entry. If the log is unreachable, `features()` raises (the service then
-decides rules-only, `degraded`); after a failure, calls fail fast for `retry_after_s`.
+they reach its reset entry. At start, `open_online` first re-appends what the audit store
+committed and the log never received (a crash between the two: `triage.stores.log_recovery`).
+If the log is unreachable, `features()` raises (the service then decides rules-only,
+`degraded`); after a failure, calls fail fast for `retry_after_s`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,8 @@ from features.scalar import is_null
 from triage.errors import UnavailableError
 from triage.stores.online_index import IndexedStore
 
-__all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "ONLINE_KINDS"]
+__all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "recover_from_audit",
+           "ONLINE_KINDS"]
 
 log = logging.getLogger("triage.online")
 
@@ -404,7 +407,8 @@ def open_online(settings: Any) -> OnlineState:
     """The service's online state from settings; never raises (an unreachable log degrades).
 
     Bootstraps from `settings.bootstrap_dir` when set (unless that folder is loaded
-    already), then builds this worker's indexes from the log."""
+    already), re-appends what the audit store committed and the log never received
+    (`recover_from_audit`), then builds this worker's indexes from the log."""
     try:
         log_ = open_online_log(settings)
     except Exception as exc:  # noqa: BLE001
@@ -416,6 +420,7 @@ def open_online(settings: Any) -> OnlineState:
             ensure_loaded(settings, settings.bootstrap_dir, log_=log_)
         except Exception:
             log.exception("online bootstrap failed", extra={"folder": str(settings.bootstrap_dir)})
+    recover_from_audit(settings, log_)
     try:
         with state._lock:
             state.sync()
@@ -423,6 +428,31 @@ def open_online(settings: Any) -> OnlineState:
         state._seq = None
         log.error("online state cannot be built yet", extra={"reason": f"{type(exc).__name__}: {exc}"})
     return state
+
+
+def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
+    """Re-append to the log, in audit order, the decided events and outcomes the audit store
+    (`settings.audit_url`) committed and the log lacks (`triage.stores.log_recovery`): a
+    crash between the audit commit and the log append loses nothing. Never raises (a
+    failure is logged; the rows stay pending for the next start)."""
+    url = settings.audit_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None  # nothing audited yet
+    try:
+        from triage.stores import open_store
+        from triage.stores.log_recovery import recover_log
+
+        store = open_store(url)
+        try:
+            if not hasattr(store, "pending_online"):
+                return None
+            return recover_log(log_, store)
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - the service still starts; the next start retries
+        log.error("online log recovery failed; retried at the next start",
+                  extra={"reason": f"{type(exc).__name__}: {exc}"})
+        return None
 
 
 # ------------------------------------------------------------------------------ bootstrap
@@ -456,7 +486,8 @@ def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace:
         body = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL)
         if replace:
             epoch = uuid.uuid4().hex
-            meta = {"folder": str(folder.resolve()), "fingerprint": _fingerprint(folder), "epoch": epoch}
+            meta = {"folder": str(folder.resolve()), "fingerprint": _fingerprint(folder), "epoch": epoch,
+                    "loaded_at": datetime.now(UTC).isoformat()}  # audit rows before it: superseded
             lg.put_snapshot(meta, body, _dumps(("reset", epoch)))
         else:
             lg.append([_dumps(("dataset", body))])

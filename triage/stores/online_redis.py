@@ -64,6 +64,14 @@ class RedisLog:
                 out.append((eid.decode() if isinstance(eid, bytes) else str(eid), fields[b"e"]))
         return out
 
+    def end(self) -> str:
+        """The id of the last entry (`start()` when empty)."""
+        got = cast("list[tuple[bytes, dict[bytes, bytes]]]", self.client.xrevrange(self._stream, count=1))
+        if not got:
+            return self.start()
+        eid = got[0][0]
+        return eid.decode() if isinstance(eid, bytes) else str(eid)
+
     def follows(self, seq: str, after: str) -> bool:
         return False  # stream ids have gaps: always read
 

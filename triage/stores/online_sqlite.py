@@ -7,9 +7,10 @@ applies the log in sequence order (`triage.stores.online.OnlineState`), so all w
 of a machine see the same history. `seq` is an AUTOINCREMENT rowid: SQLite serialises
 writers, so sequence order is commit order and a reader never skips a row.
 
-Commits use `synchronous=NORMAL` (crash-safe in WAL, no fsync per event): the state can
-be rebuilt from the audit store (`triage export`) and the bootstrap folder, while every
-decision itself is durable in the audit store before it is answered.
+Commits use `synchronous=NORMAL` (crash-safe in WAL, no fsync per event): every decision
+and outcome is durable in the audit store before it is answered, and what the log lost
+(a crash after the audit commit, before or just after the append) is re-appended from the
+audit at the next service start (`triage.stores.log_recovery`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ class SqliteLog:
         rows = self._conn().execute("SELECT seq, body FROM online_log WHERE seq > ? ORDER BY seq LIMIT ?",
                                     (after, limit)).fetchall()
         return [(int(s), bytes(b)) for s, b in rows]
+
+    def end(self) -> int:
+        """The position of the last entry (`start()` when empty)."""
+        return int(self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM online_log").fetchone()[0])
 
     def follows(self, seq: int, after: int) -> bool:
         """Whether `seq` is the entry right after position `after` (nothing in between)."""

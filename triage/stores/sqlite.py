@@ -29,7 +29,8 @@ class _SqliteDialect(Dialect):
         return None if ts is None else ts.astimezone(UTC).strftime(_TS_FORMAT)
 
     def ts_out(self, value: Any) -> datetime | None:
-        return None if value is None else datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
+        # fromisoformat reads the fixed format (…SS.ffffffZ) ~20x faster than strptime
+        return None if value is None else datetime.fromisoformat(value)
 
     def bool_in(self, value: bool) -> Any:
         return 1 if value else 0
