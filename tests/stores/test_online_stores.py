@@ -271,6 +271,7 @@ def test_batches_see_their_earlier_items_as_offline(tmp_path, seed, size):
             assert_values_equal(offline[kind].loc[event[id_of[kind]]], feats, event[id_of[kind]])
         w.observe_many(kind, items)
     assert max(sizes) > 5  # the batches really hold several events
+    assert w.overlaid > 0  # new orders' batches are read through the overlay (features.overlay)
 
 
 def test_scratch_changes_are_undone_exactly():

@@ -42,6 +42,7 @@ from typing import Any
 
 from features import batch, scalar
 from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
+from features.overlay import BatchOverlay, LayeredStore
 from features.scalar import is_null
 from triage.errors import UnavailableError
 from triage.stores.online_index import IndexedStore
@@ -105,6 +106,7 @@ class OnlineState:
         self._seq: Any = None  # last applied log position; None: not built yet
         self._epoch: str | None = None
         self.applied = 0  # log entries applied (for tests and the benchmark)
+        self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
 
     # -- health ------------------------------------------------------------------------
     def describe(self) -> str:
@@ -280,7 +282,10 @@ class OnlineState:
         [lower, t) hold exactly the batch's events before t — and the changes are undone
         before the lock is released. Nobody else ever sees an event that is not audited yet
         (it reaches the indexes through the log after its audit commit, as before), and a
-        failed commit leaves nothing to roll back. An order without its own `customer` whose
+        failed commit leaves nothing to roll back. A batch of orders the state has never seen
+        skips the scratch: their entries are laid over the window reads instead
+        (`features.overlay`, exact to float tolerance; any other batch takes the scratch
+        path). An order without its own `customer` whose
         customer's record another item of the batch carries gets the record one by one would
         have used (the latest such item before it, else the stored one)."""
         with self._guard(), self._lock:
@@ -291,6 +296,13 @@ class OnlineState:
             time_field = "created_at" if kind == "order" else "requested_at"
             order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
             customers = self._batch_customers(events, order) if kind == "order" else None
+            if kind == "order":  # new orders: their entries as an overlay on the reads, no scratch
+                rows, lines = _order_rows(events)
+                overlay = BatchOverlay.build(self.online, rows, lines)
+                if overlay is not None:
+                    self.overlaid += 1
+                    view = _View(LayeredStore(self.store, overlay), self.online.present)
+                    return batch.order_values_many(view, rows, lines, customers)
             with scratch():
                 for i in order:
                     try:
@@ -327,8 +339,7 @@ class OnlineState:
         if kind == "order":
             if customers is None:
                 customers = [_plain(c) if isinstance((c := e.get("customer")), Mapping) else None for e in events]
-            rows = [_plain(_order_row(e)) for e in events]
-            lines = [[_plain(x) for x in e.get("lines") or []] for e in events]
+            rows, lines = _order_rows(events)
             if len(events) > 1:  # many at once: the windows read per index
                 return batch.order_values_many(online, rows, lines, customers)
             return [scalar.order_values(online, r, ls, c) for r, ls, c in zip(rows, lines, customers, strict=True)]
@@ -401,6 +412,19 @@ def _iso(v: Any) -> Any:
 
 def _order_row(event: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k not in _ORDER_KEYS}
+
+
+def _order_rows(events: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """Order events as the feature code reads them: plain order rows, and each one's plain lines."""
+    return ([_plain(_order_row(e)) for e in events],
+            [[_plain(x) for x in e.get("lines") or []] for e in events])
+
+
+class _View:
+    """What the feature code reads (`store`, `present`): here, the state under a batch overlay."""
+
+    def __init__(self, store: Any, present: frozenset[str]) -> None:
+        self.store, self.present = store, present
 
 
 def open_online(settings: Any) -> OnlineState:
