@@ -1,6 +1,6 @@
 """The API's speed, measured in one run against the HTTP floor (loopback, 1 worker).
 
-    /work/venv/bin/python bench/bench_api.py [--work DIR] [--seconds 8] [--rate 300] [--conns 16]
+    /work/venv/bin/python bench/bench_api.py [--work DIR] [--seconds 8] [--rate 300] [--conns 16] [--coalesce-off]
 
 Prepares (once, cached in --work): a simulated retailer (20k orders, 90 days), real
 bundles trained on it (delay, fraud, returns), the online state bootstrapped from it
@@ -335,9 +335,13 @@ def http_bench(prep: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     results: dict[str, Any] = {}
     per_run = int(args.seconds * 2500) + int(args.rate * args.seconds) + 100
     orders = new_orders(prep["sim"], per_run * 2 + 2000, f"http{uuid.uuid4().hex[:4]}")
-    for name, app, key, port in (("bare endpoint", "bench_api:bare_app", None, 8731),
-                                 ("POST /v1/orders/decisions", "api.app:app_from_env", prep["key"], 8732)):
-        proc = start_server(app, port, env, logs / f"server-{port}.log")
+    servers = [("bare endpoint", "bench_api:bare_app", None, 8731, {}),
+               ("POST /v1/orders/decisions", "api.app:app_from_env", prep["key"], 8732, {})]
+    if args.coalesce_off:  # the same route deciding each request alone: the coalescer's baseline
+        servers.append(("  ... coalescing off", "api.app:app_from_env", prep["key"], 8734,
+                        {"TRIAGE_COALESCE_MAX": "0"}))
+    for name, app, key, port, extra in servers:
+        proc = start_server(app, port, {**env, **extra}, logs / f"server-{port}.log")
         try:
             reqs = [request_bytes("/v1/orders/decisions", b, key, port) for b in orders]
             asyncio.run(closed_loop(port, reqs[:300], 4, 2.0))  # warm up
@@ -345,7 +349,7 @@ def http_bench(prep: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             time.sleep(0.5)
             ol = asyncio.run(open_loop(port, reqs[300 + per_run:], args.rate, args.seconds))
             results[name] = {"saturation": sat, "open_loop": ol}
-            if key:
+            if key and not extra:
                 results["batch"] = batch_bench(port, key, orders[-2000:])
         finally:
             proc.terminate()
@@ -418,6 +422,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=300.0)
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--batch-only", action="store_true", help="only the batch measurements (in process, HTTP)")
+    ap.add_argument("--coalesce-off", action="store_true",
+                    help="also measure the decision route with TRIAGE_COALESCE_MAX=0 (each request decided alone)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -454,7 +460,7 @@ def main() -> None:
 
     hb = http_bench(prep, args)
     print(f"\n== HTTP, loopback, 1 worker, {args.seconds:.0f} s per measurement, distinct events")
-    for name in ("bare endpoint", "POST /v1/orders/decisions"):
+    for name in [n for n in hb if n != "batch"]:
         s, o = hb[name]["saturation"], hb[name]["open_loop"]
         print(f"  {name}")
         print(f"    saturation ({args.conns} conns): {s['rps']:7.0f} req/s  p50 {s['p50']:.1f} ms  p99 {s['p99']:.1f} ms"
@@ -463,6 +469,10 @@ def main() -> None:
               f"  p99 {o['p99']:.2f} ms  max {o['max']:.1f} ms  errors {o['errors']}")
     ratio = hb["POST /v1/orders/decisions"]["saturation"]["rps"] / hb["bare endpoint"]["saturation"]["rps"]
     print(f"  saturation ratio decisions / bare: {ratio:.0%} (target ≥ 50 %)")
+    if "  ... coalescing off" in hb:
+        off = hb["  ... coalescing off"]["saturation"]["rps"]
+        print(f"  coalescing on / off: {hb['POST /v1/orders/decisions']['saturation']['rps'] / off:.2f}x"
+              f" (off: {off / hb['bare endpoint']['saturation']['rps']:.0%} of bare)")
     print(f"  p99 at {args.rate:.0f} req/s: {hb['POST /v1/orders/decisions']['open_loop']['p99']:.2f} ms (target ≤ 15 ms)")
     print(f"\n== batch route: {hb['batch']['median_per_s']:.0f} order decisions/s median,"
           f" {hb['batch']['decisions_per_s']:.0f} best, in batches of 1,000 (target ≥ 10,000)")
