@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from triage.errors import ConflictError, TriageError
 from triage.events import EVENT_ID, EVENT_TIME, EventKind
@@ -73,9 +76,32 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# Where orjson's bytes may differ from `json.dumps(sort_keys=True, separators=(",", ":"))`
+# (ensure_ascii): a float below 1e-4 (Python writes 1e-05, orjson 0.00001 or 1e-5), DEL
+# (Python escapes it); non-ASCII text is caught by `isascii`. A string that merely looks
+# like one of these only takes the slow path.
+_MAY_DIFFER = re.compile(rb"0\.0000|\de-|\x7f")
+
+
+def _canonical(kind: str, plain: Any) -> bytes:
+    """The text an event's idempotency hash is taken of: sorted keys, no spaces, ASCII
+    (non-ASCII as \\u escapes) — `json.dumps`'s form, in which every stored hash was made,
+    so a retry of a body decided by an earlier version still matches (same body → replay,
+    not 409). orjson writes the same bytes ~5× faster except in the cases `_MAY_DIFFER`
+    and `isascii` catch, which use `json.dumps` itself, and for infinities (orjson writes
+    null), which never get here: the event schemas refuse them (`allow_inf_nan=False`)."""
+    doc = {"kind": kind, "event": plain}
+    try:
+        canon = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an int beyond 64 bits, a lone surrogate: the standard library's form
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    if not canon.isascii() or _MAY_DIFFER.search(canon):
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return canon
+
+
 def _hash_jsonable(kind: str, plain: Any) -> str:
-    canon = json.dumps({"kind": kind, "event": plain}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()
+    return hashlib.sha256(_canonical(kind, plain)).hexdigest()
 
 
 def idempotency_key(kind: str, event: Mapping[str, Any], header: str | None) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from api.schemas import OrderEvent, ReturnEvent
 from tests.api.conftest import order_body, return_body
+from triage.audit_flow import jsonable
 
 PROBLEM = "application/problem+json"
 
@@ -215,3 +220,26 @@ def test_out_of_range_numbers_and_times_are_422_naming_the_field(client):
         created_at="2262-04-11T00:00:00Z",
         lines=[{"line_no": 1, "sku": "sku-1", "quantity": 1_000_000, "unit_price": 1.0}]))
     assert ok.status_code == 200, ok.text
+
+
+def test_the_body_hash_is_the_standard_librarys_canonical_json(client, store):
+    """Check that a decision's idempotency hash is SHA-256 of `json.dumps` (sorted keys, compact,
+    ASCII) of {kind, event} whatever the body holds — non-ASCII text, DEL, floats below 1e-4
+    or large ones, strings that look like those — so that a retry of a body decided by an earlier
+    version (which hashed that form) is still a replay, not a 409."""
+    cases = [
+        ("order", order_body()),
+        ("order", order_body(customer_id="c-ü-東京", email_hash="a\x7fb", ship_lat=1e-05, ship_lon=4.5e-09)),
+        ("order", order_body(ship_lat=0.00001234, ship_lon=7.2e-7, order_total=1e16)),
+        ("order", order_body(carrier="dhl-2e-5", device_id="0.0000", order_total=123456789.125)),
+        ("return", return_body(reason_text="Größe passt nicht", refund_amount=3.0000001e-05)),
+    ]
+    for kind, body in cases:
+        first = client.post(f"/v1/{kind}s/decisions", json=body)
+        assert first.status_code == 200, first.text
+        rec = store.get_decision(first.json()["decision_id"])
+        event = jsonable((OrderEvent if kind == "order" else ReturnEvent).model_validate(body).model_dump())
+        canon = json.dumps({"kind": kind, "event": event}, sort_keys=True, separators=(",", ":"))
+        assert rec.body_hash == hashlib.sha256(canon.encode()).hexdigest(), body
+        again = client.post(f"/v1/{kind}s/decisions", json=body)
+        assert again.headers.get("idempotent-replayed") == "true" and again.json() == first.json()
