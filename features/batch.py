@@ -26,7 +26,8 @@ offline frames.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,19 @@ from features.orders import (
     ORDER_FEATURES,
     VENDOR_RISKY_FACTOR,
 )
-from features.scalar import _CATS, _ORDER_EVENT_AGGS, _ORDER_LINE_AGGS, _RESALE, NAN, _f, _s, is_null, ns
+from features.scalar import (
+    _CATS,
+    _EPOCH,
+    _ORDER_EVENT_AGGS,
+    _ORDER_LINE_AGGS,
+    _RESALE,
+    _US,
+    NAN,
+    _f,
+    _s,
+    is_null,
+    ns,
+)
 from features.streams import ALL
 
 __all__ = ["order_values_many"]
@@ -128,20 +141,34 @@ def _event_keys(values: Mapping[str, list[str | None]], cols: tuple[str, ...]) -
 # ------------------------------------------------------------------------ column helpers
 
 
+# The per-value helpers take the common type (float, str) straight, `scalar`'s own otherwise.
+
+
 def _floats(values: Sequence[object]) -> np.ndarray:
     """`scalar._f` of each value, as a column."""
-    return np.array([v if type(v) is float else _f(v) for v in values], dtype=_F64)
+    return np.array([v if type(v) is float else float(v) if type(v) is int else _f(v) for v in values], dtype=_F64)
 
 
-def _strs(values: Sequence[object]) -> list[str | None]:
+def _ns(values: Iterable[object]) -> list[int | None]:
+    """`scalar.ns` of each value (an aware `datetime` converted here, by `ns`' own arithmetic)."""
+    return [((v - _EPOCH) // _US) * 1000 if type(v) is datetime and v.tzinfo is not None else ns(v) for v in values]
+
+
+def _strs(values: Iterable[object]) -> list[str | None]:
     """`scalar._s` of each value."""
     return [v if type(v) is str else _s(v) for v in values]
 
 
+def _present(values: Sequence[object], yes: float, no: float) -> np.ndarray:
+    """`yes` for each value that is not null, else `no`."""
+    return np.array([yes if type(v) is str else no if is_null(v) else yes for v in values], dtype=_F64)
+
+
 def _differs(a: Sequence[object], b: Sequence[object]) -> np.ndarray:
     """`scalar._differs` of each pair."""
-    return np.array([NAN if is_null(x) or is_null(y) else float(str(x) != str(y)) for x, y in zip(a, b, strict=True)],
-                    dtype=_F64)
+    return np.array([float(x != y) if type(x) is str and type(y) is str
+                     else NAN if is_null(x) or is_null(y) else float(str(x) != str(y))
+                     for x, y in zip(a, b, strict=True)], dtype=_F64)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -197,18 +224,18 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
         return [r.get(c) for r in rows]
 
     hours = t_ns // 3_600_000_000_000
-    created = [ns(v) for v in col(customers, "created_at")]
+    created = _ns(col(customers, "created_at"))
     known = np.array([c is not None for c in created])
     c_ns = np.array([0 if c is None else c for c in created], dtype=np.int64)
     age = np.where(known & (c_ns <= t_ns), (t_ns - c_ns).astype(_F64), NAN)  # as offline: no future accounts
-    promised = [ns(v) for v in col(orders, "promised_at")]
+    promised = _ns(col(orders, "promised_at"))
     p_ns = np.array([0 if p is None else p for p in promised], dtype=np.int64)
     promise = np.where(np.array([p is not None for p in promised]), (p_ns - t_ns) / 3600e9, NAN)
     card = col(orders, "card_country")
     return {
         "order_total": _floats(col(orders, "order_total")),
         "item_count": _floats(col(orders, "item_count")),
-        "promo_used": np.array([0.0 if is_null(v) else 1.0 for v in col(orders, "promo_code")]),
+        "promo_used": _present(col(orders, "promo_code"), 1.0, 0.0),
         "hour_utc": (hours % 24).astype(_F64),
         "weekday": ((hours // 24 + 3) % 7).astype(_F64),  # 1970-01-01 was a Thursday
         "channel": _strs(col(orders, "channel")),
@@ -216,11 +243,12 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
         "service_level": _strs(col(orders, "service_level")),
         "fulfillment_type": _strs(col(orders, "fulfillment_type")),
         "card_ip_country_mismatch": _differs(card, col(orders, "ip_country")),
-        "card_country_missing": np.array([1.0 if is_null(v) else 0.0 for v in card]),
+        "card_country_missing": _present(card, 0.0, 1.0),
         "billing_shipping_mismatch": _differs(col(orders, "billing_postcode"), col(orders, "shipping_postcode")),
         "account_age_minutes": age / 60e9,
         "account_age_days": age / 86_400e9,
-        "is_guest": np.array([NAN if is_null(v) else (1.0 if bool(v) else 0.0) for v in col(customers, "is_guest")]),
+        "is_guest": np.array([float(v) if type(v) is bool else NAN if is_null(v) else 1.0 if bool(v) else 0.0
+                              for v in col(customers, "is_guest")], dtype=_F64),
         "loyalty_tier": _strs(col(customers, "loyalty_tier")),
         "node_outside_home_region": _differs(col(nodes, "region"), col(customers, "home_region")),
         "promise_window_hours": promise,
@@ -365,11 +393,9 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     cids = [o.get("customer_id") if c is None else None for o, c in zip(orders, own, strict=True)]
     stored = _fetch(store, "customers", cids) if any(c is None for c in own) else {}
     custs = [c if c is not None else {} if is_null(k) else stored.get(str(k), {}) for c, k in zip(own, cids, strict=True)]
-    times: list[int] = []
-    for o in orders:
-        t_ns = ns(o["created_at"])
-        assert t_ns is not None
-        times.append(t_ns)
+    times = [t for t in _ns([o["created_at"] for o in orders]) if t is not None]
+    if len(times) != n:
+        raise ValueError("every order needs a created_at; got a null one")
     t_arr = np.array(times, dtype=np.int64)
 
     ln = _Lines(lines, products)
@@ -380,7 +406,7 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     for index, cols, group in _EVENT_INDEXES:
         for c in cols:
             if c not in values:
-                values[c] = [None if is_null(x) else str(x) for x in (o.get(c) for o in orders)]
+                values[c] = _strs(o.get(c) for o in orders)
         for a, col in zip(group, _read(store, index, group, _event_keys(values, cols), times), strict=True):
             agg[a.name] = col
     vd = _Vendors(ln, n)

@@ -168,3 +168,26 @@ def test_dominant_category_ignores_nan_shares_as_python_max_does() -> None:
     by_cat[2, [1, 4]] = [5.0, 5.0]  # a tie: the first category
     got = batch._dominant(by_cat, np.array([1.0, 1.0, 0.0]))
     assert got == [batch._CATEGORY_NAMES[0], batch._CATEGORY_NAMES[3], None]
+
+
+def test_batch_equals_per_event_for_plain_python_timestamps() -> None:
+    """Check orders as the API passes them — aware `datetime`s, ISO strings (with nanoseconds,
+    with an offset) — and event customers carrying their own `created_at`."""
+    from datetime import timedelta, timezone
+
+    ds = dataset_from_frames(random_frames(5, n_orders=120, days=6))
+    online = OnlineFeatures(IndexedStore())
+    online.bootstrap(ds)
+    lines_of = {k: g.to_dict("records") for k, g in ds["order_lines"].groupby("order_id")}
+    orders, customers = [], []
+    plus2 = timezone(timedelta(hours=2))
+    for i, o in enumerate(ds["orders"].to_dict("records")):
+        t, p = o["created_at"], o["promised_at"]
+        kind = i % 4
+        o = {**o, "created_at": t.to_pydatetime() if kind < 2 else t.isoformat() if kind == 2
+             else (t + pd.Timedelta(1, "ns")).isoformat(),
+             "promised_at": p.to_pydatetime().astimezone(plus2) if kind == 0 else None if kind == 1 else p}
+        orders.append(o)
+        customers.append({"customer_id": o["customer_id"], "created_at": t.to_pydatetime() - timedelta(days=i % 9),
+                          "is_guest": bool(i % 2), "loyalty_tier": None} if i % 3 == 0 else None)
+    _check(online, orders, [lines_of.get(o["order_id"], []) for o in orders], customers)
