@@ -33,6 +33,7 @@ from triage.audit_flow import (
 )
 from triage.events import EVENT_ID, EVENT_TIME, SCORE_KEYS, EventKind
 from triage.model_loading import load_services
+from triage.policy import Decision, with_explanations
 from triage.policy_fields import policy_fields
 
 __all__ = [
@@ -221,7 +222,11 @@ class DecisionService:
             t0 = time.perf_counter()
             explained = self._explain_many(bundles, [feats[i] or {} for i in want], encoded, want)
             for i, explanations in zip(want, explained, strict=True):
-                if explanations:
+                if not explanations:
+                    continue
+                if isinstance(bodies[i], Decision):  # the model's reasons only add to the rules'
+                    bodies[i] = with_explanations(bodies[i], explanations, self.policy)
+                else:  # another decide function: ask it again, with the explanations
                     bodies[i] = decide(events_for_policy[i], scores[i], self.policy, explanations=explanations,
                                        model_versions=versions, degraded=bad)
             each = (time.perf_counter() - t0) * 1000 / len(want)

@@ -7,7 +7,7 @@
 See `decide` for the inputs, `conditions` for the rule language, `resolve` for precedence.
 """
 
-from triage.policy.decide import decide_order, decide_return
+from triage.policy.decide import decide_order, decide_return, with_explanations
 from triage.policy.decision import Decision, Explanation, Reason
 from triage.policy.errors import PolicyError
 from triage.policy.loader import (
@@ -28,6 +28,7 @@ __all__ = [
     "Reason",
     "decide_order",
     "decide_return",
+    "with_explanations",
     "load_policy",
     "parse_policy",
     "write_policy",

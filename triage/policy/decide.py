@@ -20,6 +20,7 @@ No I/O, no clock, no randomness: the same inputs give the same decision.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from triage.policy.decision import Decision, Explanation, Reason
@@ -30,7 +31,7 @@ from triage.policy.routing import disposition_probs, item_value, routing_table
 from triage.policy.vocab import DESTINATION_DISPOSITION
 from triage.schema import DISPOSITIONS
 
-__all__ = ["decide_order", "decide_return", "present_scores"]
+__all__ = ["decide_order", "decide_return", "present_scores", "with_explanations"]
 
 _EMPTY: Mapping[str, str] = {}
 _ORDER_SCORES = ("p_fraud", "p_late")
@@ -81,6 +82,15 @@ def _model_reasons(explanations: Sequence[Explanation], limit: int) -> list[Reas
         return []
     top = sorted(explanations, key=lambda e: -abs(e.weight))[:limit]
     return [Reason("model", e.code, e.text) for e in top]
+
+
+def with_explanations(decision: Decision, explanations: Sequence[Explanation], policy: Policy) -> Decision:
+    """`decision` (made without explanations) as `decide_*(..., explanations=...)` would have
+    made it: explanations only add the model's reasons after the rules' — actions, priority
+    and costs do not depend on them. Lets the caller explain only the decisions that need
+    it (reason codes are costly) without deciding those twice."""
+    return replace(decision, reasons=decision.reasons + tuple(
+        _model_reasons(explanations, policy.priority.max_model_reasons)))
 
 
 def _band(policy: Policy, priority: float) -> str:
