@@ -92,9 +92,15 @@ def _fetch(store: Any, table: str, keys: Sequence[object]) -> dict[str, dict[str
 
 
 def _read(store: Any, index: str, aggs: list[Aggregation], keys: list[tuple[str, ...] | None],
-          times: list[int]) -> list[np.ndarray]:
-    """Each aggregation's value for each (key, time) as a float column — NaN where the key is None."""
-    lowers = [_lowers(a, times) for a in aggs]
+          times: list[int], lowers_of: dict[object, list[int | None]]) -> list[np.ndarray]:
+    """Each aggregation's value for each (key, time) as a float column — NaN where the key is None.
+    `lowers_of`: the lower bounds at `times` per window, filled as needed (windows recur)."""
+    lowers = []
+    for a in aggs:
+        low = lowers_of.get(a.window)
+        if low is None:
+            low = lowers_of[a.window] = _lowers(a, times)
+        lowers.append(low)
     cols = getattr(store, "window_columns", None)
     out: list[np.ndarray]
     if cols is not None:
@@ -402,20 +408,25 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     v = _row_columns(orders, custs, nodes, t_arr) | _basket_columns(ln, n)
 
     values: dict[str, list[str | None]] = {"_all": [ALL] * n, "node_region": _strs([d.get("region") for d in nodes])}
+    keys_on: dict[tuple[str, ...], list[tuple[str, ...] | None]] = {}
+    lowers_of: dict[object, list[int | None]] = {}
     agg: dict[str, np.ndarray] = {}
     for index, cols, group in _EVENT_INDEXES:
         for c in cols:
             if c not in values:
                 values[c] = _strs(o.get(c) for o in orders)
-        for a, col in zip(group, _read(store, index, group, _event_keys(values, cols), times), strict=True):
-            agg[a.name] = col
+        keys = keys_on.get(cols)
+        if keys is None:
+            keys = keys_on[cols] = _event_keys(values, cols)
+        agg.update(zip((a.name for a in group), _read(store, index, group, keys, times, lowers_of), strict=True))
     vd = _Vendors(ln, n)
     got: dict[str, np.ndarray] = {a.name: np.zeros(0) for a in _ORDER_LINE_AGGS}
     if vd.vendor:
         vkeys: list[tuple[str, ...] | None] = [(x,) for x in vd.vendor]
         vtimes = t_arr[vd.owner].tolist()
+        vlowers: dict[object, list[int | None]] = {}
         for index, _cols, group in _LINE_INDEXES:
-            got.update(zip((a.name for a in group), _read(store, index, group, vkeys, vtimes), strict=True))
+            got.update(zip((a.name for a in group), _read(store, index, group, vkeys, vtimes, vlowers), strict=True))
 
     v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
     has_delivery = "fulfillment_outcomes" in online.present
@@ -424,4 +435,5 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     v |= _vendor_columns(vd, got, agg, has_delivery, n)
     names = ORDER_FEATURES.names
     columns = [x.tolist() if isinstance(x := v[name], np.ndarray) else x for name in names]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    assert all(len(c) == n for c in columns)  # so the zips below need no per-row check
+    return [dict(zip(names, row, strict=False)) for row in zip(*columns, strict=False)]
