@@ -123,51 +123,23 @@ class BatchOverlay:
         created = [scalar.ns(r["created_at"]) for r in rows]
         order = sorted(range(len(rows)), key=lambda i: created[i])  # type: ignore[arg-type, return-value]
         filed: dict[str, tuple[list[tuple[str, ...]], list[int], list[float]]] = {}
-
-        def file(stream: str, row: Mapping[str, Any], t: int, seen: dict[tuple[str, tuple, str], int]) -> bool:
-            for spec in online._by_stream.get(stream, []):
-                keys_, times, values = filed.setdefault(spec.name, ([], [], []))
-                v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
-                if spec.per_line:
-                    for vendor in row.get("_vendors") or []:
-                        keys_.append((str(vendor),))
-                        times.append(t)
-                        values.append(v)
-                    continue
-                key = _key_of(row, spec.key)
-                if key is None:
-                    continue
-                if spec.distinct:
-                    value = row.get(spec.distinct)
-                    if scalar.is_null(value):
-                        continue
-                    first = seen.get((spec.name, key, str(value)))
-                    if first is None:
-                        first = store.get_entry(spec.name, key, str(value))
-                        if first is not None and first > t:
-                            return False  # the batch would move the state's first appearance
-                    if first is None:
-                        seen[(spec.name, key, str(value))] = t
-                        keys_.append(key)
-                        times.append(t)
-                        values.append(0.0)
-                    continue
-                keys_.append(key)
-                times.append(t)
-                values.append(v)
-            return True
-
-        seen: dict[tuple[str, tuple, str], int] = {}
-        deliveries = "fulfillment_outcomes" in online.present
-        for i in order:
-            row, t = rows[i], created[i]
-            assert t is not None
-            if not file("orders", row, t, seen):
-                return None
-            if deliveries:  # no outcome yet: late from the promise (`_refile_delivery`'s rule)
+        stream_rows: dict[str, tuple[list[dict[str, Any]], list[int]]] = {
+            "orders": ([rows[i] for i in order], [created[i] for i in order])}  # type: ignore[misc]
+        if "fulfillment_outcomes" in online.present:  # no outcome yet: late from the promise
+            drows, dts = [], []
+            for row, t in zip(*stream_rows["orders"], strict=True):
                 is_late, known = is_late_known(None, False, None, scalar.ns(row.get("promised_at")))
-                if known is not None:
-                    file("delivery", {**row, "is_late": 1.0 if is_late else 0.0}, max(known, t), seen)
+                if known is not None:  # as `_refile_delivery`
+                    drows.append({**row, "is_late": 1.0 if is_late else 0.0})
+                    dts.append(max(known, t))
+            stream_rows["delivery"] = (drows, dts)
+        for stream, (srows, sts) in stream_rows.items():
+            keys_of: dict[tuple[str, ...], list[tuple[str, ...] | None]] = {}
+            for spec in online._by_stream.get(stream, []):
+                got = _file(store, spec, srows, sts, keys_of)
+                if got is None:
+                    return None  # the batch would move a first appearance the state holds
+                filed[spec.name] = got
         every = [t for _, ts, _ in filed.values() for t in ts]
         if not every:
             return cls({})
@@ -204,11 +176,60 @@ class LayeredStore:
         return getattr(self._base, name)
 
 
+def _file(store: Any, spec: Any, rows: Sequence[Mapping[str, Any]], times: Sequence[int],
+          keys_of: dict[tuple[str, ...], list[tuple[str, ...] | None]],
+          ) -> tuple[list[tuple[str, ...]], list[int], list[float]] | None:
+    """What `OnlineFeatures._file` files for each row (in time order) under one index spec:
+    (keys, times, values); None when a distinct value would move the state's first appearance."""
+    out_k: list[tuple[str, ...]] = []
+    out_t: list[int] = []
+    out_v: list[float] = []
+    n = len(rows)
+    values = [0.0] * n if spec.value is None else [float(r.get(spec.value) or 0.0) for r in rows]
+    if spec.per_line:
+        for r, t, v in zip(rows, times, values, strict=True):
+            for vendor in r.get("_vendors") or []:
+                out_k.append((str(vendor),))
+                out_t.append(t)
+                out_v.append(v)
+        return out_k, out_t, out_v
+    keys = keys_of.get(spec.key)
+    if keys is None:
+        keys = keys_of[spec.key] = [_key_of(r, spec.key) for r in rows]
+    if not spec.distinct:
+        for k, t, v in zip(keys, times, values, strict=True):
+            if k is not None:
+                out_k.append(k)
+                out_t.append(t)
+                out_v.append(v)
+        return out_k, out_t, out_v
+    seen: set[tuple[tuple[str, ...], str]] = set()
+    for r, k, t in zip(rows, keys, times, strict=True):
+        value = r.get(spec.distinct)
+        if k is None or value is None or value != value:
+            continue
+        sv = str(value)
+        if (k, sv) in seen:
+            continue  # an earlier item of the batch appeared first
+        first = store.get_entry(spec.name, k, sv)
+        if first is not None and first > t:
+            return None
+        seen.add((k, sv))
+        if first is None:
+            out_k.append(k)
+            out_t.append(t)
+            out_v.append(0.0)
+    return out_k, out_t, out_v
+
+
 def _key_of(row: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
+    if len(cols) == 1:  # plain rows: None (or NaN) for null
+        v = row.get(cols[0])
+        return None if v is None or v != v else (str(v),)
     out = []
     for c in cols:
         v = row.get(c)
-        if scalar.is_null(v):
+        if v is None or v != v:
             return None
         out.append(str(v))
     return tuple(out)
