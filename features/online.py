@@ -198,22 +198,18 @@ def _agg_index(a: Aggregation) -> str:
     return a.index_name
 
 
-def _ns(value: object) -> int | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[arg-type]
-        return None
-    t = pd.Timestamp(value)  # type: ignore[arg-type]
-    if t.tzinfo is None:
-        raise ValueError(f"timestamp without time zone: {value!r}; expected UTC")
-    return int(t.tz_convert("UTC").value)
+_ns = scalar.ns  # an event time as ns since the epoch (UTC), the one parser the reads use too
 
 
 def _key_of(row: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
     out = []
     for c in cols:
         v = row.get(c)
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        out.append(str(v))
+        if type(v) is not str:
+            if v is None or pd.isna(v):
+                return None
+            v = str(v)
+        out.append(v)
     return tuple(out)
 
 
@@ -330,39 +326,46 @@ class OnlineFeatures:
         """File (or re-file) one stream row under every index of its stream.
 
         Per-line indexes file an order's row once per distinct vendor of its basket (`_vendors`).
+        Where the row was filed is kept as a note (`_filed`), so a re-filing drops it first.
         """
-        previous = self.store.get_record("_filed", f"{stream}|{entry_id}") or {}
-        for spec in self._by_stream.get(stream, []):
-            old = previous.get(spec.name)
-            if spec.distinct or old is None:
-                continue
-            for key in (old if spec.per_line else [old]):
-                self.store.drop_entry(spec.name, tuple(key), entry_id)
-        filed: dict[str, list] = {}
-        for spec in self._by_stream.get(stream, []):
-            if t_ns is None:
-                continue
-            v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
-            if spec.per_line:
-                keys = [[str(x)] for x in row.get("_vendors") or []]
-                for key in keys:
-                    self.store.put_entry(spec.name, tuple(key), entry_id, t_ns, v)
-                filed[spec.name] = keys
-                continue
-            key = _key_of(row, spec.key)
-            if key is None:
-                continue
-            if spec.distinct:
-                value = row.get(spec.distinct)
-                if value is None or (not isinstance(value, str) and pd.isna(value)):
+        store = self.store
+        specs = self._by_stream.get(stream, [])
+        get_note, put_note = _notes(store)
+        note = f"{stream}|{entry_id}"
+        previous = get_note("_filed", note)
+        if previous:
+            for spec in specs:
+                old = previous.get(spec.name)
+                if spec.distinct or old is None:
                     continue
-                first = self.store.get_entry(spec.name, key, str(value))
-                if first is None or t_ns < first:
-                    self.store.put_entry(spec.name, key, str(value), t_ns, 0.0)
-                continue
-            self.store.put_entry(spec.name, key, entry_id, t_ns, v)
-            filed[spec.name] = list(key)
-        self.store.put_record("_filed", f"{stream}|{entry_id}", filed)
+                for key in (old if spec.per_line else [old]):
+                    store.drop_entry(spec.name, tuple(key), entry_id)
+        filed: dict[str, list] = {}
+        if t_ns is not None:
+            put_entry = store.put_entry
+            for spec in specs:
+                v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
+                if spec.per_line:
+                    keys = [[str(x)] for x in row.get("_vendors") or []]
+                    for key in keys:
+                        put_entry(spec.name, tuple(key), entry_id, t_ns, v)
+                    filed[spec.name] = keys
+                    continue
+                found = _key_of(row, spec.key)
+                if found is None:
+                    continue
+                if spec.distinct:
+                    value = row.get(spec.distinct)
+                    if value is None or (not isinstance(value, str) and pd.isna(value)):
+                        continue
+                    first = store.get_entry(spec.name, found, str(value))
+                    if first is None or t_ns < first:
+                        put_entry(spec.name, found, str(value), t_ns, 0.0)
+                    continue
+                put_entry(spec.name, found, entry_id, t_ns, v)
+                filed[spec.name] = list(found)
+        if filed or previous is not None:
+            put_note("_filed", note, filed)
 
     # --- observations -----------------------------------------------------------------------
 
@@ -380,7 +383,7 @@ class OnlineFeatures:
         t = _ns(o["created_at"])
         self._file("orders", oid, o, t)
         if "fulfillment_outcomes" in self.present:
-            self._refile_delivery(oid)
+            self._refile_delivery(oid, o)
         for kind, row in (self.store.get_record("_pending", oid) or {}).get("rows", []):
             self.observe_outcome(kind, row)
 
@@ -444,11 +447,14 @@ class OnlineFeatures:
                 f"outcome kind must be one of fulfillment, fraud, return_outcome, inventory_sync. Got {kind!r} instead."
             )
 
-    def _refile_delivery(self, order_id: str) -> None:
-        """(Re)compute an order's lateness and when it became known, with the contract's rule."""
-        order = self.store.get_record("orders", order_id)
+    def _refile_delivery(self, order_id: str, order: Mapping[str, Any] | None = None) -> None:
+        """(Re)compute an order's lateness and when it became known, with the contract's rule.
+
+        `order`: the order's record when the caller has just stored it (else it is read)."""
         if order is None:
-            return
+            order = self.store.get_record("orders", order_id)
+            if order is None:
+                return
         fo = self.store.get_record("fulfillment", order_id) or {}
         # no outcome row while the table is present: not delivered, so late from the promise
         is_late, known = is_late_known(scalar.ns(fo.get("delivered_at")), fo.get("cancelled") in (True, 1),
@@ -511,11 +517,26 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
 
+def _notes(store: OnlineStore) -> tuple[Any, Any]:
+    """The store's `get_note` / `put_note` (bookkeeping kept as given, `IndexedStore`), else
+    its records (a store without notes: the bookkeeping is a record like any other)."""
+    get = getattr(store, "get_note", None)
+    put = getattr(store, "put_note", None)
+    if get is None or put is None:
+        return store.get_record, store.put_record
+    return get, put
+
+
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON-friendly copy: timestamps as ISO strings, NaN/NaT as None, numpy scalars as Python."""
     out: dict[str, Any] = {}
     for k, v in row.items():
-        if isinstance(v, list):
+        t = type(v)
+        if t is str or t is int or t is bool:  # the usual values, as they are
+            out[k] = v
+        elif t is float:
+            out[k] = None if v != v else v
+        elif isinstance(v, list):
             out[k] = v
         elif v is None or (not isinstance(v, str | dict) and pd.isna(v)):
             out[k] = None

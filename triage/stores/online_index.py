@@ -10,11 +10,13 @@ wide (the 28-day global late rate reads two positions, it does not scan).
 Memory: ~8 B per entry (time) + 4 B (id code) [+ 16 B for summed indexes], plus where
 each id is filed: one int64/int32 pair per (index, id code) in numpy arrays, with a small
 overflow dict for the ids filed under several keys of one index (the `distinct` indexes).
-Records (orders, master data, bookkeeping) are kept pickled (one bytes object each) and
-unpickled on read, so a caller always gets its own copy, as from a server store.
+Records (orders, master data) are kept pickled (one bytes object each) and unpickled on
+read, so a caller always gets its own copy, as from a server store; the online features'
+own bookkeeping (where each event is filed) is kept as given, as notes (`put_note`).
 
-Out-of-order arrivals are inserted at their time (`bisect`); the prefix sums after the
-insertion point move by the value (vectorised). Not thread-safe on its own:
+A new event usually lands at the end of its series (an append); out-of-order arrivals
+are inserted at their time (`bisect`), and the prefix sums after the insertion point move
+by the value (vectorised). Not thread-safe on its own:
 `triage.stores.online.OnlineState` serialises access.
 """
 
@@ -38,6 +40,18 @@ _ABSENT = int(np.iinfo(np.int64).min)
 _NONE = Window(0, 0.0, None)
 
 
+def _shift(cum: array, start: int, value: float) -> None:
+    """Add `value` to the prefix sums from `start` on: a short tail in a loop, a long one with
+    numpy (the same float additions either way)."""
+    n = len(cum)
+    if n - start <= 64:
+        for j in range(start, n):
+            cum[j] += value
+    else:
+        tail = np.frombuffer(cum, dtype=np.float64)[start:]
+        tail += value
+
+
 class _Series:
     """One (index, key): entries sorted by time."""
 
@@ -55,29 +69,38 @@ class _Series:
             self.cum = array("d", bytes(8 * (len(self.times) + 1)))
 
     def insert(self, t: int, code: int, value: float) -> None:
-        i = bisect.bisect_right(self.times, t)
-        n = len(self.times)
-        if value != 0.0:
+        times = self.times
+        n = len(times)
+        if value != 0.0 and self.values is None:
             self._ensure_values()
-        self.times.insert(i, t)
+        if n == 0 or times[n - 1] <= t:  # the usual case, a new event: append
+            times.append(t)
+            self.codes.append(code)
+            if self.values is not None:
+                cum = self.cum
+                assert cum is not None
+                self.values.append(value)
+                cum.append(cum[n] + value)
+            return
+        i = bisect.bisect_right(times, t)
+        times.insert(i, t)
         self.codes.insert(i, code)
         if self.values is not None:
             cum = self.cum
             assert cum is not None
             self.values.insert(i, value)
-            if i == n:
-                cum.append(cum[n] + value)
-            else:
-                cum.insert(i + 1, cum[i] + value)
-                if value != 0.0:
-                    tail = np.frombuffer(cum, dtype=np.float64)[i + 2:]
-                    tail += value
+            cum.insert(i + 1, cum[i] + value)
+            if value != 0.0:
+                _shift(cum, i + 2, value)
 
     def remove(self, t: int, code: int) -> None:
-        i = bisect.bisect_left(self.times, t)
         n = len(self.times)
-        while i < n and self.codes[i] != code:
-            i += 1
+        if n and self.times[n - 1] == t and self.codes[n - 1] == code:  # the last one (undoing an append)
+            i = n - 1
+        else:
+            i = bisect.bisect_left(self.times, t)
+            while i < n and self.codes[i] != code:
+                i += 1
         if i >= n or self.times[i] != t:  # pragma: no cover - the location map says it is here
             raise KeyError(code)
         del self.times[i]
@@ -89,8 +112,7 @@ class _Series:
             del self.values[i]
             del cum[i + 1]
             if value != 0.0 and i + 1 < len(cum):
-                tail = np.frombuffer(cum, dtype=np.float64)[i + 1:]
-                tail -= value
+                _shift(cum, i + 1, -value)
 
     def bulk(self, times: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
         """Add many entries at once (merged with what is there, re-sorted by time)."""
@@ -175,7 +197,7 @@ class _Index:
             t = self.at_t[code]
             if t != _ABSENT:
                 return t
-        return self.overflow.get((s, code))
+        return self.overflow.get((s, code)) if self.overflow else None
 
     def file(self, s: int, code: int, t: int) -> None:
         if self.at_t[code] == _ABSENT:
@@ -192,6 +214,18 @@ class _Index:
             self.overflow.pop((s, code), None)
 
 
+def _restore_entry(ix: _Index, s: int, code: int, old: int | None, value: float) -> None:
+    """Put the entry (s, code) of `ix` back as the journal noted it (old None: it was not there)."""
+    series = ix.series[s]
+    now = ix.where(s, code)
+    if now is not None:
+        series.remove(now, code)
+        ix.unfile(s, code)
+    if old is not None:
+        series.insert(old, code, value)
+        ix.file(s, code, old)
+
+
 class IndexedStore:
     """`features.online.OnlineStore` in process, compact and fast (see the module doc)."""
 
@@ -199,7 +233,10 @@ class IndexedStore:
         self._codes: dict[str, dict[str, int]] = {}  # stream (index name up to "|") → id → code
         self._ix: dict[str, _Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
-        self._journal: list[tuple] | None = None  # while `scratch()` is open: how to undo each change
+        self._notes: dict[str, dict[str, Any]] = {}  # bookkeeping kept as given (`put_note`)
+        # while `scratch()` is open, how to undo each change: (index, series, code, old time,
+        # old value) for an entry, (tables, table, key, old) for a record or note
+        self._journal: list[tuple] | None = None
 
     def url_for_humans(self) -> str:
         return "memory"
@@ -216,12 +253,13 @@ class IndexedStore:
     def scratch(self) -> Iterator[None]:
         """Changes made inside are undone on exit, whatever happens (a batch's what-if state).
 
-        Every `put_entry` / `drop_entry` / `put_record` inside is journalled with what it
-        replaced and reverted in reverse order on exit, so the entries, their values and
-        prefix sums, and the records are exactly as before (ids coded and empty series
-        created meanwhile stay: they hold nothing). The caller must keep every other writer
-        out meanwhile (`OnlineState` holds its lock). Bulk `put_entries` is not journalled:
-        it is refused inside."""
+        Every `put_entry` / `drop_entry` / `put_record` / `put_note` inside is journalled
+        with what it replaced (an entry's time and value, None when there was none) and
+        reverted in reverse order on exit, so the entries, their values and prefix sums, and
+        the records are exactly as before (ids coded and empty series created meanwhile
+        stay: they hold nothing). The caller must keep every other writer out meanwhile
+        (`OnlineState` holds its lock). Bulk `put_entries` is not journalled: it is refused
+        inside."""
         if self._journal is not None:
             raise RuntimeError("scratch() is not reentrant")
         self._journal = []
@@ -230,48 +268,35 @@ class IndexedStore:
         finally:
             journal, self._journal = self._journal, None
             for item in reversed(journal):
-                if item[0] == "entry":
-                    self._restore_entry(*item[1:])
+                if len(item) == 5:
+                    _restore_entry(*item)
                 else:
-                    _, table, key, old = item
-                    t = self._records.setdefault(table, {})
+                    tables, table, key, old = item
+                    t = tables.setdefault(table, {})
                     if old is None:
                         t.pop(key, None)
                     else:
                         t[key] = old
 
-    def _note_entry(self, ix: _Index, index: str, key: tuple[str, ...], s: int, code: int) -> None:
-        journal = self._journal
-        assert journal is not None
-        t = ix.where(s, code)
-        journal.append(("entry", index, key, code, None if t is None else (t, ix.series[s].value_of(t, code))))
-
-    def _restore_entry(self, index: str, key: tuple[str, ...], code: int, old: tuple[int, float] | None) -> None:
-        ix = self._ix[index]
-        s = ix.sno(key, True)
-        assert s is not None
-        series = ix.series[s]
-        now = ix.where(s, code)
-        if now is not None:
-            series.remove(now, code)
-            ix.unfile(s, code)
-        if old is not None:
-            series.insert(old[0], code, old[1])
-            ix.file(s, code, old[0])
-
     # -- entries -----------------------------------------------------------------------
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
-        ix = self._index(index)
+        ix = self._ix.get(index)
+        if ix is None:
+            ix = self._index(index)
         code = ix.code(entry_id)
-        s = ix.sno(key, True)
-        assert s is not None
+        s = ix.keys.get(key)
+        if s is None:
+            s = ix.sno(key, True)
+            assert s is not None
         series = ix.series[s]
-        if self._journal is not None:
-            self._note_entry(ix, index, key, s, code)
         old = ix.where(s, code)
         if old is not None:
+            if self._journal is not None:
+                self._journal.append((ix, s, code, old, series.value_of(old, code)))
             series.remove(old, code)
             ix.unfile(s, code)
+        elif self._journal is not None:
+            self._journal.append((ix, s, code, None, 0.0))
         t = int(time_ns)
         series.insert(t, code, float(value))
         ix.file(s, code, t)
@@ -331,9 +356,10 @@ class IndexedStore:
             return
         t = ix.where(s, code)
         if t is not None:
+            series = ix.series[s]
             if self._journal is not None:
-                self._note_entry(ix, index, key, s, code)
-            ix.series[s].remove(t, code)
+                self._journal.append((ix, s, code, t, series.value_of(t, code)))
+            series.remove(t, code)
             ix.unfile(s, code)
 
     def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None:
@@ -432,7 +458,7 @@ class IndexedStore:
         if t is None:
             t = self._records[table] = {}
         if self._journal is not None:
-            self._journal.append(("record", table, key, t.get(key)))
+            self._journal.append((self._records, table, key, t.get(key)))
         t[key] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
 
     def put_records(self, table: str, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -449,12 +475,28 @@ class IndexedStore:
     def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         return [self.get_record(table, k) for k in keys]
 
+    def put_note(self, table: str, key: str, note: Any) -> None:
+        """Keep the caller's own bookkeeping (`features.online` `_filed`) as given, not copied:
+        the caller never changes a note after putting it, nor one it got."""
+        t = self._notes.get(table)
+        if t is None:
+            t = self._notes[table] = {}
+        if self._journal is not None:
+            self._journal.append((self._notes, table, key, t.get(key)))
+        t[key] = note
+
+    def get_note(self, table: str, key: str) -> Any:
+        """The note as put (the same object; None: none)."""
+        t = self._notes.get(table)
+        return None if t is None else t.get(key)
+
     def clear(self) -> None:
         if self._journal is not None:
             raise RuntimeError("clear() inside scratch()")
         self._codes.clear()
         self._ix.clear()
         self._records.clear()
+        self._notes.clear()
 
     def stats(self) -> dict[str, int]:
         """Entries, series and record counts, and an estimate of the index bytes."""
@@ -464,7 +506,7 @@ class IndexedStore:
             len(s.times) * 12 + (len(s.values) * 16 if s.values is not None else 0)
             for ix in self._ix.values() for s in ix.series
         ) + sum(len(ix.at_t) * 12 for ix in self._ix.values())
-        records = sum(len(t) for t in self._records.values())
+        records = sum(len(t) for t in self._records.values()) + sum(len(t) for t in self._notes.values())
         record_bytes = sum(len(b) for t in self._records.values() for b in t.values())
         return {"entries": entries, "series": series, "index_bytes": nbytes, "records": records,
                 "record_bytes": record_bytes, "ids": sum(len(c) for c in self._codes.values())}
