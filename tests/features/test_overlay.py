@@ -36,6 +36,18 @@ def _scratch(w, monkeypatch, events):
         return w.features_many("order", events)
 
 
+def _both_paths(w, monkeypatch, batch, *, overlaid: bool) -> list[dict]:
+    """The batch's features by the scratch path and by `features_many` (which must or must not
+    take the overlay), checked equal; returns the latter."""
+    want = _scratch(w, monkeypatch, batch)
+    before = w.overlaid
+    got = w.features_many("order", batch)
+    assert w.overlaid == before + overlaid
+    for e, a, b in zip(batch, want, got, strict=True):
+        _same(a, b, e["order_id"])
+    return got
+
+
 def _same(a: dict, b: dict, what: str) -> None:
     assert a.keys() == b.keys()
     for k, x in a.items():
@@ -52,12 +64,7 @@ def _same(a: dict, b: dict, what: str) -> None:
 def test_a_batch_of_new_orders_read_through_the_overlay_equals_the_scratch_path(tmp_path, monkeypatch, seed):
     w, later = _state(tmp_path, seed)
     batch = later[:80][::-1]  # not in time order: items must still see exactly the earlier ones
-    want = _scratch(w, monkeypatch, batch)
-    before = w.overlaid
-    got = w.features_many("order", batch)
-    assert w.overlaid == before + 1
-    for e, a, b in zip(batch, want, got, strict=True):
-        _same(a, b, e["order_id"])
+    got = _both_paths(w, monkeypatch, batch, overlaid=True)
     # the batch saw its own items: the later ones count the earlier ones of the same node
     assert max(f["node_orders_24h"] for f in got) > max(f["node_orders_24h"] for f in w.features_many(
         "order", batch, concurrent=True))
@@ -67,12 +74,7 @@ def test_an_order_the_state_already_holds_takes_the_scratch_path(tmp_path, monke
     w, later = _state(tmp_path, 4)
     batch = later[:30]
     w.observe("order", batch[5])  # re-deciding a known order re-files it: only one by one is exact
-    want = _scratch(w, monkeypatch, batch)
-    before = w.overlaid
-    got = w.features_many("order", batch)
-    assert w.overlaid == before
-    for e, a, b in zip(batch, want, got, strict=True):
-        _same(a, b, e["order_id"])
+    _both_paths(w, monkeypatch, batch, overlaid=False)
 
 
 def test_a_repeated_order_id_in_a_batch_takes_the_scratch_path(tmp_path):
@@ -88,12 +90,7 @@ def test_a_device_first_seen_later_than_a_batch_order_takes_the_scratch_path(tmp
     late["device_id"] = "dev-moved"
     w.observe("order", late)  # the state first saw this (device, customer) at `late`'s time
     batch = [{**early, "device_id": "dev-moved", "customer_id": late["customer_id"]}, *later[1:20]]
-    want = _scratch(w, monkeypatch, batch)
-    before = w.overlaid
-    got = w.features_many("order", batch)
-    assert w.overlaid == before
-    for e, a, b in zip(batch, want, got, strict=True):
-        _same(a, b, e["order_id"])
+    _both_paths(w, monkeypatch, batch, overlaid=False)
 
 
 def test_a_device_shared_inside_a_batch_counts_its_customers_once_each(tmp_path, monkeypatch):
