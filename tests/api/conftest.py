@@ -8,24 +8,20 @@ models do.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.pg import fresh_pg_schema
 from triage.keys import create_key
 from triage.service import DecisionService
 from triage.settings import Settings
 from triage.stores import Store, open_store
-
-PG_URL = os.environ.get("TRIAGE_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
-
 
 # ---- fakes ------------------------------------------------------------------------
 
@@ -202,33 +198,11 @@ def return_body(return_id: str | None = None, **overrides: Any) -> dict[str, Any
 # ---- stores -----------------------------------------------------------------------
 
 
-def _pg_reachable() -> str | None:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}".strip()
-
-
 @pytest.fixture(scope="session")
 def pg_schema_url() -> Iterator[str]:
     """A fresh schema in the local PostgreSQL for this run, dropped afterwards."""
-    problem = _pg_reachable()
-    if problem is not None:
-        message = f"PostgreSQL not reachable at {PG_URL} ({problem})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
-        pytest.skip(f"{message}; start it or set TRIAGE_TEST_PG_URL to run these tests")
-    schema = f"triage_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with fresh_pg_schema() as url:
+        yield url
 
 
 def _truncate(store: Store) -> None:

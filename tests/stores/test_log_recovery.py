@@ -10,7 +10,6 @@ reason, except under CI (`CI=true`), where they fail the run. `TRIAGE_TEST_PG_UR
 
 from __future__ import annotations
 
-import os
 import pickle
 import uuid
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,7 @@ import pytest
 from features import build_order_features, build_return_features
 from tests.factories import random_frames
 from tests.features.test_online_parity import timeline
+from tests.pg import fresh_pg_schema
 from tests.stores.test_online_stores import _master_folder, assert_values_equal
 from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
@@ -33,43 +33,14 @@ from triage.stores import DecisionRecord, OutcomeRecord, open_store
 from triage.stores.log_recovery import recover_log
 from triage.stores.online import OnlineState, load_online, open_online, recover_from_audit
 
-PG_URL = os.environ.get("TRIAGE_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
-
-
 # ---- stores and logs --------------------------------------------------------------------
-
-
-def _pg_problem() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}".strip()
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh schema in the local PostgreSQL, dropped afterwards."""
-    problem = _pg_problem()
-    if problem is not None:
-        message = f"PostgreSQL not reachable at {PG_URL} ({problem})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
-        pytest.skip(f"{message}; start it or set TRIAGE_TEST_PG_URL to run these tests")
-    import psycopg
-
-    schema = f"triage_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
