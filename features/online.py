@@ -383,7 +383,7 @@ class OnlineFeatures:
         t = _ns(o["created_at"])
         self._file("orders", oid, o, t)
         if "fulfillment_outcomes" in self.present:
-            self._refile_delivery(oid, o)
+            self._refile_delivery(oid, o, t)
         for kind, row in (self.store.get_record("_pending", oid) or {}).get("rows", []):
             self.observe_outcome(kind, row)
 
@@ -447,19 +447,21 @@ class OnlineFeatures:
                 f"outcome kind must be one of fulfillment, fraud, return_outcome, inventory_sync. Got {kind!r} instead."
             )
 
-    def _refile_delivery(self, order_id: str, order: Mapping[str, Any] | None = None) -> None:
+    def _refile_delivery(self, order_id: str, order: Mapping[str, Any] | None = None,
+                         created: int | None = None) -> None:
         """(Re)compute an order's lateness and when it became known, with the contract's rule.
 
-        `order`: the order's record when the caller has just stored it (else it is read)."""
+        `order` (and its `created_at` in ns): the order's record when the caller has just
+        stored it (else it is read)."""
         if order is None:
             order = self.store.get_record("orders", order_id)
             if order is None:
                 return
+            created = scalar.ns(order.get("created_at"))
         fo = self.store.get_record("fulfillment", order_id) or {}
         # no outcome row while the table is present: not delivered, so late from the promise
         is_late, known = is_late_known(scalar.ns(fo.get("delivered_at")), fo.get("cancelled") in (True, 1),
                                        scalar.ns(fo.get("cancelled_at")), scalar.ns(order.get("promised_at")))
-        created = scalar.ns(order.get("created_at"))
         if known is not None and created is not None:
             known = max(known, created)  # as streams._not_before
         self._file("delivery", order_id, {**order, "is_late": 1.0 if is_late else 0.0}, known)

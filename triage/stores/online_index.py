@@ -289,7 +289,11 @@ class IndexedStore:
             s = ix.sno(key, True)
             assert s is not None
         series = ix.series[s]
-        old = ix.where(s, code)
+        at_t = ix.at_t
+        if ix.at_s[code] == s and at_t[code] != _ABSENT:
+            old: int | None = at_t[code]
+        else:
+            old = ix.overflow.get((s, code)) if ix.overflow else None
         if old is not None:
             if self._journal is not None:
                 self._journal.append((ix, s, code, old, series.value_of(old, code)))
@@ -299,7 +303,11 @@ class IndexedStore:
             self._journal.append((ix, s, code, None, 0.0))
         t = int(time_ns)
         series.insert(t, code, float(value))
-        ix.file(s, code, t)
+        if at_t[code] == _ABSENT:  # as `ix.file`
+            at_t[code] = t
+            ix.at_s[code] = s
+        else:
+            ix.overflow[(s, code)] = t
 
     def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
                     values: np.ndarray) -> None:
