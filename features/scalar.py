@@ -274,14 +274,12 @@ def _vendors(weights: Mapping[str, float], got: Mapping[tuple[str, str], float],
 
 
 def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]],
-                 customer: Mapping[str, Any] | None = None, *,
-                 prefetched: tuple[dict[str, float], dict[tuple[str, str], float]] | None = None) -> dict[str, Any]:
+                 customer: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """`ORDER_FEATURES` for one order as of its `created_at` (name → value, in declared order).
 
     `customer`: the event's own customer record, used when given (else the stored one).
-    `prefetched`: this order's window values already read — (`windows(...)` of the event
-    aggregations, {(line aggregation name, vendor): value}) — as `features.batch` reads them
-    for many orders at once; the formulas after the reads are this function's either way.
+    The reference for the batch path too: `features.batch` computes the same values as
+    columns, held bit-equal to this function by tests/features/test_batch.py.
     """
     t_ns = ns(order["created_at"])
     assert t_ns is not None
@@ -295,13 +293,10 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
 
     ev = {**order, "node_region": node.get("region"), "_all": ALL}
     weights = vendor_weights(lines, products)
-    if prefetched is not None:
-        agg, got = prefetched
-    else:
-        asks = [(a.index_name, (vendor,), a.lower_ns(t_ns), t_ns) for a in _ORDER_LINE_AGGS for vendor in weights]
-        agg = windows(online, _ORDER_EVENT_AGGS, ev, t_ns)
-        got = {(a.name, vendor): _value(a, w) for (a, vendor), w in zip(
-            ((a, vendor) for a in _ORDER_LINE_AGGS for vendor in weights), _ask(online.store, asks), strict=True)}
+    asks = [(a.index_name, (vendor,), a.lower_ns(t_ns), t_ns) for a in _ORDER_LINE_AGGS for vendor in weights]
+    agg = windows(online, _ORDER_EVENT_AGGS, ev, t_ns)
+    got = {(a.name, vendor): _value(a, w) for (a, vendor), w in zip(
+        ((a, vendor) for a in _ORDER_LINE_AGGS for vendor in weights), _ask(online.store, asks), strict=True)}
 
     v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
     t = float(t_ns)
