@@ -123,7 +123,8 @@ def create_app(
     `bootstrap_dir` if set); without `store`, it opens `settings.audit_url`."""
     metrics = Metrics()
     state = AppState(settings=settings, metrics=metrics, store=store, services=services, online=online,
-                     coalescer=Coalescer(settings.coalesce_max) if settings.coalesce_max > 1 else None)
+                     coalescer=Coalescer(settings.coalesce_max, on_group=metrics.group_size.observe)
+                     if settings.coalesce_max > 1 else None)
     if loader is not None:
         state.loader = loader
         state.open_online = False

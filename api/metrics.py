@@ -53,6 +53,12 @@ class Metrics:
         self.replays = Counter(
             "triage_idempotent_replays", "Stored decisions returned for retries", ["kind"], registry=r
         )
+        self.group_size = Histogram(
+            "triage_decision_group_size",
+            "Single decisions decided together by the coalescer (triage.coalesce), per group",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
         self.model_info = Gauge(
             "triage_model_info",
             "Loaded model and policy versions (value 1)",

@@ -152,6 +152,7 @@ def test_metrics_count_requests_decisions_and_versions(client):
     assert 'triage_decisions_total{action="instant_refund",kind="return"} 1.0' in text
     assert 'triage_model_info{name="triage-fraud",version="7"} 1.0' in text
     assert "triage_http_request_duration_seconds_bucket" in text
+    assert "triage_decision_group_size_count 2.0" in text  # two single decisions, each its own group
 
 
 def test_unknown_error_is_a_generic_500_with_correlation_id(settings, store, keys, caplog):
