@@ -293,3 +293,48 @@ def test_rows_from_before_the_migration_are_not_pending(tmp_path, monkeypatch):
         assert [r.entity_id for r in store.pending_online("decisions")] == ["o2"]  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_workers_starting_together_recover_a_lost_event_once(tmp_path, monkeypatch):
+    """Check that workers of one machine recovering at the same time (each worker's start
+    calls `recover_from_audit`) append each lost row once: they take turns on a lock file.
+    A barrier after reading the pending rows makes them overlap if nothing serialises them."""
+    import contextlib
+    import threading
+
+    from triage.stores.base import SqlStore
+
+    barrier = threading.Barrier(3, timeout=1.5)
+    read = SqlStore.pending_online
+
+    def pending_then_meet(self, *args, **kwargs):
+        rows = read(self, *args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):  # taking turns: nobody else is reading
+            barrier.wait()
+        return rows
+
+    monkeypatch.setattr(SqlStore, "pending_online", pending_then_meet)
+
+    settings = Settings(home=tmp_path / "home")
+    ds = dataset_from_frames(random_frames(6, n_orders=40, days=3))
+    first = open_online(settings)
+    load_online(settings, _master_folder(ds, tmp_path / "master"), log_=first.log)
+    store = open_store(settings.audit_url)
+    try:
+        lost = set(range(0, len(timeline(ds)), 4))
+        _serve(store, first, ds, lost=lost)
+    finally:
+        store.close()
+    before = len(_log_bodies(first.log))
+    results: list[Any] = []
+    workers = [threading.Thread(target=lambda: results.append(recover_from_audit(settings, first.log)))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    try:
+        assert len(_log_bodies(first.log)) == before + len(lost)
+        assert sorted(r["appended"] for r in results) == [0, 0, len(lost)]
+    finally:
+        first.close()

@@ -27,6 +27,7 @@ If the log is unreachable, `features()` raises (the service then decides rules-o
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import hashlib
 import logging
@@ -462,7 +463,11 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
     """Re-append to the log, in audit order, the decided events and outcomes the audit store
     (`settings.audit_url`) committed and the log lacks (`triage.stores.log_recovery`): a
     crash between the audit commit and the log append loses nothing. Never raises (a
-    failure is logged; the rows stay pending for the next start)."""
+    failure is logged; the rows stay pending for the next start).
+
+    The workers of one machine start together and each calls this: an exclusive lock on a
+    file in `settings.home` makes them recover one after the other, so the first re-appends
+    and clears the marks and the others find nothing pending (never two appends of a row)."""
     url = settings.audit_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None  # nothing audited yet
@@ -470,13 +475,17 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
         from triage.stores import open_store
         from triage.stores.log_recovery import recover_log
 
-        store = open_store(url)
-        try:
-            if not hasattr(store, "pending_online"):
-                return None
-            return recover_log(log_, store)
-        finally:
-            store.close()
+        home = Path(settings.home)
+        home.mkdir(parents=True, exist_ok=True)
+        with (home / "online-recovery.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            store = open_store(url)
+            try:
+                if not hasattr(store, "pending_online"):
+                    return None
+                return recover_log(log_, store)
+            finally:
+                store.close()
     except Exception as exc:  # noqa: BLE001 - the service still starts; the next start retries
         log.error("online log recovery failed; retried at the next start",
                   extra={"reason": f"{type(exc).__name__}: {exc}"})
