@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from features import scalar
+from features.online import _key_of
 from features.outcomes import is_late_known
 from features.streams import ALL
 
@@ -220,16 +221,3 @@ def _file(store: Any, spec: Any, rows: Sequence[Mapping[str, Any]], times: Seque
             out_t.append(t)
             out_v.append(0.0)
     return out_k, out_t, out_v
-
-
-def _key_of(row: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
-    if len(cols) == 1:  # plain rows: None (or NaN) for null
-        v = row.get(cols[0])
-        return None if v is None or v != v else (str(v),)
-    out = []
-    for c in cols:
-        v = row.get(c)
-        if v is None or v != v:
-            return None
-        out.append(str(v))
-    return tuple(out)

@@ -59,6 +59,7 @@ class Coalescer:
         self.on_group = on_group  # told each group's size (the API's /metrics histogram)
         self._open: dict[tuple[int, int, str], _Group] = {}
         self._scheduled = False
+        self._running: set[asyncio.Future[None]] = set()
         self.groups = 0  # groups decided, and events in them (for the benchmark and /metrics)
         self.events = 0
 
@@ -93,7 +94,9 @@ class Coalescer:
         for group in groups:
             for lo in range(0, len(group.items), self.max_group):
                 part = group.items[lo:lo + self.max_group]
-                asyncio.ensure_future(self._run(group, part))
+                task = asyncio.ensure_future(self._run(group, part))
+                self._running.add(task)  # the loop keeps only a weak reference to a task
+                task.add_done_callback(self._running.discard)
 
     async def _run(self, group: _Group,
                    part: list[tuple[Mapping[str, Any], _Request, asyncio.Future[ItemResult]]]) -> None:

@@ -231,6 +231,7 @@ def test_the_body_hash_is_the_standard_librarys_canonical_json(client, store):
         ("order", order_body()),
         ("order", order_body(customer_id="c-ü-東京", email_hash="a\x7fb", ship_lat=1e-05, ship_lon=4.5e-09)),
         ("order", order_body(ship_lat=0.00001234, ship_lon=7.2e-7, order_total=1e16)),
+        ("order", order_body(order_total=1.5e17)),  # a large float alone: the fast path's exponent
         ("order", order_body(carrier="dhl-2e-5", device_id="0.0000", order_total=123456789.125)),
         ("return", return_body(reason_text="Größe passt nicht", refund_amount=3.0000001e-05)),
     ]

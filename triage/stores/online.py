@@ -301,8 +301,9 @@ class OnlineState:
             time_field = "created_at" if kind == "order" else "requested_at"
             order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
             customers = self._batch_customers(events, order) if kind == "order" else None
-            if kind == "order":  # new orders: their entries as an overlay on the reads, no scratch
-                rows, lines = _order_rows(events)
+            rows_lines = _order_rows(events) if kind == "order" else None
+            if rows_lines is not None:  # new orders: their entries as an overlay on the reads, no scratch
+                rows, lines = rows_lines
                 overlay = BatchOverlay.build(self.online, rows, lines)
                 if overlay is not None:
                     self.overlaid += 1
@@ -315,7 +316,7 @@ class OnlineState:
                     except Exception:  # as `sync` will skip it: the others still see the rest
                         log.exception("batch event could not be applied for its successors",
                                       extra={"kind": kind})
-                return self._features(kind, events, customers)
+                return self._features(kind, events, customers, rows_lines)
 
     def _batch_customers(self, events: Sequence[Mapping[str, Any]],
                          order: Sequence[int]) -> list[Mapping[str, Any] | None]:
@@ -338,13 +339,16 @@ class OnlineState:
         return out
 
     def _features(self, kind: str, events: Sequence[Mapping[str, Any]],
-                  customers: Sequence[Mapping[str, Any] | None] | None) -> list[dict[str, Any]]:
-        """The events' features against the indexes as they are (caller holds the lock)."""
+                  customers: Sequence[Mapping[str, Any] | None] | None,
+                  rows_lines: tuple[list[dict[str, Any]], list[list[dict[str, Any]]]] | None = None,
+                  ) -> list[dict[str, Any]]:
+        """The events' features against the indexes as they are (caller holds the lock);
+        `rows_lines`: the orders' `_order_rows`, when the caller made them already."""
         online = self.online
         if kind == "order":
             if customers is None:
                 customers = [_plain(c) if isinstance((c := e.get("customer")), Mapping) else None for e in events]
-            rows, lines = _order_rows(events)
+            rows, lines = rows_lines if rows_lines is not None else _order_rows(events)
             if len(events) >= _BULK_FROM:  # many at once: the windows read per index, numpy columns
                 return batch.order_values_many(online, rows, lines, customers)
             return [scalar.order_values(online, r, ls, c) for r, ls, c in zip(rows, lines, customers, strict=True)]
