@@ -94,11 +94,12 @@ def catch_up_online(state: AppState) -> dict[str, Any] | None:
         return None  # still down: the next round tries again
     from triage.stores.online import recover_from_audit
 
-    online.lagging = False  # appends failing from now on set it again
+    marks = online.lag_marks
     summary = recover_from_audit(state.settings, online.log, store=state.store)
     if summary is None:
-        online.lagging = True  # the recovery failed; logged; try again
-        return None
+        return None  # the recovery failed (logged): the next round tries again
+    if online.lag_marks == marks:  # no append failed meanwhile: nothing is missing any more
+        online.lagging = False
     log.info("online log caught up with the audit store", extra=summary)
     return summary
 

@@ -112,6 +112,7 @@ class OnlineState:
         self._epoch: str | None = None
         self.applied = 0  # log entries applied (for tests and the benchmark)
         self.lagging = False  # an append failed: the audit has events the log lacks (api.recovery)
+        self.lag_marks = 0  # how many appends failed so far (a catch-up clears `lagging` only if none since)
         self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
 
     # -- health ------------------------------------------------------------------------
@@ -132,6 +133,10 @@ class OnlineState:
             raise UnavailableError(self._problem or "no online store")
         if time.monotonic() < self._down_until:
             raise UnavailableError(self._problem or "online store down")
+
+    def _lag(self) -> None:
+        self.lag_marks += 1
+        self.lagging = True
 
     def ping(self) -> None:
         """Raise `UnavailableError` when the log does not answer (for /readyz)."""
@@ -245,7 +250,7 @@ class OnlineState:
                 with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
                     seqs = self.log.append(bodies)
             except BaseException:
-                self.lagging = True
+                self._lag()
                 raise
             if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
                 self._apply_entry(seqs[0], entries[0])  # nobody appended in between
@@ -387,7 +392,7 @@ class OnlineState:
             with self._guard(), self._write_lock:
                 seqs = self.log.append(bodies)
         except BaseException:
-            self.lagging = True  # audited, not logged: `recover_from_audit` once the log answers
+            self._lag()  # audited, not logged: `recover_from_audit` once the log answers
             raise
         own = self._own
         if len(own) > 10_000:  # a sync may read an entry before it lands here: it stays, stale but equal
@@ -402,7 +407,7 @@ class OnlineState:
             with self._guard():
                 self._append([("outcome", type_, dict(row))])
         except BaseException:
-            self.lagging = True
+            self._lag()
             raise
 
 
