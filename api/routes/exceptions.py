@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
@@ -14,8 +13,6 @@ from api.paging import read_window
 from api.problems import PROBLEM_JSON
 from triage.audit_flow import iso
 from triage.errors import ContractError
-from triage.monitoring.exceptions import exception_summary
-from triage.monitoring.monitor import decisions_frame
 
 __all__ = ["router"]
 
@@ -43,6 +40,13 @@ async def exceptions_summary(
     cap = settings.read_max_rows
 
     def build() -> dict[str, Any]:
+        # imported here: the monitoring package pulls in pandas and scikit-learn (~1.5 s), which a
+        # worker should not pay at start for an ops read
+        import pandas as pd
+
+        from triage.monitoring.exceptions import exception_summary
+        from triage.monitoring.monitor import decisions_frame
+
         rows = store.page_decisions(since=start, until=end, limit=cap + 1, by="event_time")
         if len(rows) > cap:
             raise ContractError(
