@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AppState
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.problems import install_handlers
+from api.problems import PROBLEM_JSON, install_handlers
 from api.ratelimit import RateLimiter
 from api.recovery import open_audit_store, supervise
 from api.reload import GENERATION_KEY, background_loop, install_services
@@ -134,6 +134,9 @@ def create_app(
         version=__version__,
         summary="Risk scores and rule-bounded routing decisions for orders and returns, audited.",
         lifespan=_lifespan,
+        # what any route may answer besides its own: a body that is not JSON (400), too large
+        # (413, the middleware), invalid parameters or headers (422), an unexpected error (500)
+        responses={s: {"content": {PROBLEM_JSON: {}}, "description": "problem+json"} for s in (400, 413, 422, 500)},
     )
     app.state.triage = state
     install_handlers(app)

@@ -167,7 +167,7 @@ def list_decisions(
     })
 
 
-@router.get("/decisions/{decision_id}", responses=_ERRORS)
+@router.get("/decisions/{decision_id}", responses={**_ERRORS, 404: _PROBLEM})
 def get_decision(decision_id: str, key: ReadKey, store: StoreDep) -> JSONResponse:
     """The decision as audited: request, features used, the answer given, timings."""
     rec = store.get_decision(decision_id)
