@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState, StateDep, _api_key_header
 from api.metrics import CONTENT_TYPE_LATEST
-from triage.errors import TriageError
+from triage.errors import TriageError, UnavailableError
 
 __all__ = ["router"]
 
@@ -96,7 +96,8 @@ def metrics(
 ) -> Response:
     """Prometheus metrics; open unless `metrics_open` is false (then the `read` scope is needed)."""
     if not state.settings.metrics_open:
-        assert state.keys is not None
+        if state.keys is None:
+            raise UnavailableError("the key store is not open; metrics need a read key")
         key = state.keys.authenticate(presented)
         key.require("read")
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
