@@ -11,9 +11,15 @@ unless --bundle-dir names trained bundles) and runs --conns closed-loop clients 
 - 15 % replays of an acknowledged request, same body (200 + Idempotent-Replayed);
 - 5 % an acknowledged id with another body (409 expected).
 
+Then, for --steady-minutes more, only requests that add nothing to the service's state
+(replays, invalid bodies, conflicts): the online feature state grows with every new event
+by design (each worker keeps the history in memory), so RSS is judged on this phase —
+a flat line there means the request path itself keeps nothing.
+
 Prints, per minute: requests, p50 / p99 latency, errors by status, the service's RSS (all
 its processes); then decisions acknowledged vs readable afterwards (paging through
-`GET /v1/decisions`), statuses that were not the expected one, and RSS at start and end.
+`GET /v1/decisions`), statuses that were not the expected one, RSS at start and end, RSS
+per new decision, and the RSS drift of the steady phase.
 """
 
 from __future__ import annotations
@@ -74,13 +80,16 @@ class Soak:
         self.lock = threading.Lock()
         self.acked: dict[str, str] = {}  # decision id -> kind
         self.sent: list[tuple[str, str, dict[str, Any]]] = []  # (path, event id, body) acknowledged
+        self.sent_total: set[str] = set()  # decision ids of new events
+        self.new_decisions = 0
         self.unexpected: Counter[tuple[str, int | str]] = Counter()
         self.minutes: list[dict[str, Any]] = []
         self._lat: list[float] = []
         self._status: Counter[int | str] = Counter()
+        self.steady = False  # only replays, invalid bodies and conflicts: nothing new to keep
 
     def _one(self, client: httpx.Client, customers: list[str]) -> None:
-        roll = random.random()
+        roll = random.random() if not self.steady else 0.70 + 0.30 * random.random()
         customer = random.choice(customers)
         kind, expect = "new", 200
         if roll < 0.55:
@@ -124,6 +133,7 @@ class Soak:
                 got = r.json()
                 self.acked[got["decision_id"]] = got["kind"]
                 if kind == "new":
+                    self.sent_total.add(got["decision_id"])
                     self.sent.append((path, got["event_id"], body))
                     if len(self.sent) > 5000:
                         self.sent.pop(random.randrange(len(self.sent)))
@@ -134,16 +144,24 @@ class Soak:
             while not stop.is_set():
                 self._one(client, customers)
 
-    def run(self, pid: int) -> None:
+    def run(self, pid: int, steady_s: float = 0.0) -> None:
         stop = threading.Event()
         threads = [threading.Thread(target=self._client, args=(stop,), daemon=True) for _ in range(self.conns)]
         start = time.monotonic()
         self.rss_start = _rss_kb(pid)
+        self.rss_steady: tuple[int, int] | None = None
         for t in threads:
             t.start()
         minute = 0
-        while time.monotonic() - start < self.seconds:
-            time.sleep(min(60.0, self.seconds - (time.monotonic() - start)))
+        total_s = self.seconds + steady_s
+        while time.monotonic() - start < total_s:
+            if not self.steady and time.monotonic() - start >= self.seconds - 1e-6:
+                self.steady = True
+                self.new_decisions = len(self.sent_total)
+                self.rss_steady = (_rss_kb(pid), 0)
+                print("  -- steady phase: replays, invalid bodies and conflicts only", flush=True)
+            phase_end = self.seconds if not self.steady else total_s
+            time.sleep(max(0.0, min(60.0, phase_end - (time.monotonic() - start))))
             with self.lock:
                 lat, self._lat = self._lat, []
                 status, self._status = self._status, Counter()
@@ -159,6 +177,8 @@ class Soak:
         for t in threads:
             t.join(timeout=60)
         self.rss_end = _rss_kb(pid)
+        if self.rss_steady is not None:
+            self.rss_steady = (self.rss_steady[0], self.rss_end)
 
     def readable(self) -> set[str]:
         """Every decision id the service lists (paging GET /v1/decisions over the run's window)."""
@@ -179,7 +199,8 @@ class Soak:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--minutes", type=float, default=10.0, help="mixed traffic (new, invalid, replayed)")
+    ap.add_argument("--steady-minutes", type=float, default=2.0, help="then nothing new: replays/invalid only")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--bundle-dir", type=Path, help="trained bundles (default: none, rules-only)")
@@ -217,7 +238,7 @@ def main() -> None:
         print(f"soak: {args.minutes:g} min, {args.workers} workers, {args.conns} connections, "
               f"{'bundles ' + str(args.bundle_dir) if args.bundle_dir else 'rules-only'}; home {home}")
         soak = Soak(base, key, args.conns, args.minutes * 60)
-        soak.run(proc.pid)
+        soak.run(proc.pid, args.steady_minutes * 60)
         readable = soak.readable()
         acked = set(soak.acked)
         total = sum(m["requests"] for m in soak.minutes)
@@ -225,13 +246,20 @@ def main() -> None:
         for m in soak.minutes:
             statuses.update(m["statuses"])
         p99s = [m["p99_ms"] for m in soak.minutes if m["p99_ms"] == m["p99_ms"]]
-        print(f"requests: {total} ({total / (args.minutes * 60):.0f}/s); statuses {dict(sorted(statuses.items(), key=str))}")
+        print(f"requests: {total} ({total / ((args.minutes + args.steady_minutes) * 60):.0f}/s); statuses {dict(sorted(statuses.items(), key=str))}")
         print(f"not the expected status: {dict(soak.unexpected) or 'none'}")
         print(f"decisions acknowledged: {len(acked)}; readable afterwards: {len(acked & readable)}; "
               f"lost: {len(acked - readable)}; listed but never acknowledged: {len(readable - acked)}")
         print(f"RSS: start {soak.rss_start / 1024:.1f} MB, end {soak.rss_end / 1024:.1f} MB "
               f"(drift {(soak.rss_end - soak.rss_start) / 1024:+.1f} MB); per-minute p99 "
               f"{min(p99s, default=float('nan')):.1f}–{max(p99s, default=float('nan')):.1f} ms")
+        grown = (soak.rss_steady[0] if soak.rss_steady else soak.rss_end) - soak.rss_start
+        print(f"RSS per new decision (mixed phase, all processes): {grown * 1024 / max(1, soak.new_decisions):.0f} "
+              f"bytes over {soak.new_decisions} new decisions (the in-memory feature state, in every worker)")
+        if soak.rss_steady is not None:
+            a, b = soak.rss_steady
+            print(f"RSS in the steady phase (nothing new to keep): {a / 1024:.1f} -> {b / 1024:.1f} MB "
+                  f"(drift {(b - a) / 1024:+.1f} MB)")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
