@@ -30,7 +30,7 @@ from tests.faults.servers import UvicornThread
 from triage.keys import create_key
 from triage.settings import Settings
 
-EXAMPLES_PER_ROUTE = 8  # per route, per mode (valid / invalid data) and per key case
+EXAMPLES_PER_ROUTE = 5  # per route, per mode (valid / invalid data) and per key case
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
