@@ -105,3 +105,11 @@ def test_a_timestamp_without_zone_is_a_usage_error(tmp_path, capsys):
     code = main(["features", "--data", str(tmp_path), "--out", str(tmp_path / "f"), "--since", "2026-01-01"])
     assert code == 2
     assert "has no time zone" in capsys.readouterr().err
+
+
+def test_shell_completion_offers_the_sub_commands(monkeypatch, capsys):
+    monkeypatch.setenv("_TRIAGE_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "triage keys ")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    assert main([]) == 0
+    assert capsys.readouterr().out.split() == ["create", "list", "revoke"]
