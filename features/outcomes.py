@@ -20,6 +20,7 @@ __all__ = [
     "return_outcomes",
     "late_labels",
     "fraud_labels",
+    "review_verdicts",
     "return_labels",
 ]
 
@@ -107,16 +108,31 @@ def fraud_labels(
 ) -> pd.Series:
     """is_fraud per order_id for orders whose label is mature at the cut-off.
 
-    Fraud when reported before the cut-off; legitimate only when no report arrived
-    before the cut-off and the label window has fully passed; otherwise no label yet.
+    Fraud when reported (or a review declined it) before the cut-off; legitimate when no
+    report arrived before the cut-off and either the label window has fully passed or a
+    review approved it before the cut-off (`review_outcomes`); otherwise no label yet.
     """
     orders = ds["orders"][["order_id", "created_at"]]
     reported = fraud_outcomes(ds)
     reported = set(reported.loc[reported["known_at"] < cutoff, "order_id"])
-    is_fraud = orders["order_id"].isin(reported).to_numpy()
+    reviewed = review_verdicts(ds, cutoff)
+    is_fraud = (orders["order_id"].isin(reported) | orders["order_id"].map(reviewed).eq(True)).to_numpy()
     mature = (orders["created_at"] + pd.Timedelta(days=window_days) <= cutoff).to_numpy()
-    keep = is_fraud | mature
+    # a review's verdict is a label at once: both verdicts are known at the same moment (the
+    # review), so a reviewed order needs no label window; a fraud report still wins over an approval
+    keep = is_fraud | mature | orders["order_id"].isin(reviewed.index).to_numpy()
     return pd.Series(is_fraud[keep], index=orders["order_id"].to_numpy()[keep], name="is_fraud")
+
+
+def review_verdicts(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """is_fraud per order_id as its latest manual review before the cut-off said (the
+    optional `review_outcomes` table: confirmed = fraud); empty without reviews."""
+    if not ds.has("review_outcomes") or not len(ds["review_outcomes"]):
+        return pd.Series(dtype=bool, name="is_fraud")
+    ro = ds["review_outcomes"]
+    ro = ro[ro["reviewed_at"] < cutoff].sort_values("reviewed_at", kind="stable")
+    last = ro.drop_duplicates("order_id", keep="last")
+    return pd.Series(last["confirmed"].astype(bool).to_numpy(), index=last["order_id"].to_numpy(), name="is_fraud")
 
 
 def return_labels(ds: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
