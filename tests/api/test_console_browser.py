@@ -24,12 +24,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from api.app import create_app
 from tests.api.conftest import FakeOnline, make_services
 from tests.api.reviews_factory import put_decision
 from training.split import fraud_events
+from training.train import train_all
 from triage.audit import export
 from triage.contract import load_dataset
 from triage.keys import create_key
@@ -257,6 +259,11 @@ def test_reviewer_filters_claims_resolves_and_the_labels_reach_training(browser,
     label = dict(zip(ev.ids, ev.labels["fraud"], strict=True))
     assert ev.from_review == 2
     assert not label[items["big"].event_id] and label[items["verify"].event_id]
+    # and `triage train` says so (its labels step; the tiny fraud history then has too few frauds to fit)
+    lines: list[str] = []
+    train_all(ds, cutoff=pd.Timestamp.now(tz="UTC"), register=False, progress=lines.append)
+    assert any(line.startswith("triage-fraud: 62 labelled events") and line.endswith("2 labelled by manual reviews")
+               for line in lines), "\n".join(lines)
 
 
 def _master_data(folder: Path) -> None:
