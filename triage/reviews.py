@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -156,30 +157,51 @@ class ReviewQueue:
     reviews: ReviewStore
     claim_idle: timedelta = timedelta(minutes=30)
     lookback: timedelta = timedelta(days=30)
+    refresh_s: float = 5.0  # a scan of the audit window serves this long (0: every call reads it)
+    _cache: tuple[float, list[DecisionRecord], dict[str, set[str]]] | None = field(default=None, repr=False)
     _closing: dict[str, frozenset[str]] = field(default_factory=lambda: dict(CLOSING_OUTCOMES))
 
     # -- reading ---------------------------------------------------------------
-    def _items(self, now: datetime, *, decision_id: str | None = None) -> list[_Item]:
-        latest: dict[tuple[str, str], DecisionRecord] = {}
+    def _scan(self, now: datetime) -> tuple[list[DecisionRecord], dict[str, set[str]]]:
+        """The latest decision of every event in the look-back that asks a person, and the
+        settling outcome types posted per event. Reading the audit window is the queue's whole
+        cost (~35 µs a record, `bench/bench_reviews.py`), so a scan serves `refresh_s`
+        seconds: a new decision shows within that; claims and resolutions are always read fresh."""
+        cached = self._cache
+        if cached is not None and time.monotonic() - cached[0] < self.refresh_s:
+            start = now - self.lookback
+            return [r for r in cached[1] if r.event_time >= start], cached[2]
+        # per event, its latest decision; only those that ask a person are kept (holding every
+        # record of the window alive made the collector walk them all: 2.7x the read's time)
+        latest: dict[tuple[str, str], tuple[datetime, DecisionRecord | None]] = {}
         for rec in self.store.iter_decisions(now - self.lookback):
             k = (rec.kind, rec.event_id)
             prior = latest.get(k)
-            if prior is None or rec.received_at >= prior.received_at:
-                latest[k] = rec
+            if prior is None or rec.received_at >= prior[0]:
+                latest[k] = (rec.received_at, rec if queue_of(rec) is not None else None)
+        recs = [r for _, r in latest.values() if r is not None]
+        settling = self._closing["order"] | self._closing["return"]
+        closing: dict[str, set[str]] = {}
+        events = {r.event_id for r in recs}
+        if events:
+            for o in self.store.iter_outcomes(events):
+                if o.type in settling:
+                    closing.setdefault(o.entity_id, set()).add(o.type)
+        self._cache = (time.monotonic(), recs, closing)
+        return recs, closing
+
+    def _items(self, now: datetime) -> list[_Item]:
+        recs, closing = self._scan(now)
         items: list[_Item] = []
-        for rec in latest.values():
+        for rec in recs:
             q = queue_of(rec)
-            if q is not None and (decision_id is None or rec.decision_id == decision_id):
+            if q is not None:
                 items.append(_Item(rec=rec, base_queue=q, queue=q, deadline=_deadline(rec, q)))
         if not items:
             return items
         ids = [it.rec.decision_id for it in items]
         resolutions = self.reviews.resolutions(ids)
         claims = self.reviews.claims(ids)
-        events = {it.rec.event_id for it in items}
-        closing: dict[str, set[str]] = {}
-        for o in self.store.iter_outcomes(events):
-            closing.setdefault(o.entity_id, set()).add(o.type)
         for it in items:
             it.resolution = resolutions.get(it.rec.decision_id)
             c = claims.get(it.rec.decision_id)
