@@ -240,3 +240,35 @@ def test_console_page_is_served_without_a_key(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert 'id="signin"' in r.text and "/v1/reviews" in r.text
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_an_outcome_posted_elsewhere_closes_the_item(rclient, store, keys):
+    rec = put_decision(store)
+    r = rclient.post("/v1/outcomes", headers={"X-API-Key": keys["all"]},
+                     json={"type": "cancellation", "order_id": rec.event_id, "cancelled_at": "2026-12-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert rclient.get("/v1/reviews").json()["items"] == []
+    closed = rclient.get("/v1/reviews", params={"status": "resolved"}).json()["items"]
+    assert [(i["decision_id"], i["status"], i["closed_by_outcome"]) for i in closed] == [
+        (rec.decision_id, "closed", "cancellation")]
+
+
+def test_a_failed_outcome_write_is_made_good_by_the_retry(rclient, store, monkeypatch):
+    from triage.errors import UnavailableError
+
+    rec = put_decision(store)
+    real = store.insert_outcome
+
+    def down(record):
+        raise UnavailableError("audit store down (test)")
+
+    monkeypatch.setattr(store, "insert_outcome", down)
+    body = {"resolution": "decline", "reason": "ring"}
+    _problem(rclient.post(f"/v1/reviews/{rec.decision_id}/resolution", json=body), 503, "unavailable")
+    assert list(store.iter_outcomes({rec.event_id})) == []
+    monkeypatch.setattr(store, "insert_outcome", real)
+    r = rclient.post(f"/v1/reviews/{rec.decision_id}/resolution", json=body)
+    assert r.status_code == 200 and r.json()["replayed"] is True
+    outcomes = list(store.iter_outcomes({rec.event_id}))
+    assert [o.outcome_id for o in outcomes] == [r.json()["resolution"]["outcome_id"]]
+    assert outcomes[0].body["confirmed"] is True
