@@ -21,6 +21,7 @@ __all__ = [
     "late_labels",
     "fraud_labels",
     "review_verdicts",
+    "return_review_verdicts",
     "return_labels",
 ]
 
@@ -127,16 +128,31 @@ def fraud_labels(
 def review_verdicts(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
     """is_fraud per order_id as its latest manual review before the cut-off said (the
     optional `review_outcomes` table: confirmed = fraud); empty without reviews."""
-    if not ds.has("review_outcomes") or not len(ds["review_outcomes"]):
-        return pd.Series(dtype=bool, name="is_fraud")
+    return _verdicts(ds, cutoff, "order_id", "is_fraud")
+
+
+def _verdicts(ds: Dataset, cutoff: pd.Timestamp, key: str, name: str) -> pd.Series:
+    if not ds.has("review_outcomes") or not len(ds["review_outcomes"]) or key not in ds["review_outcomes"]:
+        return pd.Series(dtype=bool, name=name)
     ro = ds["review_outcomes"]
-    ro = ro[ro["reviewed_at"] < cutoff].sort_values("reviewed_at", kind="stable")
-    last = ro.drop_duplicates("order_id", keep="last")
-    return pd.Series(last["confirmed"].astype(bool).to_numpy(), index=last["order_id"].to_numpy(), name="is_fraud")
+    ro = ro[ro[key].notna() & (ro["reviewed_at"] < cutoff)].sort_values("reviewed_at", kind="stable")
+    last = ro.drop_duplicates(key, keep="last")
+    return pd.Series(last["confirmed"].astype(bool).to_numpy(), index=last[key].to_numpy(), name=name)
+
+
+def return_review_verdicts(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """abuse per return_id as its latest manual review before the cut-off said (declined =
+    abuse); empty without return reviews."""
+    return _verdicts(ds, cutoff, "return_id", "abuse")
 
 
 def return_labels(ds: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """disposition and abuse per return_id, for returns inspected before the cut-off."""
+    """disposition and abuse per return_id, for returns inspected before the cut-off; abuse
+    also when a manual review before the cut-off declined the return as abuse."""
     ro = return_outcomes(ds)
     ro = ro[ro["known_at"] < cutoff]
-    return ro.set_index("return_id")[["disposition", "abuse_confirmed"]]
+    out = ro.set_index("return_id")[["disposition", "abuse_confirmed"]]
+    declined = return_review_verdicts(ds, cutoff)
+    if len(declined):  # a reviewer's abuse verdict counts as confirmed abuse of an inspected return
+        out["abuse_confirmed"] = out["abuse_confirmed"].astype(bool) | out.index.map(declined).isin([True])
+    return out

@@ -29,7 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.outcomes import fraud_labels, late_labels, return_labels, review_verdicts
+from features.outcomes import (
+    fraud_labels,
+    late_labels,
+    return_labels,
+    return_review_verdicts,
+    review_verdicts,
+)
 from triage.contract import Dataset
 
 __all__ = [
@@ -184,7 +190,11 @@ def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
         }
     )
     rule = f"returns requested before cutoff − {horizon} (q{MATURITY_QUANTILE} inspection lag) and inspected before cutoff"
-    return _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+    found = _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+    if isinstance(found, LabelledEvents):
+        reviewed = r["return_id"].isin(return_review_verdicts(ds, cutoff).index)
+        found = dataclasses.replace(found, from_review=int(reviewed.sum()))
+    return found
 
 
 def _events(ids, times, labels, label_end, cutoff, rule) -> LabelledEvents | str:

@@ -115,8 +115,11 @@ def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
                 row["cancelled"] = True
         elif o.type in ("chargeback", "review"):
             if o.type == "review":
-                reviews.append({"order_id": o.entity_id, "reviewed_at": body["reported_at"],
+                entity = "return_id" if body.get("order_id") is None and body.get("return_id") else "order_id"
+                reviews.append({entity: o.entity_id, "reviewed_at": body["reported_at"],
                                 "confirmed": bool(body.get("confirmed", True))})
+                if entity == "return_id":
+                    continue  # a return's review: abuse, not a fraud label
             if o.type == "review" and not body.get("confirmed", True):
                 continue  # a cleared review is not a fraud label
             fraud.append(
@@ -161,7 +164,8 @@ def export(
         rows = outcome_rows(
             o
             for o in db.iter_outcomes(set(orders) | set(returns))
-            if o.entity_id in (returns if o.type == "inspection" else orders)
+            if o.entity_id in (returns if o.type == "inspection" or (o.type == "review" and o.body.get("order_id")
+                                                                      is None) else orders)
         )
         # a return inspected more than once: its last inspection
         inspections = {r["return_id"]: r for r in rows["return_outcomes"]}

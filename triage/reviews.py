@@ -16,9 +16,10 @@ than its delivery promise. An item leaves the queue when it is approved or decli
 or when an outcome that settles it is posted (`CLOSING_OUTCOMES`).
 
 A resolution writes the review outcome through the same path as `POST /v1/outcomes`
-(`triage.audit_flow.record_outcome`): for an order, a `review` outcome (`confirmed` true
-when declined: a fraud label; false when approved: a legitimate one), kept as a label for
-training (`triage export` → `fraud_labels` / `review_outcomes`). Claims, resolutions and
+(`triage.audit_flow.record_outcome`): a `review` outcome of the order or the return
+(`confirmed` true when declined: fraud / abuse; false when approved: legitimate), kept as a
+label for training (`triage export` → `review_outcomes`, and `fraud_labels` for a declined
+order; a declined inspected return counts as confirmed abuse). Claims, resolutions and
 their history (key name and time) are in `triage.stores.reviews`. Time is always passed in
 (`now`): only the API edge reads the clock.
 """
@@ -57,7 +58,8 @@ QUEUES = ("order_review", "verification", "return_abuse", "return_inspection", "
 RESOLUTIONS = ("approve", "decline", "escalate")
 SLA_HOURS = {"order_review": 4.0, "verification": 2.0, "return_abuse": 48.0, "return_inspection": 72.0}
 # outcomes posted for an event (not through a resolution) that settle its review
-CLOSING_OUTCOMES = {"order": frozenset({"review", "chargeback", "cancellation"}), "return": frozenset({"inspection"})}
+CLOSING_OUTCOMES = {"order": frozenset({"review", "chargeback", "cancellation"}),
+                    "return": frozenset({"review", "inspection"})}
 
 
 def queue_of(rec: DecisionRecord) -> str | None:
@@ -385,17 +387,17 @@ class ReviewQueue:
 
     @staticmethod
     def _outcome(res: Resolution) -> dict[str, Any] | None:
-        """The review outcome a final resolution writes, as `POST /v1/outcomes` would take it.
-        Returns get none: the contract has no review label for a return (see docs/API.md)."""
-        if res.kind != "order" or res.resolution not in FINAL:
+        """The review outcome a final resolution writes, as `POST /v1/outcomes` takes it: for an
+        order, declined = fraud (`confirmed`); for a return (`return_id`), declined = abuse."""
+        if res.resolution not in FINAL:
             return None
         return {
             "type": "review",
-            "order_id": res.event_id,
+            "order_id": res.event_id if res.kind == "order" else None,
+            "return_id": res.event_id if res.kind == "return" else None,
             "fraud_type": "confirmed_fraud",
             "confirmed": res.resolution == "decline",
             "reported_at": res.resolved_at,
             "decision_id": res.decision_id,
             "resolution": res.resolution,
         }
-

@@ -272,3 +272,22 @@ def test_a_failed_outcome_write_is_made_good_by_the_retry(rclient, store, monkey
     outcomes = list(store.iter_outcomes({rec.event_id}))
     assert [o.outcome_id for o in outcomes] == [r.json()["resolution"]["outcome_id"]]
     assert outcomes[0].body["confirmed"] is True
+
+
+def test_a_returns_decline_is_an_abuse_review_outcome(rclient, store, settings, tmp_path, online):
+    ret = put_decision(store, kind="return", actions=("manual_review", "dc_restock"))
+    r = rclient.post(f"/v1/reviews/{ret.decision_id}/resolution", json={"resolution": "decline", "reason": "empty box"})
+    assert r.status_code == 200, r.text
+    [o] = store.iter_outcomes({ret.event_id})
+    assert (o.type, o.entity_id, o.body["return_id"], o.body["order_id"], o.body["confirmed"]) == (
+        "review", ret.event_id, ret.event_id, None, True)
+    assert online.outcomes and online.outcomes[-1][1]["return_id"] == ret.event_id
+    counts = export(settings, tmp_path / "exp", store=store)
+    assert counts["review_outcomes"] == 1 and counts["fraud_labels"] == 0  # abuse, not fraud
+
+
+@pytest.mark.parametrize(("ids", "status"), [({"return_id": "r-1"}, 200), ({"order_id": "o-1"}, 200),
+                                             ({"order_id": "o-1", "return_id": "r-1"}, 422), ({}, 422)])
+def test_a_posted_review_outcome_names_an_order_or_a_return(client, ids, status):
+    r = client.post("/v1/outcomes", json={"type": "review", "reported_at": "2026-03-01T00:00:00Z", **ids})
+    assert r.status_code == status, r.text

@@ -51,3 +51,22 @@ def test_without_reviews_nothing_changes():
     ds = _dataset([])
     ev = fraud_events(ds, ts("100D"), window_days=60)
     assert ev.from_review == 0 and ev.times.max() <= ev.label_end
+
+
+def test_a_return_declined_by_a_reviewer_is_abuse_when_inspected():
+    from tests.factories import return_row
+    from training.split import return_events
+
+    orders = _orders(200, 100)
+    returns = [return_row(f"R{i}", f"O{i}", ts(pd.Timedelta(days=100 * i / 200 + 1))) for i in range(0, 120)]
+    inspected = [{"return_id": f"R{i}", "inspected_at": ts(pd.Timedelta(days=100 * i / 200 + 3)),
+                  "disposition": "restock", "abuse_confirmed": i % 10 == 0} for i in range(0, 120)]
+    reviews = [{"order_id": None, "return_id": "R1", "reviewed_at": ts("2D"), "confirmed": True},
+               {"order_id": None, "return_id": "R3", "reviewed_at": ts("3D"), "confirmed": False},
+               {"order_id": None, "return_id": "R5", "reviewed_at": ts("99D"), "confirmed": True}]
+    ds = make_dataset(orders=orders, returns=returns, return_outcomes=inspected, review_outcomes=reviews)
+    ev = return_events(ds, ts("70D"))
+    abuse = dict(zip(ev.ids, ev.labels["abuse"], strict=True))
+    assert abuse["R1"] and not abuse["R3"] and abuse["R0"]  # declined: abuse; approved: as inspected
+    assert not abuse["R5"]  # its review comes after the cut-off
+    assert ev.from_review == 2
