@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="create or revoke API keys").add_subparsers(dest="keys", required=True)
     p = keys.add_parser("create", help="make a key; prints it once, on the last line")
     p.add_argument("--name", required=True)
-    p.add_argument("--scopes", default="decide,read", help="comma-separated: decide,outcomes,read,admin")
+    p.add_argument("--scopes", default="decide,read", help="comma-separated: decide,outcomes,read,admin,review (review: the review queue and console only)")
     p.set_defaults(handler=cmd_keys_create)
     p = keys.add_parser("revoke", help="revoke a key by name")
     p.add_argument("name")
