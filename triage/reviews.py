@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from triage.audit_flow import iso, record_outcome
+from triage.audit_flow import iso, jsonable, record_outcome
 from triage.errors import ConflictError, ContractError, NotFoundError
 from triage.stores import DecisionRecord, Store
 from triage.stores.reviews import FINAL, Claim, Resolution, ReviewStore
@@ -332,7 +332,7 @@ class ReviewQueue:
                     event[k] = _ts(event[k])
             try:
                 feats = online.features(rec.kind, event)
-                current = {k: v for k, v in feats.items() if k.startswith("cust_")}
+                current = jsonable({k: v for k, v in feats.items() if k.startswith("cust_")})  # NaN → null
             except Exception as exc:  # noqa: BLE001 - the page shows the audit without it
                 problem = f"the online state could not be read ({type(exc).__name__})"
         return {"at_decision": at_decision, "now": current, "problem": problem}

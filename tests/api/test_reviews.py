@@ -188,14 +188,15 @@ def test_escalate_then_decline_is_a_fraud_label(rclient, store, reviewer_keys, s
 
 def test_item_shows_audit_record_history_and_customer_history(rclient, store, online):
     rec = put_decision(store, features={"cust_prior_orders": 7.0, "velocity": 2.0})
-    online.features = lambda kind, event: {"cust_prior_orders": 9.0, "velocity": 3.0}  # type: ignore[method-assign]
+    online.features = lambda kind, event: {  # type: ignore[method-assign]
+        "cust_prior_orders": 9.0, "cust_return_rate": float("nan"), "velocity": 3.0}
     rclient.post(f"/v1/reviews/{rec.decision_id}/claim")
     item = rclient.get(f"/v1/reviews/{rec.decision_id}").json()
     assert item["audit"]["request"]["order_id"] == rec.event_id
     assert item["audit"]["decision"]["actions"] == ["hold_for_review"]
     assert item["history"][0]["action"] == "claim" and item["history"][0]["by"] == "ana"
-    assert item["customer_history"] == {"at_decision": {"cust_prior_orders": 7.0}, "now": {"cust_prior_orders": 9.0},
-                                        "problem": None}
+    assert item["customer_history"] == {"at_decision": {"cust_prior_orders": 7.0},
+                                        "now": {"cust_prior_orders": 9.0, "cust_return_rate": None}, "problem": None}
 
 
 def test_unknown_or_unreviewable_item_is_404(rclient, store):
