@@ -47,7 +47,7 @@ keys_app = typer.Typer(help="Create, list or revoke API keys.", no_args_is_help=
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="a name for the key's holder, e.g. oms")],
-    scopes: Annotated[str, typer.Option(help="comma-separated: decide,outcomes,read,admin")] = "decide,read",
+    scopes: Annotated[str, typer.Option(help="comma-separated: decide,outcomes,read,admin,review (review: the review queue and console only)")] = "decide,read",
 ) -> None:
     """Make a key; prints it once, on the last line."""
     from triage.keys import create_key
