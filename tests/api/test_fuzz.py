@@ -45,7 +45,7 @@ def running(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     (tmp / "no-bundles").mkdir()
     s = Settings(home=tmp / "home", bundle_dir=tmp / "no-bundles", max_batch_items=20, max_body_bytes=200_000)
-    key = create_key(s, "fuzz", "decide,outcomes,read,admin")
+    key = create_key(s, "fuzz", "decide,outcomes,read,admin,review")
     with UvicornThread(create_app(s)) as server:
         yield Running(server.base, key)
 
