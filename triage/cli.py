@@ -260,6 +260,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consume(args: argparse.Namespace) -> int:
+    from bus import bus_config, consume
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    for option, field in (("bundle_dir", "bundle_dir"), ("policy", "policy_path"), ("bootstrap", "bootstrap_dir")):
+        if getattr(args, option):
+            settings = settings.model_copy(update={field: getattr(args, option)})
+    given = {k: v for k in ("prefix", "stream", "durable", "max_in_flight", "batch_max", "ack_wait_seconds",
+                            "metrics_port") if (v := getattr(args, k)) is not None}
+    return consume(settings, args.broker, bus_config(**given), fault=args.fault)
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from triage.keys import create_key
     from triage.settings import get_settings
@@ -473,6 +486,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle-dir", type=Path, help="serve model bundles from this folder, not the registry")
     p.add_argument("--policy", type=Path, help="policy file (default: the active policy setting)")
     p.add_argument("--bootstrap", type=Path, help="load the online feature state from this contract folder")
+
+    p = command("consume", cmd_consume, "decide order and return events from NATS JetStream or RabbitMQ")
+    p.add_argument("--broker", required=True, metavar="URL", help="nats://host:4222 or amqp://user:pw@host:5672/")
+    p.add_argument("--prefix", help="names are <prefix>.orders, .returns, .outcomes, .decisions, .deadletter")
+    p.add_argument("--stream", help="NATS: JetStream stream, created over <prefix>.> if absent (TRIAGE)")
+    p.add_argument("--durable", help="NATS: durable consumers are <durable>-orders, … (triage)")
+    p.add_argument("--max-in-flight", type=int, help="unacknowledged messages per input at most (256)")
+    p.add_argument("--batch-max", type=int, help="messages decided together at most (64)")
+    p.add_argument("--ack-wait-seconds", type=float, help="NATS: redelivery after this without an ack (30)")
+    p.add_argument("--metrics-port", type=int, help="/metrics port, 0 for none (9108)")
+    p.add_argument("--bundle-dir", type=Path, help="model bundles from this folder, not the registry")
+    p.add_argument("--policy", type=Path, help="policy file (default: the active policy setting)")
+    p.add_argument("--bootstrap", type=Path, help="load the online feature state from this contract folder")
+    p.add_argument("--fault", choices=("stop-before-ack",), help=argparse.SUPPRESS)
 
     keys = sub.add_parser("keys", help="create or revoke API keys").add_subparsers(dest="keys", required=True)
     p = keys.add_parser("create", help="make a key; prints it once, on the last line")
