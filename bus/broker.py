@@ -16,7 +16,7 @@ from bus.config import BusConfig
 from bus.envelope import Inbound
 from triage.errors import ConfigError
 
-__all__ = ["Delivery", "Broker", "open_broker", "scheme_of"]
+__all__ = ["Delivery", "Broker", "open_broker", "scheme_of", "safe_url"]
 
 
 class Delivery(Protocol):
@@ -57,6 +57,15 @@ def scheme_of(url: str) -> str:
     if scheme in ("amqp", "amqps"):
         return "amqp"
     raise ConfigError(f"--broker must be a nats://… or amqp://… URL; got {url!r}")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
 
 
 def open_broker(url: str, config: BusConfig) -> Broker:

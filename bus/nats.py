@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.errors import NotFoundError
 
+from bus.broker import safe_url
 from bus.config import SOURCES, BusConfig
 from bus.envelope import Inbound
 from triage.errors import ConfigError, UnavailableError
@@ -29,6 +30,10 @@ from triage.errors import ConfigError, UnavailableError
 __all__ = ["NatsBroker"]
 
 log = logging.getLogger("triage.bus")
+
+
+async def _quiet(exc: Exception) -> None:  # the probe's failure is raised, not logged as well
+    return None
 
 
 class _Delivery:
@@ -57,11 +62,14 @@ class NatsBroker:
 
     async def start(self) -> None:
         c = self.config
-        try:
+        try:  # once without reconnecting: nats-py set to reconnect for ever also retries the first connect for ever
+            probe = await nats.connect(self.url, connect_timeout=3, allow_reconnect=False, max_reconnect_attempts=1,
+                                       reconnect_time_wait=0.1, name="triage-consume", error_cb=_quiet)
+            await probe.close()
             self._nc = await nats.connect(self.url, connect_timeout=3, max_reconnect_attempts=-1,
                                           allow_reconnect=True, name="triage-consume")
         except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the operator
-            raise UnavailableError(f"NATS at {self.url} cannot be reached: {type(exc).__name__}: {exc}") from exc
+            raise UnavailableError(f"NATS at {safe_url(self.url)} cannot be reached: {type(exc).__name__}: {exc}") from exc
         js = self._nc.jetstream()
         self._js = js
         try:
@@ -70,7 +78,7 @@ class NatsBroker:
             await js.add_stream(name=c.stream, subjects=c.stream_subjects, storage=api.StorageType.FILE)
             log.info("created JetStream stream", extra={"stream": c.stream, "subjects": c.stream_subjects})
         except Exception as exc:  # noqa: BLE001 - JetStream off, or no permission
-            raise UnavailableError(f"JetStream at {self.url} is not available: {type(exc).__name__}: {exc}") from exc
+            raise UnavailableError(f"JetStream at {safe_url(self.url)} is not available: {type(exc).__name__}: {exc}") from exc
         for what in (*SOURCES, "decisions", "deadletter"):
             subject = c.name(what)
             try:

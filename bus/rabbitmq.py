@@ -19,6 +19,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from bus.broker import safe_url
 from bus.config import SOURCES, BusConfig
 from bus.envelope import Inbound
 from triage.errors import ConfigError, UnavailableError
@@ -60,7 +61,7 @@ class RabbitBroker:
         try:
             self._conn = await aio_pika.connect(self.url, timeout=5, client_properties={"connection_name": "triage-consume"})
         except Exception as exc:  # noqa: BLE001 - one line for the operator
-            raise UnavailableError(f"RabbitMQ at {self.url} cannot be reached: {type(exc).__name__}: {exc}") from exc
+            raise UnavailableError(f"RabbitMQ at {safe_url(self.url)} cannot be reached: {type(exc).__name__}: {exc}") from exc
         self._consume_ch = await self._conn.channel()
         self._publish_ch = await self._conn.channel(publisher_confirms=True)
         await self._consume_ch.set_qos(prefetch_count=c.max_in_flight)

@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 
-from bus.broker import open_broker, scheme_of
+from bus.broker import open_broker, safe_url, scheme_of
 from bus.config import SOURCES, BusConfig
 from bus.consumer import Consumer
 from bus.metrics import BusMetrics
@@ -62,7 +62,7 @@ async def _main(settings: Settings, url: str, config: BusConfig, fault: str | No
             loop.add_signal_handler(sig, on_signal)
         ins = ", ".join(config.name(s) for s in SOURCES)
         where = f"; metrics on http://{config.metrics_host}:{config.metrics_port}/metrics" if config.metrics_port else ""
-        print(f"triage consume: ready; {ins} from {_safe(url)} → {config.name('decisions')} "
+        print(f"triage consume: ready; {ins} from {safe_url(url)} → {config.name('decisions')} "
               f"(dead letter {config.name('deadletter')}); policy {services.policy_version}, "
               f"models {services.model_versions() or 'none'}{where}", flush=True)
         consumer = Consumer(broker, services, store, config, metrics, fault=fault)
@@ -90,13 +90,3 @@ def _summary(m: BusMetrics) -> str:
 
     return (f"{total(m.consumed)} consumed, {total(m.decided)} decided, {total(m.replayed)} replayed, "
             f"{total(m.outcomes)} outcomes, {total(m.dead_lettered)} dead-lettered, {total(m.retried)} retried")
-
-
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}"

@@ -10,9 +10,10 @@ own, removed afterwards, so parallel runs never meet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aio_pika
@@ -20,7 +21,14 @@ import nats
 import orjson
 import pytest
 
+from bus.broker import open_broker
 from bus.config import SOURCES, BusConfig
+from bus.consumer import Consumer
+from bus.metrics import BusMetrics
+from triage.service import load_services
+from triage.settings import Settings
+from triage.stores import open_store
+from triage.stores.online import open_online
 
 NATS_URL = os.environ.get("TRIAGE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 AMQP_URL = os.environ.get("TRIAGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -138,3 +146,38 @@ class Peer:
                     await self._ch.queue_delete(c.name(what))
             finally:
                 await self._conn.close()
+
+
+@contextlib.asynccontextmanager
+async def consumer(settings: Settings, url: str, config: BusConfig) -> AsyncIterator[Consumer]:
+    """A consumer in this event loop over the stores of `settings`, stopped (drained) on exit."""
+    store = open_store(settings.audit_url)
+    online = open_online(settings)
+    broker = open_broker(url, config)
+    try:
+        await broker.start()
+        c = Consumer(broker, load_services(settings, online=online), store, config, BusMetrics())
+        stop = asyncio.Event()
+        task = asyncio.create_task(c.run(stop))
+        try:
+            yield c
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    finally:
+        await broker.close()
+        online.close()
+        store.close()
+
+
+def audited(settings: Settings) -> list:
+    store = open_store(settings.audit_url)
+    try:
+        return list(store.iter_decisions())
+    finally:
+        store.close()
+
+
+def total(counter, **labels: str) -> float:
+    return sum(s.value for m in counter.collect() for s in m.samples
+               if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in labels.items()))
