@@ -112,6 +112,12 @@ class NatsBroker:
             msgs = await sub.fetch(batch=max_n, timeout=timeout)  # type: ignore[attr-defined]
         except (TimeoutError, nats.errors.TimeoutError):
             return []
+        except Exception as exc:  # noqa: BLE001 - nats-py reconnects by itself; only a closed connection is final
+            if self._nc is None or self._nc.is_closed:
+                raise UnavailableError(f"the connection to NATS at {safe_url(self.url)} is closed: {exc}") from exc
+            log.warning("fetch failed; retrying", extra={"source": source, "reason": f"{type(exc).__name__}: {exc}"})
+            await asyncio.sleep(timeout)
+            return []
         return [self._delivery(source, m) for m in msgs]
 
     def _delivery(self, source: str, m: Msg) -> _Delivery:

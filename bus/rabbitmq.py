@@ -76,6 +76,8 @@ class RabbitBroker:
 
     async def fetch(self, source: str, max_n: int, timeout: float) -> list[_Delivery]:
         local = self._local[source]
+        if local.empty() and (self._conn is None or self._conn.is_closed):
+            raise UnavailableError(f"the connection to RabbitMQ at {safe_url(self.url)} is closed")
         try:
             first = await asyncio.wait_for(local.get(), timeout)
         except TimeoutError:

@@ -19,6 +19,7 @@ from bus.broker import open_broker, safe_url, scheme_of
 from bus.config import SOURCES, BusConfig
 from bus.consumer import Consumer
 from bus.metrics import BusMetrics
+from triage.errors import TriageError, UnavailableError
 from triage.settings import Settings
 
 __all__ = ["consume"]
@@ -29,7 +30,10 @@ log = logging.getLogger("triage.bus")
 def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | None = None) -> int:
     """Run the consumer; returns the exit status (0 after a clean drain). Raises `TriageError`
     (one line for the CLI) when the stores, the policy or the broker cannot be opened."""
+    from api.logs import configure_logging
+
     scheme_of(url)  # a wrong URL fails before anything is opened
+    configure_logging()  # JSON lines on stderr, as the API's
     return asyncio.run(_main(settings, url, config, fault))
 
 
@@ -72,6 +76,12 @@ async def _main(settings: Settings, url: str, config: BusConfig, fault: str | No
             print("triage consume: stopped by a second signal; unacknowledged messages will be redelivered",
                   file=sys.stderr, flush=True)
             return 130
+        except TriageError:
+            raise
+        except Exception as exc:  # a broker connection lost mid-ack, say: one line, and the broker redelivers
+            log.exception("the consumer stopped on an error")
+            raise UnavailableError(f"the consumer stopped: {type(exc).__name__}: {exc}; unacknowledged messages "
+                                   "will be redelivered") from exc
         print(f"triage consume: drained; {_summary(metrics)}", flush=True)
         return 0
     finally:

@@ -36,7 +36,20 @@ def test_the_broker_is_chosen_by_the_url_scheme():
         scheme_of("http://127.0.0.1:8000")
 
 
-def test_an_unreachable_broker_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def restore_logging():
+    """`consume` configures the process's logging as the API does: undo it for the next tests."""
+    import logging
+
+    saved = {n: (lg.handlers[:], lg.level, lg.propagate)
+             for n in ("triage", "api", "uvicorn", "uvicorn.error") for lg in [logging.getLogger(n)]}
+    yield
+    for n, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+
+
+def test_an_unreachable_broker_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, restore_logging):
     monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
     (tmp_path / "b").mkdir()
     monkeypatch.setenv("TRIAGE_BUNDLE_DIR", str(tmp_path / "b"))

@@ -41,10 +41,15 @@ class Process:
              "--stream", config.stream, "--durable", config.durable, "--metrics-port", "0",
              "--ack-wait-seconds", str(config.ack_wait_seconds), "--batch-max", str(config.batch_max),
              "--max-in-flight", str(config.max_in_flight), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parents[2],
+            stdout=subprocess.PIPE, stderr=self._log_file(settings), text=True, env=env,
+            cwd=Path(__file__).parents[2],
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
+
+    def _log_file(self, settings: Settings):
+        self.log = Path(settings.home).parent / f"consume-{uuid.uuid4().hex[:6]}.log"
+        return self.log.open("w")
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -59,8 +64,7 @@ class Process:
                     return
             except queue.Empty:
                 if self.proc.poll() is not None:
-                    err = self.proc.stderr.read() if self.proc.stderr else ""
-                    raise AssertionError(f"consumer exited {self.proc.returncode}: {err}") from None
+                    raise AssertionError(f"consumer exited {self.proc.returncode}: {self.log.read_text()}") from None
                 await asyncio.sleep(0.05)
         raise AssertionError("consumer not ready")
 
