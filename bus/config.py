@@ -36,6 +36,10 @@ class BusConfig(BaseSettings):
     decisions: str | None = Field(default=None, description="decisions out (default <prefix>.decisions)")
     deadletter: str | None = Field(default=None, description="what cannot be decided (default <prefix>.deadletter)")
     stream: str = Field(default="TRIAGE", description="NATS: the JetStream stream, created over <prefix>.> if absent")
+    stream_max_age_hours: float = Field(
+        default=168.0, gt=0, le=24 * 3650,
+        description="NATS: how long a stream the consumer creates keeps messages (an existing stream keeps its own)",
+    )
     durable: str = Field(default="triage", description="NATS: durable consumer names are <durable>-orders, …")
     max_in_flight: int = Field(
         default=256, ge=1, le=10_000,

@@ -75,7 +75,8 @@ class NatsBroker:
         try:
             await js.stream_info(c.stream)
         except NotFoundError:
-            await js.add_stream(name=c.stream, subjects=c.stream_subjects, storage=api.StorageType.FILE)
+            await js.add_stream(name=c.stream, subjects=c.stream_subjects, storage=api.StorageType.FILE,
+                                max_age=c.stream_max_age_hours * 3600)
             log.info("created JetStream stream", extra={"stream": c.stream, "subjects": c.stream_subjects})
         except Exception as exc:  # noqa: BLE001 - JetStream off, or no permission
             raise UnavailableError(f"JetStream at {safe_url(self.url)} is not available: {type(exc).__name__}: {exc}") from exc

@@ -71,9 +71,10 @@ def unique_config(**overrides: Any) -> BusConfig:
 class Peer:
     """The retailer's side of the bus: publishes events, collects decisions and dead letters."""
 
-    def __init__(self, scheme: str, config: BusConfig) -> None:
+    def __init__(self, scheme: str, config: BusConfig, *, create_stream: bool = True) -> None:
         self.scheme = scheme
         self.config = config
+        self.create_stream = create_stream  # NATS: False when the consumer is to create it
         self.got: dict[str, list[dict[str, Any]]] = {"decisions": [], "deadletter": []}
         self._nc: Any = None
         self._conn: Any = None
@@ -84,7 +85,8 @@ class Peer:
         if self.scheme == "nats":
             self._nc = await nats.connect(NATS_URL)
             js = self._nc.jetstream()
-            await js.add_stream(name=c.stream, subjects=c.stream_subjects)
+            if self.create_stream:
+                await js.add_stream(name=c.stream, subjects=c.stream_subjects)
             for what in ("decisions", "deadletter"):
                 await self._nc.subscribe(c.name(what), cb=self._collector(what))
         else:

@@ -127,7 +127,7 @@ def test_messages_waiting_together_are_decided_as_batches_through_the_batch_path
     asyncio.run(run())
 
 
-def test_metrics_are_served_on_their_own_port(settings):
+def test_the_stream_is_created_if_absent_and_metrics_are_served_on_their_own_port(settings):
     url = require_broker("nats")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,7 +135,9 @@ def test_metrics_are_served_on_their_own_port(settings):
     config = unique_config()
 
     async def run() -> None:
-        async with Peer("nats", config) as peer, consumer(settings, url, config) as c:
+        async with consumer(settings, url, config) as c, Peer("nats", config, create_stream=False) as peer:
+            info = await peer._nc.jetstream().stream_info(config.stream)  # created by the consumer
+            assert info.config.subjects == [f"{config.prefix}.>"] and info.config.max_age == 168 * 3600
             c.metrics.serve("127.0.0.1", port)
             await peer.publish("orders", b"[]")
             await peer.publish("orders", order_body())
