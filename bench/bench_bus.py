@@ -117,7 +117,7 @@ class Side:
 
 
 def start_consumer(scheme: str, config: Any, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, float]:
-    cmd = [sys.executable, "-m", "triage.cli", "consume", "--broker", URLS[scheme], "--prefix", config.prefix,
+    cmd = [sys.executable, "-m", "triage", "consume", "--broker", URLS[scheme], "--prefix", config.prefix,
            "--stream", config.stream, "--durable", config.durable, "--metrics-port", "0"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=log.open("w"), text=True)

@@ -19,7 +19,7 @@ from bus.broker import open_broker, safe_url, scheme_of
 from bus.config import SOURCES, BusConfig
 from bus.consumer import Consumer
 from bus.metrics import BusMetrics
-from triage.errors import TriageError, UnavailableError
+from triage.errors import ConfigError, TriageError, UnavailableError
 from triage.settings import Settings
 
 __all__ = ["consume"]
@@ -31,7 +31,10 @@ def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | Non
     """Run the consumer; returns the exit status (0 after a clean drain). Raises `TriageError`
     (one line for the CLI) when the stores, the policy or the broker cannot be opened."""
     from api.logs import configure_logging
+    from bus.consumer import FAULTS
 
+    if fault is not None and fault not in FAULTS:
+        raise ConfigError(f"--fault must be one of {', '.join(FAULTS)}; got {fault!r}")
     scheme_of(url)  # a wrong URL fails before anything is opened
     configure_logging()  # JSON lines on stderr, as the API's
     return asyncio.run(_main(settings, url, config, fault))

@@ -37,7 +37,7 @@ class Process:
         env.pop("TRIAGE_DATABASE_URL", None)
         env.pop("TRIAGE_REDIS_URL", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triage.cli", "consume", "--broker", url, "--prefix", config.prefix,
+            [sys.executable, "-m", "triage", "consume", "--broker", url, "--prefix", config.prefix,
              "--stream", config.stream, "--durable", config.durable, "--metrics-port", "0",
              "--ack-wait-seconds", str(config.ack_wait_seconds), "--batch-max", str(config.batch_max),
              "--max-in-flight", str(config.max_in_flight), *extra],
