@@ -20,7 +20,7 @@ quickstart: install  ## set up, then run the main job end to end on the simulate
 	$(VENV)/bin/triage demo --data $(DATA) --out $(OUT)
 
 test: install  ## lint, type-check and run the test suite
-	$(VENV)/bin/ruff check triage features models training api bus tests bench
+	$(VENV)/bin/ruff check triage features models training api tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 

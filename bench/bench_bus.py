@@ -129,8 +129,8 @@ def start_consumer(scheme: str, config: Any, env: dict[str, str], log: Path) -> 
 
 
 async def one_broker(scheme: str, prep: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    from api.bus.config import BusConfig
     from api.server import settings_env
-    from bus.config import BusConfig
 
     tag = uuid.uuid4().hex[:8]
     config = BusConfig(prefix=f"bench{tag}", stream=f"BENCH{tag}", durable=f"bench{tag}")

@@ -21,10 +21,10 @@ import nats
 import orjson
 import pytest
 
-from bus.broker import open_broker
-from bus.config import SOURCES, BusConfig
-from bus.consumer import Consumer
-from bus.metrics import BusMetrics
+from api.bus.broker import open_broker
+from api.bus.config import SOURCES, BusConfig
+from api.bus.consumer import Consumer
+from api.bus.metrics import BusMetrics
 from triage.service import load_services
 from triage.settings import Settings
 from triage.stores import open_store

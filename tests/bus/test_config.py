@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bus.broker import scheme_of
-from bus.config import BusConfig, bus_config
-from bus.run import consume
+from api.bus.broker import scheme_of
+from api.bus.config import BusConfig, bus_config
+from api.bus.run import consume
 from triage.cli import main
 from triage.errors import ConfigError, UnavailableError
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.config import BusConfig
+from api.bus.config import BusConfig
 from tests.api.conftest import order_body
 from tests.bus.peers import Peer, audited, consumer, require_broker, total, unique_config
 from triage.settings import Settings

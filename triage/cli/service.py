@@ -60,8 +60,8 @@ def consume(
     fault: Annotated[str | None, typer.Option(hidden=True, help="stop-before-ack: fault injection for tests")] = None,
 ) -> None:
     """Decide order and return events from NATS JetStream or RabbitMQ (docs/API.md, "Event bus")."""
-    from bus import bus_config
-    from bus import consume as run_consumer
+    from api.bus import bus_config
+    from api.bus import consume as run_consumer
     from triage.settings import get_settings
 
     settings = get_settings()

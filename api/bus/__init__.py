@@ -5,7 +5,7 @@ or RabbitMQ through the API's decision core and publishes the decisions back.
 `nats` and `rabbitmq` (the adapters), `consumer` (the loop), `metrics`, `run` (the process).
 """
 
-from bus.config import BusConfig, bus_config
-from bus.run import consume
+from api.bus.config import BusConfig, bus_config
+from api.bus.run import consume
 
 __all__ = ["BusConfig", "bus_config", "consume"]

@@ -19,9 +19,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from bus.broker import safe_url
-from bus.config import SOURCES, BusConfig
-from bus.envelope import Inbound
+from api.bus.broker import safe_url
+from api.bus.config import SOURCES, BusConfig
+from api.bus.envelope import Inbound
 from triage.errors import ConfigError, UnavailableError
 
 __all__ = ["RabbitBroker"]

@@ -33,11 +33,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from api.bus.broker import Broker, Delivery
+from api.bus.config import SOURCES, BusConfig
+from api.bus.envelope import KIND_OF, Decoded, Rejected, deadletter_body, decision_body, decode
+from api.bus.metrics import BusMetrics
 from api.problems import error_problem, problem
-from bus.broker import Broker, Delivery
-from bus.config import SOURCES, BusConfig
-from bus.envelope import KIND_OF, Decoded, Rejected, deadletter_body, decision_body, decode
-from bus.metrics import BusMetrics
 from triage.audit_flow import decide_events_async, iso, record_outcome
 from triage.errors import TriageError, UnavailableError
 from triage.service import DecisionService

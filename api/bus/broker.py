@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from bus.config import BusConfig
-from bus.envelope import Inbound
+from api.bus.config import BusConfig
+from api.bus.envelope import Inbound
 from triage.errors import ConfigError
 
 __all__ = ["Delivery", "Broker", "open_broker", "scheme_of", "safe_url"]
@@ -71,9 +71,9 @@ def safe_url(url: str) -> str:
 def open_broker(url: str, config: BusConfig) -> Broker:
     """The adapter for the URL's scheme (not yet connected: `await broker.start()`)."""
     if scheme_of(url) == "nats":
-        from bus.nats import NatsBroker
+        from api.bus.nats import NatsBroker
 
         return NatsBroker(url, config)
-    from bus.rabbitmq import RabbitBroker
+    from api.bus.rabbitmq import RabbitBroker
 
     return RabbitBroker(url, config)

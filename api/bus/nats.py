@@ -22,9 +22,9 @@ from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from bus.broker import safe_url
-from bus.config import SOURCES, BusConfig
-from bus.envelope import Inbound
+from api.bus.broker import safe_url
+from api.bus.config import SOURCES, BusConfig
+from api.bus.envelope import Inbound
 from triage.errors import ConfigError, UnavailableError
 
 __all__ = ["NatsBroker"]

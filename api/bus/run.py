@@ -15,10 +15,10 @@ import logging
 import signal
 import sys
 
-from bus.broker import open_broker, safe_url, scheme_of
-from bus.config import SOURCES, BusConfig
-from bus.consumer import Consumer
-from bus.metrics import BusMetrics
+from api.bus.broker import open_broker, safe_url, scheme_of
+from api.bus.config import SOURCES, BusConfig
+from api.bus.consumer import Consumer
+from api.bus.metrics import BusMetrics
 from triage.errors import ConfigError, TriageError, UnavailableError
 from triage.settings import Settings
 
@@ -30,8 +30,8 @@ log = logging.getLogger("triage.bus")
 def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | None = None) -> int:
     """Run the consumer; returns the exit status (0 after a clean drain). Raises `TriageError`
     (one line for the CLI) when the stores, the policy or the broker cannot be opened."""
+    from api.bus.consumer import FAULTS
     from api.logs import configure_logging
-    from bus.consumer import FAULTS
 
     if fault is not None and fault not in FAULTS:
         raise ConfigError(f"--fault must be one of {', '.join(FAULTS)}; got {fault!r}")
