@@ -39,7 +39,14 @@ from features.orders import (
     RECENT_LATE_RATES,
     VENDOR_RISKY_FACTOR,
 )
-from features.returns import RETURN_FEATURES, RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT
+from features.returns import (
+    CONDITION_RANK,
+    FAULT_REASONS,
+    RETURN_FEATURES,
+    RTV_PRIOR_SHARE,
+    RTV_PRIOR_WEIGHT,
+    WEARABLE_CATEGORIES,
+)
 from features.streams import ALL, ship_area
 from features.text import text_values
 
@@ -365,12 +372,20 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
             break
     qty = _f(r.get("quantity"))
     refund = _f(r.get("refund_amount"))
-    text = r.get("reason_text")
+    text = text_values(None if is_null(r.get("reason_text")) else str(r.get("reason_text")))
+    cond = _s(r.get("reported_condition"))
+    rank = CONDITION_RANK.get(cond, NAN) if cond is not None else NAN
+    category = _s(product.get("category"))
+    fault = (_s(r.get("reason_code")) in FAULT_REASONS or rank == CONDITION_RANK["damaged"]
+             or text["text_defective"] > 0 or text["text_damaged"] > 0)
     return {
         "days_since_delivery": delivery if delivery > 0 else NAN,
         "days_since_order": since(order.get("created_at")),
         "reason_code": _s(r.get("reason_code")),
-        "reported_condition": _s(r.get("reported_condition")),
+        "reported_condition": cond,
+        "condition_rank": rank,
+        "is_wearable": NAN if category is None else (1.0 if category in WEARABLE_CATEGORIES else 0.0),
+        "fault_claimed": 1.0 if fault else 0.0,
         "return_channel": _s(r.get("return_channel")),
         "refund_amount": refund,
         "quantity": qty,
@@ -383,7 +398,7 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         "account_age_days": _not_negative(since(customer.get("created_at"))),
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "is_guest": _bool01(customer.get("is_guest")),
-        **text_values(None if is_null(text) else str(text)),
+        **text,
     }
 
 

@@ -125,3 +125,24 @@ def test_node_week_load_and_retailer_volume_against_its_four_week_norm() -> None
     assert z["node_orders_7d"] == 9  # O3..O9 (O2 is 7 d 3 h earlier), P1, P2
     assert z["node_load_7d"] == pytest.approx(9 / 14)
     assert z["order_volume_vs_28d"] == pytest.approx(3 * 28 / 12)  # O9, P1, P2 of the 12 before Z
+
+
+def test_return_condition_rank_wearable_and_fault_claims() -> None:
+    """Check the stated condition as a rank, wearable goods, and a fault claimed by code, condition or words."""
+    from features import build_return_features
+    from tests.factories import line_row, product_row, return_row
+
+    products = [product_row("TEE", category="apparel"), product_row("TV", category="electronics")]
+    lines = [line_row("O1", 1, sku="TEE"), line_row("O1", 2, sku="TV")]
+    returns = [
+        return_row("R1", "O1", "5D", sku="TEE", reported_condition="used"),
+        return_row("R2", "O1", "5D1h", sku="TV", reported_condition="unopened", reason_code="defective"),
+        return_row("R3", "O1", "5D2h", sku="TV", reported_condition="damaged", reason_code="changed_mind"),
+        return_row("R4", "O1", "5D3h", sku="TV", reported_condition="like_new", reason_text="it stopped working"),
+        return_row("R5", "O1", "5D4h", sku="TEE", reason_text="never damaged, just not needed"),
+    ]
+    ds = make_dataset(orders=[order_row("O1")], lines=lines, products=products, returns=returns)
+    f = build_return_features(ds).set_index("return_id")
+    assert f["condition_rank"].tolist()[:3] == [2.0, 0.0, 3.0] and np.isnan(f.loc["R4", "condition_rank"])
+    assert f["is_wearable"].tolist() == [1.0, 0.0, 0.0, 0.0, 1.0]
+    assert f["fault_claimed"].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # R5's damage is negated
