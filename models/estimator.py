@@ -271,6 +271,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         if best is None:  # no candidates: unpacking None would raise this TypeError anyway
             raise TypeError("num_leaves names no candidates to fit")
         _, chosen, booster = best
+        self.candidate_ = next(label for label, over in candidates if over is chosen)
         self.params_ = {**params, **chosen}
         self.num_leaves_ = int(chosen["num_leaves"])
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())

@@ -104,6 +104,7 @@ def test_small_data_tries_regularised_candidates_and_keeps_the_best_on_validatio
     best = min(est.selection_scores_, key=est.selection_scores_.__getitem__)
     assert est.selection_scores_[best] == min(est.selection_scores_.values())
     assert est.num_leaves_ == int(best.split()[0])
+    assert est.candidate_ == best and est.params_["num_leaves"] == est.num_leaves_
     regularised = [k for k in est.selection_scores_ if "L2" in k]
     assert all(f"min {max(20, 900 // 100)} rows a leaf" in k for k in regularised)  # 900 training rows
     assert len(_fit(X, y, regularisation="none").selection_scores_) == 2
