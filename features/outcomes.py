@@ -59,8 +59,9 @@ def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
             "shipping_postcode"]
     if not ds.has("fulfillment_outcomes"):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    orders = ds["orders"][["order_id", "customer_id", "created_at", "promised_at", "fulfillment_node_id", "carrier",
-                           "shipping_postcode"]]
+    # (reindex: a partial orders frame, e.g. the monitor's from audited requests, may lack the postcode)
+    orders = ds["orders"].reindex(columns=["order_id", "customer_id", "created_at", "promised_at",
+                                           "fulfillment_node_id", "carrier", "shipping_postcode"])
     fo = ds["fulfillment_outcomes"][["order_id", "delivered_at", "cancelled", "cancelled_at"]]
     df = orders.merge(fo, on="order_id", how="left")
     cancelled = df["cancelled"].eq(True).to_numpy()
