@@ -236,7 +236,7 @@ def train_risk(
             est = spec.new_estimator(hs.target, **(estimator_params or {}))
             est.fit(parts["train"], y_tr, eval_set=(parts["validation"], y_va))
         progress(
-            f"{spec.name}/{hs.target}: {est.best_iteration_} trees of {est.num_leaves_} leaves, calibration {est.calibration_method_} "
+            f"{spec.name}/{hs.target}: {est.best_iteration_} trees of {est.candidate_}, calibration {est.calibration_method_} "
             f"(held-out Brier {', '.join(f'{k} {v:.5f}' for k, v in est.calibration_scores_.items())})"
         )
         estimators[hs.target] = est
