@@ -30,6 +30,11 @@ def _timestamp(text: str):
     return ts.tz_convert("UTC")
 
 
+def _path_or_url(text: str):
+    """A local path, or an fsspec URL (s3://…) kept as text for the engine (a Path would fold the //)."""
+    return text if "://" in text else Path(text)
+
+
 def _load(args: argparse.Namespace):
     """Load the --data folder, honouring --quarantine, and say what was set aside."""
     from triage.contract import load_dataset
@@ -70,9 +75,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _on_engine(args: argparse.Namespace, job: str, **kwargs) -> int:
+    """Run `job` of training.engine_jobs on the engine's cluster (--engine dask [--cluster ADDRESS])."""
+    from triage.engine import connect
+
+    with connect(args.cluster, workers=args.workers) as (client, info):
+        _progress(f"engine {info.engine} at {info.cluster}: {info.workers} workers, {info.threads} threads")
+        from training import engine_jobs
+
+        run = getattr(engine_jobs, job)(client, str(args.data), progress=_progress, since=args.since,
+                                        partitions=args.partitions, **kwargs)
+    print(f"done in {run.seconds:.1f} s")
+    return 0
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from features import build_order_features, build_return_features
 
+    if args.engine == "dask":
+        return _on_engine(args, "write_features", out=str(args.out))
     ds = _load(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +136,10 @@ def _bundles(settings):
 def cmd_score(args: argparse.Namespace) -> int:
     from triage.settings import get_settings
 
-    ds = _load(args)
     settings = get_settings()
+    if args.engine == "dask":  # scores only: the decision columns stay on the single-process path
+        return _on_engine(args, "score_partitioned", out=str(args.out), bundles=_bundles(settings))
+    ds = _load(args)
     bundles = _bundles(settings)
     out = Path(args.out)
     if args.scores_only:
@@ -402,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def data_options(p: argparse.ArgumentParser, *, since: bool = False) -> None:
-        p.add_argument("--data", required=True, type=Path, help="contract folder (CSV or Parquet tables)")
+        p.add_argument("--data", required=True, type=_path_or_url, help="contract folder (CSV or Parquet tables)")
         p.add_argument(
             "--quarantine", type=Path, help="write broken rows with their reasons here and go on"
         )
@@ -428,9 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", type=Path)
     p.add_argument("--quarantine", type=Path, help="write broken rows with their reasons here; exit 0")
 
+    def engine_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="local: one process (default); dask: a Dask cluster (pip install -e '.[dask]')")
+        p.add_argument("--cluster", metavar="ADDRESS",
+                       help="Dask scheduler to join (tcp://host:8786); default: a local cluster started here")
+        p.add_argument("--workers", type=int, default=2, help="workers of the local cluster (without --cluster)")
+        p.add_argument("--partitions", type=int, help="partitions per table (default: 2 per worker thread)")
+
     p = command("features", cmd_features, "write point-in-time order and return feature tables")
     data_options(p, since=True)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=_path_or_url)
+    engine_options(p)
 
     p = command("train", cmd_train, "train, evaluate and register the delay, fraud and returns models")
     data_options(p)
@@ -441,9 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("score", cmd_score, "score orders and returns with the champion models, with decisions")
     data_options(p, since=True)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=_path_or_url)
     p.add_argument("--policy", type=Path, help="policy file for the decision columns (default: active policy)")
     p.add_argument("--scores-only", action="store_true", help="write the scores without decision columns")
+    engine_options(p)
 
     p = command("backtest", cmd_backtest, "replay scored history through a policy and compare")
     data_options(p, since=True)
