@@ -127,9 +127,11 @@ def partition_tables(
     client: Client, tables: Mapping[str, dd.DataFrame], present: frozenset[str], *, partitions: int
 ) -> PartitionedTables:
     """Route every table to its home partitions and keep them on the workers."""
+    import dask
     from dask import delayed
 
-    masters = {name: tables[name].compute().drop(columns="_row").reset_index(drop=True) for name in _MASTER}
+    computed = dask.compute(*[tables[name] for name in _MASTER])
+    masters = {name: f.drop(columns="_row").reset_index(drop=True) for name, f in zip(_MASTER, computed, strict=True)}
     unknown = set(tables) - set(_HOME_KEY) - set(_MASTER)
     if unknown:
         raise ValueError(f"features.partitioned does not know how to partition tables {sorted(unknown)}")
@@ -202,36 +204,47 @@ def _id_cols(spec: _Spec, grain: str) -> list[str]:
     return [spec.id_col] if grain == "event" else [spec.id_col, *LINE_KEYS]
 
 
-def _family_rows(
-    tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str], home: int,
-    spec: _Spec, grain: str, column: str, aggs: Sequence[Aggregation], since: pd.Timestamp | None,
-) -> pd.DataFrame:
-    """One home partition's rows for one family: its events (`_kind` "events") and stream rows."""
+def _prepare(
+    tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str], name: str,
+    since: pd.Timestamp | None,
+) -> dict[str, Any]:
+    """One home partition's events (with `_t`), basket pairs and stream rows (with `_seq`), built once."""
+    spec = FEATURE_SETS[name]
     ds = _dataset(tables, masters, present)
     ev = _events(spec, ds, since)
     t_ns = to_ns(ev[spec.fs.time_column])
-    keys = sorted({k for a in aggs for k in a.key})
-    if grain == "line":
+    aggs = spec.fs.aggregations
+    keys = sorted({k for a in aggs if a.grain == "event" for k in a.key} - {GLOBAL})
+    out: dict[str, Any] = {"events": ev[[spec.id_col, *[k for k in keys if k != spec.id_col]]].assign(_t=t_ns)}
+    streams = {n: _with_seq(n, s, ds) for n, s in build_streams(ds, {a.stream for a in aggs}).items()}
+    out["streams"] = streams
+    line = [a for a in aggs if a.grain == "line"]
+    if line:
         lines = ds["order_lines"]
-        lines = lines[lines["order_id"].isin(ev["order_id"])]
-        pairs = basket_keys(lines, ds["products"])
+        pairs = basket_keys(lines[lines["order_id"].isin(ev["order_id"])], ds["products"])
         pos = pd.Index(ev["order_id"]).get_indexer(pairs["order_id"])
-        events = pairs[pos >= 0].assign(_t=t_ns[pos[pos >= 0]])
-    else:
-        events = ev.assign(_t=t_ns)
-    events = events[[*_id_cols(spec, grain), *[k for k in keys if k not in _id_cols(spec, grain)], "_t"]]
+        out["pairs"] = pairs[pos >= 0].assign(_t=t_ns[pos[pos >= 0]])
+        all_pairs = basket_keys(lines, ds["products"])
+        out["line_streams"] = {n: per_line(streams[n], all_pairs) for n in {a.stream for a in line}}
+    return out
+
+
+def _family_rows(prepared: Mapping[str, Any], home: int, name: str, grain: str, column: str) -> pd.DataFrame:
+    """One home partition's rows for one family: its events (`_kind` "events") and stream rows."""
+    spec = FEATURE_SETS[name]
+    aggs = _families(spec)[(grain, column)]
+    ids = _id_cols(spec, grain)
+    keys = sorted({k for a in aggs for k in a.key})
+    source = prepared["pairs"] if grain == "line" else prepared["events"]
+    events = source[[*ids, *[k for k in keys if k not in ids], "_t"]]
     parts = [events.assign(_kind="events", _home=home, _seq=np.nan)]
-    streams = build_streams(ds, {a.stream for a in aggs})
-    if grain == "line":
-        all_pairs = basket_keys(ds["order_lines"], ds["products"])
-        streams = {name: per_line(_with_seq(name, s, ds), all_pairs) for name, s in streams.items()}
-    else:
-        streams = {name: _with_seq(name, s, ds) for name, s in streams.items()}
-    for name, stream in streams.items():
-        used = [a for a in aggs if a.stream == name]
+    streams = prepared["line_streams"] if grain == "line" else prepared["streams"]
+    for stream_name in sorted({a.stream for a in aggs}):
+        stream = streams[stream_name]
+        used = [a for a in aggs if a.stream == stream_name]
         cols = sorted({k for a in used for k in a.key} | {a.value for a in used if a.value})
         rows = stream[stream[column].notna()][["_t", "_seq", *cols]]
-        parts.append(rows.assign(_kind=name, _home=-1))
+        parts.append(rows.assign(_kind=stream_name, _home=-1))
     out = pd.concat(parts, ignore_index=True)
     out["_t"] = out["_t"].astype(np.int64)
     # the same dtypes in every partition (a shuffle needs one schema): keys as text, values as floats
@@ -246,10 +259,10 @@ def _family_rows(
     return out
 
 
-def _family_compute(
-    rows: pd.DataFrame, spec: _Spec, grain: str, aggs: Sequence[Aggregation]
-) -> pd.DataFrame:
+def _family_compute(rows: pd.DataFrame, name: str, grain: str, column: str) -> pd.DataFrame:
     """Evaluate one family's aggregations on one key partition with the single-process engine."""
+    spec = FEATURE_SETS[name]
+    aggs = _families(spec)[(grain, column)]
     ids = _id_cols(spec, grain)
     names = [a.name for a in aggs]
     rows = rows.reset_index(drop=True)
@@ -281,16 +294,13 @@ def _result_meta(ids: Sequence[str], names: Sequence[str]) -> pd.DataFrame:
                          **{n: pd.Series(dtype=np.float64) for n in names}})
 
 
-def _global_rows(
-    tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str],
-    aggs: Sequence[Aggregation],
-) -> dict[str, pd.DataFrame]:
-    ds = _dataset(tables, masters, present)
+def _global_rows(prepared: Mapping[str, Any], name: str) -> dict[str, pd.DataFrame]:
+    aggs = [a for a in FEATURE_SETS[name].fs.aggregations if _family(a) is None]
     out = {}
-    for name, stream in build_streams(ds, {a.stream for a in aggs}).items():
-        used = [a for a in aggs if a.stream == name]
+    for stream_name in sorted({a.stream for a in aggs}):
+        used = [a for a in aggs if a.stream == stream_name]
         cols = sorted({k for a in used for k in a.key} | {a.value for a in used if a.value})
-        out[name] = _with_seq(name, stream, ds)[["_t", "_seq", *cols]]
+        out[stream_name] = prepared["streams"][stream_name][["_t", "_seq", *cols]]
     return out
 
 
@@ -359,18 +369,18 @@ def build_features(
     families = _families(spec)
     glob = [a for a in spec.fs.aggregations if _family(a) is None]
     global_streams = None
+    prepared = client.persist([delayed(_prepare)(h, parts.masters, parts.present, name, since)
+                               for h in parts.home])
     if glob:
-        pieces = [delayed(_global_rows)(h, parts.masters, parts.present, glob) for h in parts.home]
-        global_streams = delayed(_concat_global)(pieces)
+        global_streams = delayed(_concat_global)([delayed(_global_rows)(p, name) for p in prepared])
     keys = list(families)
     results = []
-    for (grain, column), aggs in families.items():
-        rows = dd.from_delayed([
-            delayed(_family_rows)(h, parts.masters, parts.present, i, spec, grain, column, aggs, since)
-            for i, h in enumerate(parts.home)
-        ])
+    metas = dask.compute(*[delayed(_family_rows)(prepared[0], 0, name, g, c).head(0) for g, c in keys])
+    for ((grain, column), aggs), rows_meta in zip(families.items(), metas, strict=True):
+        rows = dd.from_delayed([delayed(_family_rows)(p, i, name, grain, column) for i, p in enumerate(prepared)],
+                               meta=rows_meta, verify_meta=False)
         shuffled = _route(rows, n, column, fallback=spec.id_col)
-        computed = [delayed(_family_compute)(p, spec, grain, aggs) for p in shuffled.to_delayed()]
+        computed = [delayed(_family_compute)(p, name, grain, column) for p in shuffled.to_delayed()]
         meta = _result_meta(_id_cols(spec, grain), [a.name for a in aggs])
         back = dd.from_delayed(computed, meta=meta, verify_meta=False)
         back = _by_partition_number(back.assign(_p=back["_home"]), n)

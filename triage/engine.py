@@ -147,12 +147,13 @@ def read_tables(folder: str, *, partitions: int | None = None) -> tuple[dict[str
     repartitions every table present (tests; None keeps the files' partitioning).
     """
     require_dask()
+    import dask
     import dask.dataframe as dd
 
     from triage.contract import empty_table
     from triage.schema import TABLE_ORDER, TABLES
 
-    frames: dict[str, dd.DataFrame] = {}
+    raw: dict[str, dd.DataFrame] = {}
     present: set[str] = set()
     for name in TABLE_ORDER:
         path = _table_path(folder, name)
@@ -165,9 +166,13 @@ def read_tables(folder: str, *, partitions: int | None = None) -> tuple[dict[str
             frame = dd.read_parquet(path)
             if partitions:
                 frame = frame.repartition(npartitions=partitions)
-        meta = empty_table(name)
-        frame = frame.map_partitions(_coerce_with_number, name, meta=meta, partition_info=True)
-        frames[name] = _with_row_numbers(frame)
+        raw[name] = frame
+    # rows per partition, every table in one pass (a broken row is still found by the coercion)
+    lengths = dask.compute(*[f.map_partitions(len, meta=(None, "int64")) for f in raw.values()])
+    frames = {}
+    for (name, frame), counts in zip(raw.items(), lengths, strict=True):
+        coerced = frame.map_partitions(_coerce_with_number, name, meta=empty_table(name), partition_info=True)
+        frames[name] = _with_row_numbers(coerced, np.asarray(counts, dtype=np.int64))
     return frames, frozenset(present)
 
 
@@ -175,9 +180,8 @@ def _coerce_with_number(part: pd.DataFrame, name: str, partition_info: dict | No
     return _coerce_partition(part, name, (partition_info or {}).get("number", 0))
 
 
-def _with_row_numbers(frame: dd.DataFrame) -> dd.DataFrame:
-    lengths = frame.map_partitions(len, meta=(None, "int64")).compute()
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
+def _with_row_numbers(frame: dd.DataFrame, lengths: np.ndarray) -> dd.DataFrame:
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
 
     def add(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
         start = int(offsets[(partition_info or {}).get("number", 0)])
