@@ -228,14 +228,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.selection_scores_: dict[int, float] = {}
         best: tuple[float, int, lgb.Booster] | None = None
         for leaves in candidates:
-            booster = lgb.train(
-                {**params, "num_leaves": int(leaves)},
-                dtrain,
-                num_boost_round=self.max_rounds,
-                valid_sets=[dval],
-                valid_names=["validation"],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            )
+            booster = self._boost({**params, "num_leaves": int(leaves)}, dtrain, dval)
             loss = float(next(iter(booster.best_score["validation"].values())))
             self.selection_scores_[int(leaves)] = loss
             if best is None or loss < best[0]:
@@ -257,6 +250,20 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_method_ = method
         self.n_train_, self.n_validation_ = len(Xm), len(Xv)
         return self
+
+    def _boost(self, params: dict, dtrain: lgb.Dataset, dval: lgb.Dataset) -> lgb.Booster:
+        """One candidate's booster, early-stopped on `dval` (`best_iteration`, `best_score` set).
+
+        `training.engine_train` boosts the same candidate on a Dask cluster instead.
+        """
+        return lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.max_rounds,
+            valid_sets=[dval],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
 
     # --------------------------------------------------------------- predicting
     def _margin(self, Xm: np.ndarray) -> np.ndarray:
