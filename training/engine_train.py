@@ -128,7 +128,8 @@ class EngineRiskClassifier(RiskClassifier):
         # it is never split on, so leaving it numeric does not change the model
         cats = [int(c) for c in (dtrain.categorical_feature or []) if not np.isnan(X[:, int(c)]).all()]
         dX, dy = _shards(client, X, y)
-        native = {k: v for k, v in params.items() if k not in ("objective", "num_class", "metric")}
+        # LightGBM's Dask interface sets the threads per worker itself and the objective from the labels
+        native = {k: v for k, v in params.items() if k not in ("objective", "num_class", "metric", "num_threads")}
         model = lgb.DaskLGBMClassifier(client=client, n_estimators=self.max_rounds, tree_learner="data",
                                        time_out=NETWORK_TIMEOUT_MINUTES, **native)
         model.fit(dX, dy, categorical_feature=cats,
@@ -142,6 +143,7 @@ class EngineRiskClassifier(RiskClassifier):
 
     def fit(self, X, y, *, eval_set=None):  # type: ignore[override]
         super().fit(X, y, eval_set=eval_set)
+        self.__dict__.pop("engine_client", None)
         self.__class__ = RiskClassifier  # type: ignore[assignment]  # the bundle needs no cluster
         return self
 

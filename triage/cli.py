@@ -109,6 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training import train_all
     from triage.settings import get_settings
 
+    if args.engine == "dask":
+        return _train_on_engine(args)
     ds = _load(args)
     result = train_all(
         ds,
@@ -120,6 +122,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     print(f"review the runs: triage ui   (MLflow store: {get_settings().tracking_uri})")
+    return 0
+
+
+def _train_on_engine(args: argparse.Namespace) -> int:
+    from training.engine_train import train_on_engine
+    from triage.engine import connect
+    from triage.settings import get_settings
+
+    with connect(args.cluster, workers=args.workers) as (client, info):
+        _progress(f"engine {info.engine} at {info.cluster}: {info.workers} workers, {info.threads} threads")
+        result = train_on_engine(client, info, str(args.data), partitions=args.partitions, progress=_progress,
+                                 quarantine=args.quarantine, cutoff=args.cutoff, experiment=args.experiment,
+                                 fraud_label_window_days=args.fraud_label_window, settings=get_settings())
+    print(result.summary())
     return 0
 
 
@@ -470,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="triage", help="MLflow experiment name")
     p.add_argument("--fraud-label-window", type=int, default=60, metavar="DAYS",
                    help="days after an order before 'no chargeback' counts as legitimate")
+    engine_options(p)
 
     p = command("score", cmd_score, "score orders and returns with the champion models, with decisions")
     data_options(p, since=True)
