@@ -41,6 +41,7 @@ from features.returns import RETURN_FEATURES, build_return_features
 from features.streams import ALL, basket_keys, build_streams, order_events, per_line, return_events
 from features.windows import compute_aggregations, to_ns
 from triage.contract import Dataset, empty_table
+from triage.engine import EngineError
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -58,6 +59,7 @@ _HOME_KEY = {
     "returns": "order_id",
     "return_outcomes": "order_id",  # joined from returns first
     "inventory_syncs": "node_id",  # read alone (the syncs stream): any routing is right
+    "review_outcomes": "order_id",  # labels only (return reviews, without an order id, by row)
 }
 _MASTER = ("nodes", "products", "customers")
 # a stream row's single-process position: the row of the table it comes from, by id
@@ -134,7 +136,8 @@ def partition_tables(
     masters = {name: f.drop(columns="_row").reset_index(drop=True) for name, f in zip(_MASTER, computed, strict=True)}
     unknown = set(tables) - set(_HOME_KEY) - set(_MASTER)
     if unknown:
-        raise ValueError(f"features.partitioned does not know how to partition tables {sorted(unknown)}")
+        raise EngineError(f"the dask engine does not know how to partition tables {sorted(unknown)} "
+                          "(features.partitioned._HOME_KEY)")
     routed: dict[str, list] = {}
     for name, key in _HOME_KEY.items():
         frame = tables[name]
