@@ -10,7 +10,7 @@ import pandas as pd
 from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
 from features.frame import as_utc, haversine_km, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import basket_keys, build_streams, order_events, per_line
-from features.windows import compute_aggregations, to_ns
+from features.windows import Aggregate, compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
 
@@ -518,12 +518,16 @@ def _lines_for(ds: Dataset, order_ids: pd.Series) -> pd.DataFrame:
     return lines[lines["order_id"].isin(order_ids)]
 
 
-def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+def build_order_features(
+    ds: Dataset, *, since: pd.Timestamp | None = None, aggregate: Aggregate = compute_aggregations
+) -> pd.DataFrame:
     """One row per order with `created_at ≥ since` (all orders if None), point-in-time correct.
 
     Columns: `order_id`, `created_at`, then `ORDER_FEATURES.names` in order. Each order
     sees other orders/returns strictly before its `created_at` and outcomes whose
     `known_at` is strictly before it; all history in `ds` is used, whatever `since`.
+    `aggregate` evaluates the declared aggregations (`features.partitioned` passes one that
+    reads what a cluster computed per key partition with `compute_aggregations`).
     """
     orders = ds["orders"]
     if since is not None:
@@ -532,7 +536,7 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     needed = {a.stream for a in ORDER_FEATURES.aggregations}
     streams = build_streams(ds, needed)
     t_ns = to_ns(ev["created_at"])
-    agg = compute_aggregations(ORDER_FEATURES.event_aggregations(), ev, t_ns, streams)
+    agg = aggregate(ORDER_FEATURES.event_aggregations(), ev, t_ns, streams)
     lines = _lines_for(ds, ev["order_id"])
     # per (order, vendor): the same aggregations over each stream filed once per vendor of its order
     all_pairs = basket_keys(ds["order_lines"], ds["products"])
@@ -541,7 +545,7 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     pairs, pair_event = pairs[pair_event >= 0], pair_event[pair_event >= 0]
     line_aggs = ORDER_FEATURES.line_aggregations()
     line_streams = {name: per_line(streams[name], all_pairs) for name in {a.stream for a in line_aggs}}
-    line_agg = compute_aggregations(line_aggs, pairs, t_ns[pair_event], line_streams)
+    line_agg = aggregate(line_aggs, pairs, t_ns[pair_event], line_streams)
     cols: dict[str, object] = {}
     cols |= order_row_features(ev)
     cols |= basket_features(ev, lines, ds["products"])

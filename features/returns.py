@@ -12,7 +12,7 @@ from features.declarations import Aggregation, Feature, FeatureSet
 from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import build_streams, return_events
 from features.text import HASH_EXAMPLES, KEYWORD_FAMILIES, hash_feature_names, text_features
-from features.windows import compute_aggregations, to_ns
+from features.windows import Aggregate, compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
 
@@ -216,18 +216,21 @@ def derive_return_features(agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def build_return_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+def build_return_features(
+    ds: Dataset, *, since: pd.Timestamp | None = None, aggregate: Aggregate = compute_aggregations
+) -> pd.DataFrame:
     """One row per return with `requested_at ≥ since` (all if None), point-in-time correct.
 
     Columns: `return_id`, `requested_at`, then `RETURN_FEATURES.names` in order. Empty
-    (with those columns) when the dataset has no returns.
+    (with those columns) when the dataset has no returns. `aggregate`: as in
+    `build_order_features`.
     """
     returns = ds["returns"]
     if since is not None:
         returns = returns[returns["requested_at"] >= as_utc(since)]
     ev = return_events(ds, returns)
     streams = build_streams(ds, {a.stream for a in RETURN_FEATURES.aggregations})
-    agg = compute_aggregations(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
+    agg = aggregate(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
     cols: dict[str, object] = {}
     cols |= return_row_features(ev)
     cols |= derive_return_features(agg)

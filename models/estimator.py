@@ -256,14 +256,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.selection_scores_: dict[str, float] = {}
         best: tuple[float, dict, lgb.Booster] | None = None
         for label, over in candidates:
-            booster = lgb.train(
-                {**params, **over},
-                dtrain,
-                num_boost_round=self.max_rounds,
-                valid_sets=[dval],
-                valid_names=["validation"],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            )
+            booster = self._boost({**params, **over}, dtrain, dval)
             loss = float(next(iter(booster.best_score["validation"].values())))
             self.selection_scores_[label] = loss
             if best is None or loss < best[0]:
@@ -288,6 +281,20 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_method_ = method
         self.n_train_, self.n_validation_ = len(Xm), len(Xv)
         return self
+
+    def _boost(self, params: dict, dtrain: lgb.Dataset, dval: lgb.Dataset) -> lgb.Booster:
+        """One candidate's booster, early-stopped on `dval` (`best_iteration`, `best_score` set).
+
+        `training.engine_train` boosts the same candidate on a Dask cluster instead.
+        """
+        return lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.max_rounds,
+            valid_sets=[dval],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
 
     # --------------------------------------------------------------- predicting
     def _margin(self, Xm: np.ndarray) -> np.ndarray:

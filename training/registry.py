@@ -76,6 +76,7 @@ def _params(result) -> dict[str, object]:
         "feature_set_version": result.bundle.versions.get("feature_set_version", ""),
         "n_features": len(result.bundle.feature_names),
         **result.split.describe(),
+        **getattr(result, "run_params", {}),
     }
     for t, head in result.bundle.heads.items():
         est = head.estimator

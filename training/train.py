@@ -21,6 +21,7 @@ import pandas as pd
 
 from models import SPECS, Bundle, RiskSpec
 from models.bundle import library_versions
+from models.estimator import RiskClassifier
 from training import evaluate as ev
 from training.featureset import FeatureSource, default_feature_source
 from training.split import LabelledEvents, TimeSplit, delay_events, fraud_events, return_events, time_split
@@ -30,6 +31,7 @@ from triage.settings import Settings
 __all__ = ["HeadResult", "ModelResult", "TrainResult", "train_all", "train_risk", "Progress"]
 
 Progress = Callable[[str], None]
+EstimatorFactory = Callable[[RiskSpec, str, dict], RiskClassifier]
 BASELINE_MAX_ROWS = 200_000
 
 
@@ -60,6 +62,7 @@ class ModelResult:
     skipped_heads: dict[str, str] = field(default_factory=dict)
     # set by the registry
     run_id: str | None = None
+    run_params: dict = field(default_factory=dict)  # logged with the run (e.g. the engine and cluster size)
     version: str | None = None
     promoted: bool | None = None
     gate: dict = field(default_factory=dict)
@@ -128,11 +131,16 @@ def train_all(
     register: bool = True,
     feature_source: FeatureSource | None = None,
     estimator_params: dict | None = None,
+    make_estimator: EstimatorFactory | None = None,
+    run_params: dict | None = None,
 ) -> TrainResult:
     """Train every model the labels allow; evaluate; log, register and gate in MLflow.
 
     `cutoff` (default: the latest event time) is where training stands: events before
     it, outcomes known before it. `register=False` skips MLflow (tests, benchmarks).
+    `make_estimator(spec, target, params)` makes each head's estimator (default
+    `spec.new_estimator`; `training.engine_train` boosts on a cluster); `run_params` are
+    logged with every run.
     """
     t0 = time.perf_counter()
     at: pd.Timestamp = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
@@ -179,7 +187,9 @@ def train_all(
                 truth_dir=truth_dir,
                 progress=progress,
                 estimator_params=estimator_params,
+                make_estimator=make_estimator,
             )
+            result.run_params = dict(run_params or {})
         except ValueError as exc:  # e.g. a single class in the training window
             skipped[spec.name] = str(exc)
             progress(f"{spec.name}: skipped — {exc}")
@@ -205,6 +215,7 @@ def train_risk(
     truth_dir: Path | None = None,
     progress: Progress = print,
     estimator_params: dict | None = None,
+    make_estimator: EstimatorFactory | None = None,
 ) -> ModelResult:
     """Fit, calibrate and evaluate every head of one risk on its time split."""
     t0 = time.perf_counter()
@@ -233,7 +244,8 @@ def train_risk(
             progress(f"{spec.name}/{hs.target}: skipped — {why}")
             continue
         with _step(progress, f"{spec.name}/{hs.target}: fit + calibrate"):
-            est = spec.new_estimator(hs.target, **(estimator_params or {}))
+            est = (make_estimator(spec, hs.target, estimator_params or {}) if make_estimator is not None
+                   else spec.new_estimator(hs.target, **(estimator_params or {})))
             est.fit(parts["train"], y_tr, eval_set=(parts["validation"], y_va))
         progress(
             f"{spec.name}/{hs.target}: {est.best_iteration_} trees of {est.candidate_}, calibration {est.calibration_method_} "
