@@ -10,7 +10,6 @@ reason, except under CI (`CI=true`), where they fail the run. `TRIAGE_TEST_PG_UR
 
 from __future__ import annotations
 
-import pickle
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
 from triage.events import EVENT_ID, EVENT_TIME
 from triage.settings import Settings
-from triage.stores import DecisionRecord, OutcomeRecord, open_store
+from triage.stores import DecisionRecord, OutcomeRecord, open_store, plain
 from triage.stores.log_recovery import recover_log
 from triage.stores.online import OnlineState, load_online, open_online, recover_from_audit
 
@@ -125,7 +124,7 @@ def _log_bodies(log_: Any) -> list[tuple]:
     out, pos = [], log_.start()
     while entries := log_.read(pos):
         for pos, body in entries:  # noqa: B007 - the last position read
-            out.append(pickle.loads(body))
+            out.append(plain.loads(body))
     return out
 
 
@@ -235,7 +234,7 @@ def test_a_recent_row_whose_append_is_in_flight_is_not_appended_twice(tmp_path):
         def read(self, after: Any, limit: int = 5000) -> list:
             got = log_.read(after, limit)
             if not got and not log_.read(0):
-                log_.append([pickle.dumps(("order", event))])
+                log_.append([plain.dumps(("order", event))])
             return got
 
     try:

@@ -10,15 +10,15 @@ falls (a delivery filed at its promise, days ahead of the last entry, included).
 Memory: ~12 B per entry (time, id code) [+ 8 B for summed indexes] in blocks filled to 3/4
 when bootstrapped, plus where each id is filed: an int64/int32 pair per (index, id code), with
 a small overflow dict for the ids filed under several keys of one index (the `distinct`
-indexes). Records (orders, master data) are kept pickled (one bytes object each) and unpickled on
-read, so a caller always gets its own copy, as from a server store; the online features'
+indexes). Records (orders, master data) are kept as JSON (`triage.stores.plain`: one bytes
+object each, datetimes as ISO text) and parsed on read, so a caller always gets its own copy,
+as from a server store; the online features'
 own bookkeeping (where each event is filed) is kept as given, as notes (`put_note`).
 Not thread-safe on its own: `triage.stores.online.OnlineState` serialises access.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from features.online import Window
+from triage.stores import plain
 from triage.stores._index_core import NONE, Index, windows
 
 __all__ = ["IndexedStore"]
@@ -152,7 +153,7 @@ class IndexedStore:
             t = self._records[table] = {}
         if self._journal is not None:
             self._journal.append((self._records, table, key, t.get(key)))
-        t[key] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        t[key] = plain.dumps(record)
 
     def put_records(self, table: str, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for key, rec in records:
@@ -163,7 +164,7 @@ class IndexedStore:
         if t is None:
             return None
         b = t.get(key)
-        return None if b is None else pickle.loads(b)
+        return None if b is None else plain.loads(b)
 
     def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         return [self.get_record(table, k) for k in keys]
