@@ -278,16 +278,21 @@ def test_rows_from_before_the_migration_are_not_pending(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "SCHEMA_VERSION", 1)
     old = open_store(url)
     event = {"order_id": "o1", "created_at": datetime(2030, 1, 1, tzinfo=UTC), "lines": []}
-    with old._tx() as cur:  # type: ignore[attr-defined]  # a version-1 insert
+    with old._tx() as cur:  # type: ignore[attr-defined]  # a version-1 insert (every field a JSON column)
         rec = _decision("order", event, datetime.now(UTC))
-        cols = ", ".join(base._DECISION_COLUMNS)
-        cur.execute(f"INSERT INTO decisions ({cols}) VALUES ({old._marks(len(base._DECISION_COLUMNS))})",  # type: ignore[attr-defined]
-                    old._decision_params(rec))  # type: ignore[attr-defined]
+        v1 = [c for c in base._DECISION_COLUMNS if c != "packed"]
+        d = old.dialect  # type: ignore[attr-defined]
+        values = [d.json_in(getattr(rec, c)) if c in base._DECISION_JSON
+                  else d.ts_in(getattr(rec, c)) if c in ("event_time", "received_at")
+                  else d.bool_in(rec.degraded) if c == "degraded" else getattr(rec, c) for c in v1]
+        cur.execute(f"INSERT INTO decisions ({', '.join(v1)}) VALUES ({old._marks(len(v1))})",  # type: ignore[attr-defined]
+                    tuple(values))
     old.close()
     monkeypatch.undo()
     store = open_store(url)
     try:
         assert store.pending_online("decisions") == []  # type: ignore[attr-defined]
+        assert store.get_decision(rec.decision_id) == rec  # a row of before v3 reads as it was written
         store.insert_decisions([_decision("order", {**event, "order_id": "o2"}, datetime.now(UTC))])
         assert [r.entity_id for r in store.pending_online("decisions")] == ["o2"]  # type: ignore[attr-defined]
     finally:
