@@ -186,7 +186,9 @@ class OnlineState:
         self.store, self.online, self._epoch = store, online, epoch
         # The indexes are ~400k long-lived objects: a full (generation 2) garbage collection
         # walks them all — ~100 ms measured, a stall of every request in flight. Frozen
-        # objects are never scanned again (they are still freed by reference counting).
+        # objects are never scanned again (they are still freed by reference counting), so
+        # the bootstrap's garbage in reference cycles (the dataset's frames) is collected first.
+        gc.collect()
         gc.freeze()
         self._seq = self.log.start()
 
