@@ -53,7 +53,15 @@ CODE = Path(os.environ.get("TRIAGE_BENCH_CODE") or HERE.parent).resolve()  # the
 sys.path.insert(0, str(CODE))
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the API process sets it (api/app.py)
 
-PORTS = {"floor": 8741, "new": 8742, "base": 8743, "new x2": 8744, "new, coalescing off": 8745}
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORTS = {name: _free_port() for name in ("floor", "new", "base", "new x2", "new, coalescing off")}
 
 
 # ------------------------------------------------------------------------------- the floor
@@ -454,6 +462,8 @@ def one_size(work: Path, orders: int, args: argparse.Namespace) -> dict[str, Any
         for tag, code in codes.items():
             inproc[tag].append(run_in_process(code, homes[tag]))
     ip = {tag: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for tag, runs in inproc.items()}
+    if args.no_http:
+        return {"orders": orders, "in_process": ip, "http": {}}
     # HTTP: every server up front, then measured in turns
     servers: dict[str, dict[str, Any]] = {}
     procs = []
@@ -509,6 +519,8 @@ def one_size(work: Path, orders: int, args: argparse.Namespace) -> dict[str, Any
 
 def report(res: dict[str, Any], reps: int) -> None:
     ip, http = res["in_process"], res["http"]
+    if not http:
+        http = {"floor": {}}
     cols = [c for c in ("floor", "new", "base", "new, coalescing off", "new x2") if c in http]
     print(f"\n=== {res['orders']:,} orders of history (medians of {reps} turns)")
     print(f"{'':<44}" + "".join(f"{c:>22}" for c in cols) + ("       new / base" if "base" in http else ""))
@@ -527,12 +539,13 @@ def report(res: dict[str, Any], reps: int) -> None:
     row("saturation, 8 conns (req/s)", "sat8")
     row("saturation, 16 conns (req/s)", "sat16")
     fl = http["floor"]
-    for c in cols[1:]:
+    for c in (cols[1:] if fl else []):
         print(f"{'  ratio to the floor, 8 / 16 conns':<44}{c:>22}: {http[c]['sat8'] / fl['sat8']:.2f} / "
               f"{http[c]['sat16'] / fl['sat16']:.2f}  (target >= 0.5)")
     row("1 conn p50 (ms)", "c1_p50", "{:.2f}")
     row("1 conn p99 (ms)   target <= 15", "c1_p99", "{:.2f}")
-    print(f"{'open loop at 25 % of the floor (req/s)':<44}{fl['ol_rate']:>22.0f}")
+    if fl:
+        print(f"{'open loop at 25 % of the floor (req/s)':<44}{fl['ol_rate']:>22.0f}")
     row("  achieved (req/s)", "ol_achieved")
     row("  p50 (ms)", "ol_p50", "{:.2f}")
     row("  p99 (ms)   target <= 15", "ol_p99", "{:.2f}")
@@ -571,7 +584,10 @@ def flatness(results: list[dict[str, Any]]) -> None:
     for label, src, key in (("saturation 16 conns", "http", "sat16"), ("1 conn p99", "http", "c1_p99"),
                             ("open loop p99", "http", "ol_p99"), ("batch route", "http", "batch_per_s"),
                             ("one decision p50", "in_process", "decide_p50"),
-                            ("apply one event p50", "in_process", "apply_us_p50")):
+                            ("apply one event p50", "in_process", "apply_us_p50"),
+                            ("decide_many 1,000", "in_process", "decide_many_ms")):
+        if "new" not in a[src] or "new" not in b[src]:
+            continue
         x, y = a[src]["new"][key], b[src]["new"][key]
         print(f"  {label:<24} {x:10.3f} -> {y:10.3f}   {y / x:.2f}x")
     for tag in ("new", "base"):
@@ -590,6 +606,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--workers2", action="store_true", help="also the new code with --workers 2")
     ap.add_argument("--coalesce-off", action="store_true", help="also the new code with TRIAGE_COALESCE_MAX=0")
+    ap.add_argument("--no-http", action="store_true", help="only the in-process figures (no servers)")
     ap.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.in_process:
