@@ -3,14 +3,17 @@
 Each sub-command parses its options, calls one core function and prints what it
 did. Heavy imports (pandas, LightGBM, MLflow) happen inside the commands so that
 `triage --help` stays instant. Errors the core raises on purpose print as one line
-and exit 1; `validate` exits 1 when the dataset has errors.
+and exit 1; `validate` exits 1 when the dataset has errors. Anything else is a bug:
+one line naming it, exit 2, and the traceback only with `TRIAGE_DEBUG=1`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -179,13 +182,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     bundles = _bundles(settings)
     history = scored_history(ds, bundles, since=_out_of_time(args, bundles), progress=_progress)
     orders = history.orders
-    if orders["is_fraud"].notna().any():  # judge fraud handling only where the label has matured
-        mature = orders["is_fraud"].notna()
-        if (~mature).any():
-            print(f"{int((~mature).sum())} orders left out: their fraud label window has not passed yet")
-        orders = orders[mature]
-    if orders.empty:
-        raise TriageError("no orders with mature labels after the champions' training window; use an earlier --since")
+    if orders.empty and history.returns.empty:
+        raise TriageError("no orders or returns after the champions' training window; use an earlier --since")
     report = backtest(policy, orders, history.returns, against=against, progress=_progress)
     print(report.to_text())
     html = Path(args.html or Path(settings.home) / "reports" / "backtest.html")
@@ -517,6 +515,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug, not the data: one line for the user, the traceback on request
+        if os.environ.get("TRIAGE_DEBUG"):
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(
+            f"error: `triage {args.command}` failed unexpectedly ({type(exc).__name__}: {exc}, at "
+            f"{Path(where.filename).name}:{where.lineno}); this is a bug — please report it with "
+            "TRIAGE_DEBUG=1 set for the full traceback",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":
