@@ -41,6 +41,8 @@ class ChainResult:
     shape: str
     stages: list[Stage] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    trained: set[str] = field(default_factory=set)  # registered names of the models trained
+    skipped: dict[str, str] = field(default_factory=dict)  # model (or model/head) → the reason given
 
     @property
     def failed(self) -> list[Stage]:
@@ -50,7 +52,7 @@ class ChainResult:
         return next(s for s in self.stages if s.name == name)
 
     def explain(self) -> str:
-        return "\n".join(f"{self.shape}/{s.name}: {s.status} {s.detail}" for s in self.stages)
+        return "\n".join(f"{self.shape}/{s.name}: {s.status} ({s.seconds:.1f}s) {s.detail}" for s in self.stages)
 
 
 class _Failed(Exception):
@@ -106,6 +108,7 @@ def run_chain(
     *,
     cutoff: pd.Timestamp,
     estimator_params: dict | None = None,
+    fraud_label_window_days: int = 60,
     monitor: bool = False,
 ) -> ChainResult:
     """Run `folder` (a contract dataset) through the chain with state under `work`."""
@@ -147,7 +150,10 @@ def run_chain(
 
         lines: list[str] = []
         result = train_all(ctx["ds"], cutoff=cutoff, register=False, progress=lines.append,
-                           estimator_params=estimator_params)
+                           estimator_params=estimator_params, fraud_label_window_days=fraud_label_window_days)
+        res.trained = set(result.models)
+        res.skipped = dict(result.skipped)
+        res.skipped |= {f"{n}/{t}": why for n, m in result.models.items() for t, why in m.skipped_heads.items()}
         for name, m in result.models.items():
             save_bundle(m.bundle, work / "bundles" / f"{name}.joblib")
             for target, head in m.heads.items():
@@ -159,10 +165,8 @@ def run_chain(
                 if not math.isfinite(head.metrics["model"].get(gate, float("nan"))):
                     raise _Failed(f"{name}/{target} trained but has no test {gate}: a model nobody can judge")
         ctx["trained"] = result.models
-        parts = [f"{n.removeprefix('triage-')}" for n in result.models]
-        parts += [f"{n.removeprefix('triage-')} skipped ({why})" for n, why in result.skipped.items()]
-        parts += [f"{n.removeprefix('triage-')}/{t} skipped ({why})"
-                  for n, m in result.models.items() for t, why in m.skipped_heads.items()]
+        parts = [n.removeprefix("triage-") for n in sorted(res.trained)]
+        parts += [f"{n.removeprefix('triage-')} skipped ({why})" for n, why in res.skipped.items()]
         return "; ".join(parts)
 
     def score() -> str:

@@ -302,18 +302,26 @@ def class_problem(target: str, parts: dict[str, np.ndarray], split: TimeSplit) -
     counts = {part: pd.Series(y).value_counts() for part, y in parts.items()}
     train = counts["training"]
     if (train >= MIN_CLASS_EVENTS).sum() < 2:
-        shown = ", ".join(f"{k}: {v}" for k, v in train.items()) or "none"
+        n = int(train.sum())
+        if set(train.index) <= {True, False}:
+            pos, neg = int(train.get(True, 0)), int(train.get(False, 0))
+            return (
+                f"{target}: {pos} positive and {neg} negative labelled events in the training window; "
+                f"need at least {MIN_CLASS_EVENTS} of each"
+            )
+        shown = ", ".join(f"{k} {v}" for k, v in train.items())
         return (
-            f"{target}: too few labelled events of each class in the training window ({shown} of "
-            f"{int(train.sum())}); need at least {MIN_CLASS_EVENTS} of each of two classes"
+            f"{target}: fewer than two classes with {MIN_CLASS_EVENTS}+ events among the {n} labelled "
+            f"in the training window ({shown}); need at least two"
         )
     for part in ("validation", "test"):
         if len(counts[part]) < 2:
-            start, end = split.windows[part if part != "training" else "train"]
-            shown = ", ".join(f"{k}: {v}" for k, v in counts[part].items()) or "no events"
+            start, end = split.windows[part]
+            shown = ", ".join(f"{k} {v}" for k, v in counts[part].items()) or "no events"
+            purpose = "stop early and calibrate" if part == "validation" else "judge the model"
             return (
-                f"{target}: only one class in the {part} window {str(start)[:10]} → {str(end)[:10]} "
-                f"({shown}); need both to {'stop early and calibrate' if part == 'validation' else 'judge the model'}"
+                f"{target}: one class only in the {part} window {str(start)[:10]} → {str(end)[:10]} "
+                f"({shown}); need two to {purpose}"
             )
     return None
 

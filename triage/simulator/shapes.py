@@ -25,7 +25,16 @@ import pandas as pd
 from triage.contract import Dataset
 from triage.schema import TABLES
 
-__all__ = ["Shape", "ShapeContext", "SHAPES", "OPTIONAL_TABLES", "apply_shape", "tables_of", "write_dataset"]
+__all__ = [
+    "Shape",
+    "ShapeContext",
+    "SHAPES",
+    "OPTIONAL_TABLES",
+    "apply_shape",
+    "first_orders",
+    "tables_of",
+    "write_dataset",
+]
 
 Tables = dict[str, pd.DataFrame]
 
@@ -195,13 +204,13 @@ def _new_categories_after_cutoff(t: Tables, ctx: ShapeContext) -> Tables:
     return t
 
 
-def _first_orders(n: int) -> Callable[[Tables, ShapeContext], Tables]:
-    def f(t: Tables, _ctx: ShapeContext) -> Tables:
-        o = t["orders"]
-        keep = o["created_at"].rank(method="first") <= n
-        return _keep_orders(t, keep)
+def first_orders(t: Tables, n: int) -> Tables:
+    """The first `n` orders (by time) and every row that depends on them."""
+    return _keep_orders(t, t["orders"]["created_at"].rank(method="first") <= n)
 
-    return f
+
+def _first_orders(n: int) -> Callable[[Tables, ShapeContext], Tables]:
+    return lambda t, _ctx: first_orders(t, n)
 
 
 def _set_on_time(fo: pd.DataFrame, orders: pd.DataFrame, mask: pd.Series) -> None:
