@@ -10,6 +10,7 @@ Used by `tests/test_shapes.py` (a fast subset) and `bench/bench_shapes.py` (ever
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import traceback
@@ -53,6 +54,17 @@ class ChainResult:
 
     def explain(self) -> str:
         return "\n".join(f"{self.shape}/{s.name}: {s.status} ({s.seconds:.1f}s) {s.detail}" for s in self.stages)
+
+
+class _ErrorLog(logging.Handler):
+    """Collects ERROR records logged while the service runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(f"{record.name}: {record.getMessage()}")
 
 
 class _Failed(Exception):
@@ -110,8 +122,12 @@ def run_chain(
     estimator_params: dict | None = None,
     fraud_label_window_days: int = 60,
     monitor: bool = False,
+    serve_orders: int = 0,
 ) -> ChainResult:
-    """Run `folder` (a contract dataset) through the chain with state under `work`."""
+    """Run `folder` (a contract dataset) through the chain with state under `work`.
+
+    `serve_orders`: also post up to that many of the out-of-time orders (as new ids) to the
+    service, so that `monitor` has decisions to judge."""
     from models import save_bundle
     from triage.contract import load_dataset, validate_dataset
     from triage.settings import Settings
@@ -213,15 +229,28 @@ def run_chain(
         return result.policy.policy_version
 
     def serve() -> str:
-        from fastapi.testclient import TestClient
-
         from api.app import create_app
         from triage.keys import create_key
 
         order, ret = _new_events(ctx["ds"])
         key = create_key(settings, "shape", "decide,read")
-        out = []
-        with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        out: list[str] = []
+        errors = _ErrorLog()
+        logging.getLogger().addHandler(errors)
+        try:
+            _serve(c_app=create_app(settings), key=key, order=order, ret=ret, out=out)
+        finally:
+            logging.getLogger().removeHandler(errors)
+        if errors.records:  # e.g. "online bootstrap failed": the service would run without history
+            raise _Failed(f"the service logged an error: {errors.records[0]}")
+        return ", ".join(out)
+
+    def _serve(c_app, key, order, ret, out) -> None:
+        from fastapi.testclient import TestClient
+
+        from triage.schema import TABLES
+
+        with TestClient(c_app, raise_server_exceptions=False) as c:
             c.headers["X-API-Key"] = key
             ready = c.get("/readyz").json()
             if ready["status"] != "ready":
@@ -238,18 +267,36 @@ def run_chain(
                 if missing:
                     raise _Failed(f"{kind} decision has no {missing} though the model is trained")
                 out.append(f"{kind}: {'+'.join(d['actions'])}")
-        return ", ".join(out)
+            if serve_orders:
+                ds = ctx["ds"]
+                later = ds["orders"][ds["orders"]["created_at"] >= cutoff].head(serve_orders)
+                lines = {k: g for k, g in ds["order_lines"].groupby("order_id")}
+                bad = 0
+                for rec in later.to_dict("records"):
+                    body = {col: _json(rec[col]) for col in TABLES["orders"].column_names}
+                    body["order_id"] = f"X-{rec['order_id']}"
+                    body["lines"] = [{col: _json(r[col]) for col in ("line_no", "sku", "quantity", "unit_price")}
+                                     for r in lines[rec["order_id"]].to_dict("records")]
+                    bad += c.post("/v1/orders/decisions", json=body).status_code != 200
+                if bad:
+                    raise _Failed(f"{bad} of {len(later)} replayed orders were refused")
+                out.append(f"{len(later)} more orders decided")
 
     def monitor_() -> str:
         from training import load_champions
         from triage.monitoring.monitor import audited_window
         from triage.monitoring.monitor import monitor as run_monitor
 
-        decisions, outcomes = audited_window(settings)
-        result = run_monitor(decisions, outcomes, load_champions(settings), out_dir=work / "monitor",
-                             as_of=decisions["received_at"].max(), min_rows=settings.min_rows_for_drift,
-                             min_labels=settings.min_labels_for_quality)
-        return result.to_text().splitlines()[0]
+        decisions, outcomes = audited_window(settings, since=None, until=None)
+        result = run_monitor(
+            decisions, outcomes, load_champions(settings), out_dir=work / "monitor", since=None, until=None,
+            as_of=decisions["received_at"].max(), drift_share_threshold=settings.drift_share_threshold,
+            quality_drop_threshold=settings.quality_drop_threshold,
+            drift_score_threshold=settings.drift_score_threshold, min_rows=settings.min_rows_for_drift,
+            min_labels=settings.min_labels_for_quality,
+        )
+        text = result.to_text()
+        return f"exit {result.exit_code}: " + " | ".join(text.splitlines()[:2])
 
     needs = {"validate": (), "train": ("validate",), "score": ("train",), "backtest": ("score",),
              "tune": ("score",), "serve": ("train",), "monitor": ("serve",)}
