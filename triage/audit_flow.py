@@ -388,6 +388,8 @@ _OUTCOME_ENTITY = {
 def outcome_entity(outcome: Mapping[str, Any]) -> tuple[str, datetime]:
     """(entity id, when it became known) for a validated outcome."""
     id_field, time_fields = _OUTCOME_ENTITY[outcome["type"]]
+    if outcome["type"] == "review" and outcome.get("order_id") is None and outcome.get("return_id") is not None:
+        id_field = "return_id"  # a return's review
     for f in time_fields:
         if outcome.get(f) is not None:
             return str(outcome[id_field]), outcome[f]

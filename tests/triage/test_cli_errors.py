@@ -17,12 +17,14 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_an_unexpected_error_is_one_line_and_exit_2_and_the_traceback_only_on_request(env, monkeypatch, capsys):
-    def broken(_args):
+def test_an_unexpected_error_is_one_line_and_exit_70_and_the_traceback_only_on_request(env, monkeypatch, capsys):
+    import triage.contract
+
+    def broken(*_args, **_kw):
         raise RuntimeError("the disk said no")
 
-    monkeypatch.setattr(cli, "cmd_validate", broken)
-    assert cli.main(["validate", str(env)]) == 2
+    monkeypatch.setattr(triage.contract, "validate_dataset", broken)
+    assert cli.main(["validate", str(env)]) == 70
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "`triage validate` failed unexpectedly (RuntimeError: the disk said no" in err
