@@ -111,8 +111,11 @@ def _keep_orders(t: Tables, keep: pd.Series) -> Tables:
 def _drop(*names: str) -> Callable[[Tables, ShapeContext], Tables]:
     def f(t: Tables, _ctx: ShapeContext) -> Tables:
         gone = set(names)
-        if "returns" in gone:  # return_outcomes references returns
+        if "returns" in gone:  # return_outcomes references returns, and so may a review
             gone.add("return_outcomes")
+            ro = t.get("review_outcomes")
+            if ro is not None and "return_id" in ro:
+                t["review_outcomes"] = ro[ro["return_id"].isna()].reset_index(drop=True)
         return {k: v for k, v in t.items() if k not in gone}
 
     return f
@@ -275,14 +278,15 @@ def _all_late(t: Tables, _ctx: ShapeContext) -> Tables:
     return t
 
 
-_ZONES = {"orders": "America/New_York", "returns": "Asia/Kolkata", "fulfillment_outcomes": "Europe/Berlin",
-          "fraud_labels": "Australia/Sydney", "return_outcomes": "America/Sao_Paulo",
-          "customers": "Asia/Tokyo", "inventory_syncs": "Europe/London"}
+_ZONES = ("America/New_York", "Asia/Kolkata", "Europe/Berlin", "Australia/Sydney", "America/Sao_Paulo",
+          "Asia/Tokyo", "Europe/London")
 
 
 def _other_zones(t: Tables, _ctx: ShapeContext) -> Tables:
-    """Every timestamp written with a local offset (several zones, summer time included)."""
-    for name, zone in _ZONES.items():
+    """Every timestamp written with a local offset: each table in its own zone (summer time
+    included), as exports from several systems would be."""
+    stamped = [n for n, tbl in TABLES.items() if any(c.kind == "timestamp" for c in tbl.columns)]
+    for name, zone in zip(stamped, _ZONES * len(stamped), strict=False):
         if name not in t:
             continue
         for c in TABLES[name].columns:
@@ -295,7 +299,8 @@ def _same_timestamps(t: Tables, _ctx: ShapeContext) -> Tables:
     """Exports with hour resolution: orders, returns and outcomes stamped on the hour."""
     for name, cols in (("orders", ("created_at",)), ("returns", ("requested_at",)),
                        ("fulfillment_outcomes", ("shipped_at", "delivered_at", "cancelled_at")),
-                       ("fraud_labels", ("reported_at",)), ("return_outcomes", ("inspected_at",))):
+                       ("fraud_labels", ("reported_at",)), ("return_outcomes", ("inspected_at",)),
+                       ("review_outcomes", ("reviewed_at",))):
         for c in cols:
             if name in t and c in t[name]:
                 t[name][c] = t[name][c].dt.floor("h")
