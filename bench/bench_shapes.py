@@ -92,11 +92,13 @@ def main() -> None:
     print(f"simulated {args.orders} orders over {args.days} days in {time.perf_counter() - t0:.0f}s; "
           f"cut-off {cutoff.isoformat()}")
 
-    results = []
+    results, cutoffs = [], {}
     for name in args.shapes:
         t1 = time.perf_counter()
-        folder = write_dataset(apply_shape(SHAPES[name], tables, ShapeContext(cutoff=cutoff)), root / name / "data")
-        r = run_chain(name, folder, root / name / "work", cutoff=cutoff, monitor=name in args.monitor,
+        shaped = apply_shape(SHAPES[name], tables, ShapeContext(cutoff=cutoff))
+        folder = write_dataset(shaped, root / name / "data")
+        at = cutoffs[name] = min(cutoff, chain_cutoff(shaped["orders"]))  # fewer orders: a cut-off inside them
+        r = run_chain(name, folder, root / name / "work", cutoff=at, monitor=name in args.monitor,
                       serve_orders=args.serve_orders if name in args.monitor else 0)
         results.append((r, time.perf_counter() - t1))
         cells = " ".join(f"{s.name}={s.status}" for s in r.stages)
@@ -126,7 +128,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         print(f"\nreal commands on {name}:")
-        for cmd, rc, tb, last in _cli(root / name / "data", work, cutoff):
+        for cmd, rc, tb, last in _cli(root / name / "data", work, cutoffs.get(name, cutoff)):
             print(f"  triage {cmd:<12} exit {rc}  {'TRACEBACK' if tb else 'no traceback'}  {last}")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

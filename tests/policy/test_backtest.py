@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -127,3 +129,13 @@ def test_a_window_without_one_mature_fraud_label_leaves_fraud_out_and_says_so(tm
     text = report.to_text()
     assert "fraud left out" in text.splitlines()[1]
     assert "fraud left out" in report.to_html(tmp_path / "b.html").read_text()
+
+
+def test_an_empty_window_is_one_clear_error_and_returns_alone_are_judged():
+    from triage.errors import NotEnoughDataError
+
+    with pytest.raises(NotEnoughDataError, match="nothing to replay"):
+        backtest(default_policy(), _orders().iloc[0:0])
+    report = backtest(default_policy(), _orders().iloc[0:0], scored_returns(30))
+    assert report.n_orders == 0 and report.n_returns == 30
+    assert math.isfinite(report.table().loc["returns cost", "policy"])

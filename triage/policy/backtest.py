@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from triage.errors import NotEnoughDataError
 from triage.policy.costs import delay_cost, fraud_cost_by_action, refund_cost
 from triage.policy.decide import decide_order, decide_return
 from triage.policy.model import Policy
@@ -300,6 +301,8 @@ def backtest(
     returns = (
         None if returns_scored is None or returns_scored.empty else returns_scored.reset_index(drop=True)
     )
+    if orders.empty and returns is None:
+        raise NotEnoughDataError("nothing to replay: no order or return in the backtest window")
     days = _day(orders["created_at"])
     spans = (_span(days), _span(_day(returns["requested_at"])) if returns is not None else 1)
     if returns is not None:
