@@ -17,6 +17,7 @@ __all__ = [
     "AuthenticationError",
     "PermissionDeniedError",
     "PayloadTooLargeError",
+    "RateLimitedError",
 ]
 
 
@@ -26,9 +27,10 @@ class TriageError(Exception):
     status: int = 500
     code: str = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s  # when to try again (503, 429: the Retry-After header)
 
 
 class ContractError(TriageError):
@@ -89,3 +91,10 @@ class PayloadTooLargeError(TriageError):
 
     status = 413
     code = "too_large"
+
+
+class RateLimitedError(TriageError):
+    """An API key above its request rate (`rate_limit_per_second`)."""
+
+    status = 429
+    code = "rate_limited"

@@ -161,6 +161,11 @@ class Store(ABC):
     @abstractmethod
     def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]: ...
 
+    def page_decisions(self, *, since: datetime, until: datetime, after: tuple[datetime, str] | None = None,
+                       limit: int = 100, by: str = "received_at") -> list[DecisionRecord]:
+        """A keyset page of decisions in [since, until) (`SqlStore` implements it)."""
+        raise NotImplementedError
+
     # outcomes
     @abstractmethod
     def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
@@ -168,6 +173,10 @@ class Store(ABC):
 
     @abstractmethod
     def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]: ...
+
+    def outcome_entities(self, entity_ids: set[str]) -> set[str]:
+        """Which of `entity_ids` have an outcome (`SqlStore` looks them up by index)."""
+        return {o.entity_id for o in self.iter_outcomes(entity_ids)}
 
     @abstractmethod
     def purge(self, before: datetime) -> dict[str, int]:
@@ -527,6 +536,26 @@ class SqlStore(Store):
         for row in rows:
             yield self._decision_from_row(row)
 
+    def page_decisions(self, *, since: datetime, until: datetime, after: tuple[datetime, str] | None = None,
+                       limit: int = 100, by: str = "received_at") -> list[DecisionRecord]:
+        """At most `limit` decisions with `by` (`received_at` or `event_time`) in [since, until),
+        in (`by`, decision_id) order, after the cursor `after` (the last row's (`by`, id)):
+        a keyset page, so a page costs the same however deep it is."""
+        if by not in ("received_at", "event_time"):
+            raise ValueError(f"by must be received_at or event_time, got {by!r}")
+        d = self.dialect
+        cols = ", ".join(_DECISION_COLUMNS)
+        sql = f"SELECT {cols} FROM decisions WHERE {by} >= ? AND {by} < ?"
+        params: list[Any] = [d.ts_in(utc(since)), d.ts_in(utc(until))]
+        if after is not None:
+            ts = d.ts_in(utc(after[0]))
+            sql += f" AND ({by} > ? OR ({by} = ? AND decision_id > ?))"
+            params += [ts, ts, after[1]]
+        sql += f" ORDER BY {by}, decision_id LIMIT {int(limit)}"
+        with self._read_tx() as cur:
+            rows = cur.execute(self._q(sql), tuple(params)).fetchall()
+        return [self._decision_from_row(r) for r in rows]
+
     # -- outcomes --------------------------------------------------------------
     def _outcome_from_row(self, row: Sequence[Any]) -> OutcomeRecord:
         d = self.dialect
@@ -572,6 +601,17 @@ class SqlStore(Store):
             rec = self._outcome_from_row(row)
             if entity_ids is None or rec.entity_id in entity_ids:
                 yield rec
+
+    def outcome_entities(self, entity_ids: set[str]) -> set[str]:
+        """Which of `entity_ids` have at least one outcome (an indexed lookup, 500 ids a query)."""
+        ids = sorted(entity_ids)
+        found: set[str] = set()
+        with self._read_tx() as cur:
+            for start in range(0, len(ids), 500):
+                chunk = tuple(ids[start:start + 500])
+                sql = f"SELECT DISTINCT entity_id FROM outcomes WHERE entity_id IN ({self._marks(len(chunk))})"
+                found.update(r[0] for r in cur.execute(self._q(sql), chunk).fetchall())
+        return found
 
     def purge(self, before: datetime) -> dict[str, int]:
         ts = self.dialect.ts_in(utc(before))

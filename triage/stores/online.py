@@ -119,6 +119,8 @@ class OnlineState:
         self._seq: Any = None  # last applied log position; None: not built yet
         self._epoch: str | None = None
         self.applied = 0  # log entries applied (for tests and the benchmark)
+        self.lagging = False  # an append failed: the audit has events the log lacks (api.recovery)
+        self.lag_marks = 0  # how many appends failed so far (a catch-up clears `lagging` only if none since)
         self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
 
     # -- health ------------------------------------------------------------------------
@@ -139,6 +141,10 @@ class OnlineState:
             raise UnavailableError(self._problem or "no online store")
         if time.monotonic() < self._down_until:
             raise UnavailableError(self._problem or "online store down")
+
+    def _lag(self) -> None:
+        self.lag_marks += 1
+        self.lagging = True
 
     def ping(self) -> None:
         """Raise `UnavailableError` when the log does not answer (for /readyz)."""
@@ -248,8 +254,12 @@ class OnlineState:
     def _append(self, entries: Sequence[tuple]) -> None:
         bodies = [_dumps(e) for e in entries]
         with self._lock:
-            with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
-                seqs = self.log.append(bodies)
+            try:
+                with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
+                    seqs = self.log.append(bodies)
+            except BaseException:
+                self._lag()
+                raise
             if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
                 self._apply_entry(seqs[0], entries[0])  # nobody appended in between
             else:
@@ -386,8 +396,12 @@ class OnlineState:
             return
         entries = [(kind, dict(e)) for e in events]
         bodies = [_dumps(e) for e in entries]
-        with self._guard(), self._write_lock:
-            seqs = self.log.append(bodies)
+        try:
+            with self._guard(), self._write_lock:
+                seqs = self.log.append(bodies)
+        except BaseException:
+            self._lag()  # audited, not logged: `recover_from_audit` once the log answers
+            raise
         own = self._own
         if len(own) > 10_000:  # a sync may read an entry before it lands here: it stays, stale but equal
             own.clear()
@@ -397,8 +411,12 @@ class OnlineState:
         """Add a posted outcome (an API outcome `type`, or an online kind) to the history."""
         if not logs_outcome(type_, row):
             return  # a cleared review is not a fraud label; a return's review is no online history
-        with self._guard():
-            self._append([("outcome", type_, dict(row))])
+        try:
+            with self._guard():
+                self._append([("outcome", type_, dict(row))])
+        except BaseException:
+            self._lag()
+            raise
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -471,7 +489,7 @@ def open_online(settings: Any) -> OnlineState:
     return state
 
 
-def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
+def recover_from_audit(settings: Any, log_: Any, *, store: Any = None) -> dict[str, Any] | None:
     """Re-append to the log, in audit order, the decided events and outcomes the audit store
     (`settings.audit_url`) committed and the log lacks (`triage.stores.log_recovery`): a
     crash between the audit commit and the log append loses nothing. Never raises (a
@@ -479,9 +497,10 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
 
     The workers of one machine start together and each calls this: an exclusive lock on a
     file in `settings.home` makes them recover one after the other, so the first re-appends
-    and clears the marks and the others find nothing pending (never two appends of a row)."""
+    and clears the marks and the others find nothing pending (never two appends of a row).
+    `store`: the audit store already open (a running service catching up), else opened here."""
     url = settings.audit_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if store is None and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None  # nothing audited yet
     try:
         from triage.stores import open_store
@@ -491,13 +510,14 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
         home.mkdir(parents=True, exist_ok=True)
         with (home / "online-recovery.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            store = open_store(url)
+            db = store if store is not None else open_store(url)
             try:
-                if not hasattr(store, "pending_online"):
+                if not hasattr(db, "pending_online"):
                     return None
-                return recover_log(log_, store)
+                return recover_log(log_, db)
             finally:
-                store.close()
+                if store is None:
+                    db.close()
     except Exception as exc:  # noqa: BLE001 - the service still starts; the next start retries
         log.error("online log recovery failed; retried at the next start",
                   extra={"reason": f"{type(exc).__name__}: {exc}"})

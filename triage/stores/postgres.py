@@ -1,15 +1,17 @@
 """The server store: PostgreSQL through psycopg 3, for replicas on several machines.
 
-A small pool of connections per process (psycopg_pool is not a dependency). A
-connection that fails is discarded, so the next request reconnects; a failure to
-connect surfaces as `UnavailableError` (503: no decision without a record). The schema
-is migrated at open under an advisory lock, so workers starting together agree.
+Connections come from a `psycopg_pool.ConnectionPool` per process: at most `pool_size`
+connections (a burst waits for one, at most `pool_timeout_s`, then answers 503), each
+checked on checkout (`ConnectionPool.check_connection`), so after a database restart no
+request fails on a dead pooled connection; connections that break are replaced by the pool
+in the background, with its own exponential backoff. A failure to get a connection or to
+commit surfaces as `UnavailableError` (503: no decision without a record). The schema is
+migrated at open under an advisory lock, so workers starting together agree.
 Put `options=-csearch_path%3Dmyschema` in the URL to use another schema.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from triage.errors import UnavailableError
 from triage.stores.base import Dialect, SqlStore
@@ -44,59 +47,45 @@ class PostgresStore(SqlStore):
         true="TRUE",
     )
 
-    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout_s: int = 3) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout_s: int = 3,
+                 pool_timeout_s: float = 2.0) -> None:
         if url.startswith("postgres://"):
             url = "postgresql://" + url.removeprefix("postgres://")
         self.url = url
-        self._pool_size = pool_size
-        self._connect_timeout_s = connect_timeout_s
-        self._idle: list[psycopg.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _acquire(self) -> psycopg.Connection:
-        with self._lock:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    return conn
-        try:
-            return psycopg.connect(self.url, connect_timeout=self._connect_timeout_s, autocommit=False)
-        except psycopg.Error as exc:
-            raise UnavailableError(f"audit store {self.url_for_humans()} is unreachable: {exc}") from exc
-
-    def _release(self, conn: psycopg.Connection) -> None:
-        with self._lock:
-            if not self._closed and len(self._idle) < self._pool_size and not conn.closed:
-                self._idle.append(conn)
-                return
-        conn.close()
+        self._pool_timeout_s = pool_timeout_s
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs={"autocommit": False, "connect_timeout": connect_timeout_s},
+            check=ConnectionPool.check_connection,
+            timeout=pool_timeout_s,
+            max_idle=300,
+            reconnect_timeout=86_400,  # keep trying in the background (readiness says it is down)
+            name="triage-audit",
+            open=False,
+        )
+        self._pool.open(wait=False)
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        conn = self._acquire()
         try:
-            with conn.transaction(), conn.cursor() as cur:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
-        except psycopg.OperationalError as exc:
-            conn.close()
+        except PoolTimeout as exc:
+            raise UnavailableError(
+                f"audit store {self.url_for_humans()} is unreachable: no connection within "
+                f"{self._pool_timeout_s:g} s ({exc})") from exc
+        except psycopg.OperationalError as exc:  # the pool discards the broken connection
             raise UnavailableError(f"audit store {self.url_for_humans()} failed: {exc}") from exc
-        except BaseException:
-            if conn.broken:
-                conn.close()
-            else:
-                self._release(conn)
-            raise
-        else:
-            self._release(conn)
+
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's counters (`pool_size`, `pool_available`, `requests_waiting`, ...)."""
+        return dict(self._pool.get_stats())
 
     def _lock_for_migration(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
     def close(self) -> None:
         self._close_group()
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close(timeout=2)
