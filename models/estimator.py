@@ -33,9 +33,11 @@ def is_categorical(s: pd.Series) -> bool:
 def _category_codes(s: pd.Series, cats: np.ndarray) -> np.ndarray:
     """Codes of `s` in the learned categories (by value, as text); NaN for missing or unseen."""
     if isinstance(s.dtype, pd.CategoricalDtype):  # map the few categories, not every row
-        lookup = pd.Index(cats).get_indexer(s.cat.categories.astype(str))
-        raw = s.cat.codes.to_numpy()
-        codes = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
+        # one extra slot at the end for pandas' missing code (-1), which therefore maps to -1
+        # itself: no special case for a column whose values (or learned categories) are all
+        # missing, where either side of the lookup is empty
+        lookup = np.append(pd.Index(cats).get_indexer(s.cat.categories.astype(str)), -1)
+        codes = lookup[s.cat.codes.to_numpy()]
     else:
         text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
         codes = pd.Categorical(text, categories=cats).codes

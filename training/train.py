@@ -26,15 +26,26 @@ from training import evaluate as ev
 from training.featureset import FeatureSource, default_feature_source
 from training.split import LabelledEvents, TimeSplit, delay_events, fraud_events, return_events, time_split
 from triage.contract import Dataset
+from triage.errors import NotEnoughDataError
 from triage.settings import Settings
 
-__all__ = ["HeadResult", "ModelResult", "TrainResult", "train_all", "train_risk", "Progress"]
+__all__ = [
+    "HeadResult",
+    "ModelResult",
+    "TrainResult",
+    "train_all",
+    "train_risk",
+    "class_problem",
+    "Progress",
+    "MIN_CLASS_EVENTS",
+]
 
 Progress = Callable[[str], None]
 EstimatorFactory = Callable[[RiskSpec, str, dict], RiskClassifier]
 BASELINE_MAX_ROWS = 200_000
 
 
+MIN_CLASS_EVENTS = 10  # events of each class a head needs in its training window
 REFERENCE_ROWS = 5_000  # training rows kept in the bundle as the monitoring reference
 
 
@@ -190,9 +201,9 @@ def train_all(
                 make_estimator=make_estimator,
             )
             result.run_params = dict(run_params or {})
-        except ValueError as exc:  # e.g. a single class in the training window
-            skipped[spec.name] = str(exc)
-            progress(f"{spec.name}: skipped — {exc}")
+        except NotEnoughDataError as exc:  # e.g. a single class in the training window
+            skipped[spec.name] = exc.message
+            progress(f"{spec.name}: skipped — {exc.message}")
             continue
         results[spec.name] = result
         for line in result.summary_lines():
@@ -236,10 +247,10 @@ def train_risk(
     for hs in spec.heads:
         y = events.labels[hs.target].to_numpy()
         y_tr, y_va, y_te = (y[getattr(split, p)] for p in ("train", "validation", "test"))
-        if len(np.unique(y_tr)) < 2 or len(np.unique(y_va)) < 2:
-            why = f"only one class of {hs.target} in the training or validation window"
+        why = class_problem(hs.target, {"training": y_tr, "validation": y_va, "test": y_te}, split)
+        if why is not None:
             if len(spec.heads) == 1:
-                raise ValueError(why)
+                raise NotEnoughDataError(why)
             skipped_heads[hs.target] = why
             progress(f"{spec.name}/{hs.target}: skipped — {why}")
             continue
@@ -257,7 +268,7 @@ def train_risk(
                 hs, est, parts["test"], y_tr, y_te, own_cols, split, oracle, test_ids
             )
     if not estimators:
-        raise ValueError("no head could be trained: " + "; ".join(skipped_heads.values()))
+        raise NotEnoughDataError("no head could be trained: " + "; ".join(skipped_heads.values()))
 
     bundle = spec.make_bundle(
         estimators,
@@ -293,6 +304,40 @@ def train_risk(
         seconds=time.perf_counter() - t0,
         skipped_heads=skipped_heads,
     )
+
+
+def class_problem(target: str, parts: dict[str, np.ndarray], split: TimeSplit) -> str | None:
+    """Why a head cannot be trained and judged on these windows, or None when it can.
+
+    The training window needs at least `MIN_CLASS_EVENTS` events of each of two classes
+    (binary: both; dispositions: at least two classes), validation and test at least one of
+    each (validation: early stopping and calibration; test: the metric the gate judges).
+    """
+    counts = {part: pd.Series(y).value_counts() for part, y in parts.items()}
+    train = counts["training"]
+    if (train >= MIN_CLASS_EVENTS).sum() < 2:
+        n = int(train.sum())
+        if set(train.index) <= {True, False}:
+            pos, neg = int(train.get(True, 0)), int(train.get(False, 0))
+            return (
+                f"{target}: {pos} positive and {neg} negative labelled events in the training window; "
+                f"need at least {MIN_CLASS_EVENTS} of each"
+            )
+        shown = ", ".join(f"{k} {v}" for k, v in train.items())
+        return (
+            f"{target}: fewer than two classes with {MIN_CLASS_EVENTS}+ events among the {n} labelled "
+            f"in the training window ({shown}); need at least two"
+        )
+    for part in ("validation", "test"):
+        if len(counts[part]) < 2:
+            start, end = split.windows[part]
+            shown = ", ".join(f"{k} {v}" for k, v in counts[part].items()) or "no events"
+            purpose = "stop early and calibrate" if part == "validation" else "judge the model"
+            return (
+                f"{target}: one class only in the {part} window {str(start)[:10]} → {str(end)[:10]} "
+                f"({shown}); need two to {purpose}"
+            )
+    return None
 
 
 def _evaluate_head(hs, est, X_test, y_train, y_test, own_cols, split, oracle, test_ids) -> HeadResult:

@@ -10,6 +10,7 @@ __all__ = [
     "TriageError",
     "ContractError",
     "ConfigError",
+    "NotEnoughDataError",
     "NotFoundError",
     "ConflictError",
     "UnavailableError",
@@ -44,6 +45,14 @@ class ConfigError(TriageError):
 
     status = 500
     code = "config"
+
+
+class NotEnoughDataError(TriageError):
+    """The data is valid but cannot support what was asked: too few labelled events, no
+    labels in the window, one class only. Said in one line; the rest goes on where it can."""
+
+    status = 422
+    code = "not_enough_data"
 
 
 class NotFoundError(TriageError):

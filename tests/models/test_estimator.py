@@ -131,3 +131,25 @@ def test_vector_scaling_corrects_a_class_the_booster_over_predicts():
     assert nll("vector") < nll("temperature") - 0.05
     method, scores = choose_calibration(margin, y, k)
     assert method == "vector" and set(scores) == {"none", "temperature", "vector"}
+
+
+@pytest.mark.parametrize("dtype", ["category", "object"])
+def test_a_categorical_column_missing_in_every_training_row_is_scored_as_missing(binary_data, dtype):
+    """A retailer's export with an empty column: no learned categories, nothing to index into."""
+    X, y = binary_data
+    X = X.assign(promo=pd.Series([None] * len(X), dtype=dtype))
+    est = _fit(X, y)
+    assert list(est.category_maps_["promo"]) == []
+    filled = X.iloc[:5].assign(promo=pd.Series(["SPRING"] * 5, dtype=dtype, index=X.index[:5]))
+    np.testing.assert_allclose(est.predict_proba(filled), est.predict_proba(X.iloc[:5]))
+    assert np.isnan(est.encode(filled)[:, list(est.feature_names_in_).index("promo")]).all()
+
+
+def test_categorical_codes_map_missing_values_to_missing_and_known_ones_to_their_code(binary_data):
+    X, y = binary_data
+    est = _fit(X, y)
+    rows = pd.DataFrame({"channel": pd.Categorical([None, "app", "web", "kiosk"], categories=["kiosk", "web", "app"])})
+    codes = est.encode(rows.reindex(columns=est.feature_names_in_))[:, list(est.feature_names_in_).index("channel")]
+    cats = list(est.category_maps_["channel"])
+    assert np.isnan(codes[0]) and np.isnan(codes[3])  # missing; unseen in training
+    assert codes[1] == cats.index("app") and codes[2] == cats.index("web")

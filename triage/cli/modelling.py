@@ -171,13 +171,8 @@ def backtest(
     bundles = _bundles(settings)
     history = scored_history(ds, bundles, since=_out_of_time(since, bundles), progress=o.progress)
     orders = history.orders
-    if orders["is_fraud"].notna().any():  # judge fraud handling only where the label has matured
-        mature = orders["is_fraud"].notna()
-        if (~mature).any():
-            o.say(f"{int((~mature).sum())} orders left out: their fraud label window has not passed yet")
-        orders = orders[mature]
-    if orders.empty:
-        raise TriageError("no orders with mature labels after the champions' training window; use an earlier --since")
+    if orders.empty and history.returns.empty:
+        raise TriageError("no orders or returns after the champions' training window; use an earlier --since")
     report = run_backtest(chosen, orders, history.returns, against=other, progress=o.progress)
     o.say(report.to_text())
     path = Path(html or Path(settings.home) / "reports" / "backtest.html")

@@ -38,6 +38,7 @@ class BacktestReport:
     n_days: int
     start: pd.Timestamp
     end: pd.Timestamp
+    notes: tuple[str, ...] = ()  # what was left out of the judgement, and why
 
     def table(self) -> pd.DataFrame:
         """Metrics (rows) by run (columns), in the order they were computed."""
@@ -82,7 +83,7 @@ class BacktestReport:
             max(len(c), *(len(r[i + 1]) for r in body)) for i, c in enumerate(cols)
         ]
         line = "  ".join(["".ljust(widths[0])] + [c.rjust(w) for c, w in zip(cols, widths[1:], strict=True)])
-        out = [self._header(), "", line, "-" * len(line)]
+        out = [self._header(), *self.notes, "", line, "-" * len(line)]
         for r in body:
             out.append(
                 "  ".join(
@@ -149,7 +150,9 @@ class BacktestReport:
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
             "</style></head><body><h1>triage backtest</h1>"
-            f"<p>{html.escape(self._header())}</p><table><tr>{head}</tr>{rows}</table>{imgs}</body></html>"
+            f"<p>{html.escape(self._header())}</p>"
+            + "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+            + f"<table><tr>{head}</tr>{rows}</table>{imgs}</body></html>"
         )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
