@@ -193,6 +193,16 @@ def _index_specs(feature_sets: Iterable[FeatureSet]) -> dict[str, _IndexSpec]:
     return specs
 
 
+def _shared_indexes(specs: Mapping[str, _IndexSpec]) -> dict[str, str]:
+    """Count-only indexes whose entries are exactly a summed index's (same stream, key and
+    grain: the same rows, ids and times; only the values differ): count index → summed index.
+    A store that can (`alias`) keeps one index for both; a count read of the summed index is
+    the count index's read (counts and latest times are the same entries')."""
+    summed = {(s.stream, s.key, s.per_line): s.name for s in specs.values() if s.value and not s.distinct}
+    return {s.name: summed[(s.stream, s.key, s.per_line)] for s in specs.values()
+            if s.value is None and not s.distinct and (s.stream, s.key, s.per_line) in summed}
+
+
 def _agg_index(a: Aggregation) -> str:
     """The index an aggregation reads (`Aggregation.index_name`; kept for existing callers)."""
     return a.index_name
@@ -251,9 +261,17 @@ class OnlineFeatures:
         self.store: OnlineStore = store if store is not None else MemoryStore()
         self.present = frozenset(present) | {"nodes", "products", "customers", "orders", "order_lines"}
         self.specs = _index_specs((ORDER_FEATURES, RETURN_FEATURES))
+        # count indexes the store keeps as their summed twin (`_shared_indexes`): not filed apart
+        alias = getattr(self.store, "alias", None)
+        self.aliases: dict[str, str] = {}
+        if alias is not None:
+            self.aliases = _shared_indexes(self.specs)
+            for name, target in self.aliases.items():
+                alias(name, target)
         self._by_stream: dict[str, list[_IndexSpec]] = {}
         for s in self.specs.values():
-            self._by_stream.setdefault(s.stream, []).append(s)
+            if s.name not in self.aliases:
+                self._by_stream.setdefault(s.stream, []).append(s)
 
     # --- master data ----------------------------------------------------------------------
 
@@ -301,6 +319,8 @@ class OnlineFeatures:
         ids = {"orders": "order_id", "returns": "return_id", "delivery": "order_id", "fraud": "order_id",
                "inspections": "return_id", "syncs": "_id"}
         for spec in self.specs.values():
+            if spec.name in self.aliases:
+                continue  # filed with its summed twin
             stream = streams[spec.stream]
             if spec.per_line:
                 stream = per_line(stream, pairs)

@@ -154,6 +154,9 @@ class BatchOverlay:
             if (len(set(keys_)) + 1) * span >= _MAX_KEY:
                 return None
             entries[name] = _Entries(keys_, times, values, t0, span)
+        for name, target in getattr(online, "aliases", {}).items():  # kept as its summed twin: the same entries
+            if target in entries:
+                entries[name] = entries[target]
         return cls(entries)
 
 

@@ -761,11 +761,21 @@ cdef class Index:
         return sum((<Series> s).nbytes() for s in self.series) + self.at_t.shape[0] * 12
 
 
-def windows(dict indexes, list requests):
-    """`Index.window` for each (index, key, lower, upper) request."""
+def windows(dict indexes, list requests, dict aliases=None):
+    """`Index.window` for each (index, key, lower, upper) request. `aliases`: index name → the
+    summed index holding its entries (read with the total left at 0.0, as a count-only index)."""
     cdef list out = []
-    cdef object ix
+    cdef object ix, w, target
     for name, key, lower, upper in requests:
         ix = indexes.get(name)
-        out.append(NONE if ix is None else (<Index> ix).window(key, lower, upper))
+        if ix is not None:
+            out.append((<Index> ix).window(key, lower, upper))
+            continue
+        target = aliases.get(name) if aliases else None
+        ix = indexes.get(target) if target is not None else None
+        if ix is None:
+            out.append(NONE)
+            continue
+        w = (<Index> ix).window(key, lower, upper)
+        out.append(w if w is NONE else Window(w.count, 0.0, w.last_ns))
     return out

@@ -40,6 +40,7 @@ class IndexedStore:
         self._ix: dict[str, Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
         self._notes: dict[str, dict[str, Any]] = {}  # bookkeeping kept as given (`put_note`)
+        self._aliases: dict[str, str] = {}  # index → the index it is kept as (`alias`)
         # while `scratch()` is open, how to undo each change: (index, (series, code, old time,
         # old value)) for an entry, (tables, table, key, old) for a record or note
         self._journal: list[tuple] | None = None
@@ -47,10 +48,19 @@ class IndexedStore:
     def url_for_humans(self) -> str:
         return "memory"
 
+    def alias(self, name: str, target: str) -> None:
+        """Keep count-only index `name` as summed index `target`, which holds the same entries
+        (`features.online._shared_indexes`): a read of `name` is `target`'s with a total of 0.0,
+        as a count-only index answers; `name` itself is never filed (refused)."""
+        self._index(target)
+        self._aliases[name] = target
+
     # -- ids ---------------------------------------------------------------------------
     def _index(self, name: str) -> Index:
         ix = self._ix.get(name)
         if ix is None:
+            if name in self._aliases:
+                raise ValueError(f"index {name} is kept as {self._aliases[name]}: file the entry there")
             ix = self._ix[name] = Index(self._codes.setdefault(name.split("|", 1)[0], {}))
         return ix
 
@@ -123,15 +133,19 @@ class IndexedStore:
     def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None:
         ix = self._ix.get(index)
         if ix is None:
-            return None
+            ix = self._ix.get(self._aliases.get(index, ""))
+            if ix is None:
+                return None
         return ix.get(key, entry_id if type(entry_id) is str else str(entry_id))
 
     def window(self, index: str, key: tuple[str, ...], lower_ns: int | None, upper_ns: int) -> Window:
         ix = self._ix.get(index)
+        if ix is None and index in self._aliases:
+            return self.windows([(index, key, lower_ns, upper_ns)])[0]
         return NONE if ix is None else ix.window(key, lower_ns, upper_ns)
 
     def windows(self, requests: Sequence[tuple[str, tuple[str, ...], int | None, int]]) -> list[Window]:
-        return windows(self._ix, list(requests))
+        return windows(self._ix, list(requests), self._aliases)
 
     def window_columns(self, index: str, keys: Sequence[tuple[str, ...] | None],
                        lowers: Sequence[Sequence[int | None]], uppers: Sequence[int],
@@ -141,6 +155,9 @@ class IndexedStore:
         sum in [lowers[r][i], uppers[i]); and the latest entry time before uppers[i] (None: none).
         Exactly `window(...)` for every (r, i) (the same compiled read)."""
         ix = self._ix.get(index)
+        if ix is None and index in self._aliases:  # the summed twin's counts and times, no totals
+            counts, _, last = self._ix[self._aliases[index]].window_columns(list(keys), lowers, uppers)
+            return counts, [[0.0] * len(keys) for _ in lowers], last
         if ix is None:
             n, m = len(keys), len(lowers)
             return [[0] * n for _ in range(m)], [[0.0] * n for _ in range(m)], [None] * n
@@ -191,6 +208,8 @@ class IndexedStore:
         self._ix.clear()
         self._records.clear()
         self._notes.clear()
+        for target in self._aliases.values():
+            self._index(target)
 
     def stats(self) -> dict[str, int]:
         """Entries, series and record counts, and the index bytes (entries and locations)."""
