@@ -52,7 +52,7 @@ def _root(
     ] = False,
 ) -> None:
     o = output()
-    o.quiet, o.json = quiet, json
+    o.quiet, o.json = o.quiet or quiet, o.json or json  # a nested run keeps its caller's mode
 
 
 data.register(app)
@@ -60,13 +60,15 @@ modelling.register(app)
 service.register(app)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: Output | None = None) -> int:
     """Run `triage` with `argv` (default: the process arguments); returns the exit code.
 
     Usage errors, `--help` and `--version` are typer's (exit 2 / 0); a `TriageError` from
-    the core becomes one `error:` line and exit 1.
+    the core becomes one `error:` line and exit 1. With `out` (a command running another,
+    as `demo` does) the caller owns the output: its mode, its display, its JSON record.
     """
-    out = Output()
+    owner = out is None
+    out = out or Output()
     token = use_output(out)
     try:
         typer.main.get_command(app).main(
@@ -80,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         reset_output(token)
-    out.flush()
+    if owner:
+        out.flush()
     return code
 
 

@@ -40,18 +40,39 @@ def train(
     from triage.settings import get_settings
 
     o = output()
-    ds = load_data(data, quarantine)
-    result = train_all(
-        ds,
-        cutoff=cutoff,
-        experiment=experiment,
-        fraud_label_window_days=fraud_label_window,
-        settings=get_settings(),
-        progress=o.progress,
-    )
+    with o.working("train"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        result = train_all(
+            ds,
+            cutoff=cutoff,
+            experiment=experiment,
+            fraud_label_window_days=fraud_label_window,
+            settings=get_settings(),
+            progress=o.progress,
+        )
     o.say(result.summary())
+    o.table(f"train (cutoff {result.cutoff:%Y-%m-%d}, {result.seconds:.0f} s)",
+            ["model", "head", "test metric", "model", "prior", "logistic", "oracle", "registry"], _train_rows(result))
     o.say(f"review the runs: triage ui   (MLflow store: {get_settings().tracking_uri})")
     o.add(summary=result.summary(), tracking_uri=get_settings().tracking_uri)
+
+
+def _train_rows(result) -> list[list[str]]:
+    """One row per trained head (the metric `summary()` reports), one per skipped model."""
+    rows = []
+    for r in result.models.values():
+        state = f"v{r.version}" if r.version else "not registered"
+        if r.promoted is not None:
+            state += " champion" if r.promoted else " challenger"
+        for t, h in r.heads.items():
+            key = "log_loss" if t == "disposition" else ("pr_auc" if t in ("fraud", "abuse") else "roc_auc")
+            cells = [f"{h.metrics[ref][key]:.4f}" if key in h.metrics.get(ref, {}) else "—"
+                     for ref in ("model", "prior", "logistic", "oracle")]
+            rows.append([r.name, t, key, *cells, state])
+        rows += [[r.name, t, "skipped", why, "", "", "", state] for t, why in r.skipped_heads.items()]
+    rows += [[name, "", "skipped", why, "", "", "", ""] for name, why in result.skipped.items()]
+    return rows
 
 
 def _bundles(settings):
@@ -93,9 +114,19 @@ def score(
     scores_only: Annotated[bool, typer.Option(help="write the scores without decision columns")] = False,
 ) -> None:
     """Score orders and returns with the champion models, with decisions."""
-    from triage.settings import get_settings
 
     o = output()
+    with o.working("score"):
+        paths, orders, returns = _score(o, data, out, quarantine, since, policy, scores_only)
+    for what, path in paths.items():
+        o.say(f"{what}: {path}")
+    o.add(**{what: path for what, path in paths.items()}, orders_scored=len(orders), returns_scored=len(returns))
+
+
+def _score(o, data, out, quarantine, since, policy, scores_only):
+    from triage.settings import get_settings
+
+    o.progress(f"loading {data}")
     ds = load_data(data, quarantine)
     settings = get_settings()
     bundles = _bundles(settings)
@@ -119,11 +150,12 @@ def score(
         o.progress(f"decisions: {len(orders) + len(returns)} events in {time.perf_counter() - started:.1f}s")
         out.mkdir(parents=True, exist_ok=True)
         paths = {"orders": out / "order_scores.csv", "returns": out / "return_scores.csv"}
+        o.progress("writing scores", 0, 2)
         orders.to_csv(paths["orders"], index=False, float_format="%.6g")
+        o.progress("writing scores", 1, 2)
         returns.to_csv(paths["returns"], index=False, float_format="%.6g")
-    for what, path in paths.items():
-        o.say(f"{what}: {path}")
-    o.add(**{what: path for what, path in paths.items()}, orders_scored=len(orders), returns_scored=len(returns))
+        o.progress("writing scores", 2, 2)
+    return paths, orders, returns
 
 
 def backtest(
@@ -138,16 +170,34 @@ def backtest(
 ) -> None:
     """Replay scored history through a policy and compare."""
     from training.replay import scored_history
-    from triage.policy.backtest import backtest as run_backtest
     from triage.settings import get_settings
 
     o = output()
     settings = get_settings()
-    ds = load_data(data, quarantine)
     chosen = _policy(policy, settings)
     other = _policy(against, settings) if against else None
-    bundles = _bundles(settings)
-    history = scored_history(ds, bundles, since=_out_of_time(since, bundles), progress=o.progress)
+    with o.working("backtest"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        bundles = _bundles(settings)
+        history = scored_history(ds, bundles, since=_out_of_time(since, bundles), progress=o.progress)
+        report, path = _replay(o, settings, chosen, other, history, html)
+    o.say(report.to_text())
+    o.table("backtest", *_backtest_table(report))
+    o.say(f"HTML report: {path}")
+    o.add(report=report.to_text(), html=path)
+
+
+def _backtest_table(report) -> tuple[list[str], list[list[str]]]:
+    """The headline rows of the report: cost, reviews per day (capacity), fraud stopped."""
+    cols, body = report._cells()
+    keep = [r for r in body if "cost" in r[0] or "reviews / day" in r[0] or "stopped" in r[0]]
+    return ["metric", *cols], keep or body
+
+
+def _replay(o, settings, chosen, other, history, html):
+    from triage.policy.backtest import backtest as run_backtest
+
     orders = history.orders
     if orders["is_fraud"].notna().any():  # judge fraud handling only where the label has matured
         mature = orders["is_fraud"].notna()
@@ -157,12 +207,11 @@ def backtest(
     if orders.empty:
         raise TriageError("no orders with mature labels after the champions' training window; use an earlier --since")
     report = run_backtest(chosen, orders, history.returns, against=other, progress=o.progress)
-    o.say(report.to_text())
     path = Path(html or Path(settings.home) / "reports" / "backtest.html")
     path.parent.mkdir(parents=True, exist_ok=True)
+    o.progress(f"writing {path}")
     report.to_html(path)
-    o.say(f"HTML report: {path}")
-    o.add(report=report.to_text(), html=path)
+    return report, path
 
 
 def policy_tune(
@@ -180,12 +229,15 @@ def policy_tune(
 
     o = output()
     settings = get_settings()
-    ds = load_data(data, quarantine)
     start = _policy(policy, settings)
-    bundles = _bundles(settings)
-    since = _out_of_time(since, bundles)
-    history = scored_history(ds, bundles, since=since, progress=o.progress)
-    result = tune_policy(start, history.orders, since=since)
+    with o.working("policy tune"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        bundles = _bundles(settings)
+        since = _out_of_time(since, bundles)
+        history = scored_history(ds, bundles, since=since, progress=o.progress)
+        o.progress("tuning thresholds")
+        result = tune_policy(start, history.orders, since=since)
     o.say(result.to_text())
     path = out or Path(settings.home) / "policies" / f"policy-{result.policy.policy_version}.yaml"
     write_policy(result.policy, path)
@@ -243,20 +295,49 @@ def monitor(
     out: Annotated[Path | None, typer.Option(help="report folder (default: <TRIAGE_HOME>/monitor)")] = None,
 ) -> None:
     """Drift, live quality and exception queue of recent decisions (exit 3 on an alert)."""
-    from training import load_champions
-    from triage.monitoring.monitor import audited_window, log_to_mlflow
-    from triage.monitoring.monitor import monitor as run_monitor
+    from triage.monitoring.monitor import audited_window
     from triage.settings import get_settings
 
     o = output()
     settings = get_settings()
-    decisions, outcomes = audited_window(settings, since=since, until=until)
-    if decisions.empty:
-        o.warn("no audited decisions in the window: nothing to monitor")
-        raise typer.Exit(1)
+    with o.working("monitor"):
+        o.progress("reading audited decisions")
+        decisions, outcomes = audited_window(settings, since=since, until=until)
+        if decisions.empty:
+            o.warn("no audited decisions in the window: nothing to monitor")
+            raise typer.Exit(1)
+        result = _monitor(o, settings, decisions, outcomes, since, until, model, out)
+    o.say(result.to_text())
+    o.table("monitor", ["model", "version", "decisions", "drifted columns", "live quality", "alerts"],
+            _monitor_rows(result))
+    o.add(exit_code=result.exit_code, report=result.to_text())
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
+def _monitor_rows(result) -> list[list[str]]:
+    rows = []
+    for c in result.checks:
+        drift = f"{c.drift.share_drifted:.0%}" if c.drift else "—"
+        if c.quality and c.quality.labelled:
+            quality = ", ".join(f"{k} {c.quality.metrics[k]:.3f}" for k in ("roc_auc", "pr_auc") if k in c.quality.metrics)
+        else:
+            quality = "no matured labels"
+        rows.append([c.name, str(c.version), str(c.drift.current_rows if c.drift else 0), drift, quality,
+                     "; ".join(c.alerts) or "ok"])
+    return rows
+
+
+def _monitor(o, settings, decisions, outcomes, since, until, model, out):
+    from training import load_champions
+    from triage.monitoring.monitor import log_to_mlflow
+    from triage.monitoring.monitor import monitor as run_monitor
+
     as_of = until or decisions["received_at"].max()
+    o.progress("loading champions")
+    bundles = load_champions(settings)
     result = run_monitor(
-        decisions, outcomes, load_champions(settings),
+        decisions, outcomes, bundles,
         out_dir=Path(out or Path(settings.home) / "monitor"),
         since=since, until=until, as_of=as_of,
         drift_share_threshold=settings.drift_share_threshold,
@@ -266,12 +347,11 @@ def monitor(
         min_rows=settings.min_rows_for_drift,
         fraud_label_window_days=settings.fraud_label_window_days,
         only=model.value if model else None,
+        progress=o.progress,
     )
+    o.progress("logging to MLflow")
     log_to_mlflow(result, settings)
-    o.say(result.to_text())
-    o.add(exit_code=result.exit_code, report=result.to_text())
-    if result.exit_code:
-        raise typer.Exit(int(result.exit_code))
+    return result
 
 
 policy_app = typer.Typer(help="Policy tools.", no_args_is_help=True)

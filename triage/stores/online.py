@@ -46,6 +46,7 @@ from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
 from features.overlay import BatchOverlay, LayeredStore
 from features.scalar import is_null
 from triage.errors import UnavailableError
+from triage.progress import Progress, report
 from triage.stores.online_index import IndexedStore
 
 __all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "recover_from_audit",
@@ -508,7 +509,9 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True) -> dict[str, Any]:
+def load_online(
+    settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True, progress: Progress | None = None
+) -> dict[str, Any]:
     """Bootstrap the online state from a contract folder (`triage online load DIR`).
 
     Loads and validates the folder and puts the dataset in the log: `replace=True` makes it
@@ -520,7 +523,9 @@ def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace:
 
     t0 = time.perf_counter()
     folder = Path(folder)
+    report(progress, "online load: read + validate, write the snapshot", 0, 2)
     ds = load_dataset(folder)
+    report(progress, "online load: read + validate, write the snapshot", 1, 2)
     owned = log_ is None
     lg = log_ if log_ is not None else open_online_log(settings)
     try:
@@ -535,6 +540,7 @@ def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace:
     finally:
         if owned:
             lg.close()
+    report(progress, "online load: read + validate, write the snapshot", 2, 2)
     return {
         "store": _describe(lg),
         "rows": {t: int(len(ds[t])) for t in sorted(ds.present)},
