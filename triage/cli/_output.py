@@ -68,6 +68,7 @@ class Output:
         if self.display is not None:
             yield self
             return
+        _json_logs()
         self.display = open_display(title, quiet=self.quiet, json=self.json)
         try:
             yield self
@@ -97,6 +98,14 @@ class Output:
     def flush(self) -> None:
         if self.json and self.record:
             print(json.dumps(self.record, default=_jsonable, ensure_ascii=False), flush=True)
+
+
+def _json_logs() -> None:
+    """Long-running commands log as the service does: JSON lines on stderr at TRIAGE_LOG_LEVEL."""
+    from api.logs import configure_logging
+    from triage.settings import get_settings
+
+    configure_logging(get_settings().log_level)
 
 
 def _jsonable(value: Any) -> Any:
