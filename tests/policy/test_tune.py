@@ -129,3 +129,20 @@ def test_rows_without_labels_are_left_out(seed):
     assert result.before["reviews_per_day_tuned"] <= result.policy.capacity.order_reviews_per_day
     t = result.thresholds
     assert t["fraud_verify"] <= t["fraud_hold"] and t["delay_notify"] <= t["delay_expedite"]
+
+
+def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity(tmp_path):
+    from triage.policy.plots import tune_figures
+
+    result = tune_policy(_policy(1), _orders())
+    fig = tune_figures(result)[0]
+    vertical = [s.x0 for s in fig.layout.shapes if s.x0 == s.x1 and s.x0 is not None]
+    horizontal = [s.y0 for s in fig.layout.shapes if s.y0 == s.y1 and s.y0 is not None]
+    assert vertical == [0.9] and horizontal == [1.0]
+    curve = result.hold_curve()
+    cost = next(t for t in fig.data if t.name == "best cost")
+    assert list(cost.x) == list(curve["hold_threshold"]) and list(cost.y) == list(curve["cost"])
+    over = next(t for t in fig.data if t.name == "over capacity")
+    assert set(over.x) == set(curve.loc[~curve["feasible"].astype(bool), "hold_threshold"])
+    page = result.to_html(tmp_path / "tune.html").read_text()
+    assert page.count("* plotly.js v") == 1 and "fraud_hold" in page

@@ -220,6 +220,10 @@ def policy_tune(
     since: SinceOpt = None,
     policy: Annotated[Path | None, typer.Option(help="policy to start from (default: the active policy)")] = None,
     out: Annotated[Path | None, typer.Option(help="new policy file (default: <TRIAGE_HOME>/policies/…)")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="cost-curve plots (default: <TRIAGE_HOME>/reports/policy-tune-<version>.html)"),
+    ] = None,
 ) -> None:
     """Pick cost-minimising thresholds within review capacity."""
     from training.replay import scored_history
@@ -242,9 +246,12 @@ def policy_tune(
     path = out or Path(settings.home) / "policies" / f"policy-{result.policy.policy_version}.yaml"
     write_policy(result.policy, path)
     o.say(f"wrote {path} (policy_version {result.policy.policy_version})")
+    plots = html or Path(settings.home) / "reports" / f"policy-tune-{result.policy.policy_version}.html"
+    result.to_html(plots)
+    o.say(f"cost curves: {plots}")
     o.say(f"make it active: start the service with TRIAGE_POLICY_PATH={path}, or copy it over the running "
           "service's policy file and POST /v1/admin/reload")
-    o.add(policy=path, policy_version=result.policy.policy_version, report=result.to_text())
+    o.add(policy=path, policy_version=result.policy.policy_version, report=result.to_text(), html=plots)
 
 
 def promote(
