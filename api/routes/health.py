@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, Security
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import StateDep, _api_key_header
-from api.metrics import CONTENT_TYPE_LATEST
+from api.metrics import CONTENT_TYPE_LATEST, scrape_gauges
 from triage.errors import TriageError
 
 __all__ = ["router"]
@@ -73,4 +74,6 @@ def metrics(
         assert state.keys is not None
         key = state.keys.authenticate(presented)
         key.require("read")
-    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    extra = scrape_gauges(state.store.ping if state.store is not None else None,
+                          Path(state.settings.home) / "monitor" / "summary.json")
+    return Response(state.metrics.render(extra), media_type=CONTENT_TYPE_LATEST)
