@@ -30,7 +30,7 @@ from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
 from api.problems import install_handlers
 from api.reload import GENERATION_KEY, background_loop, install_services
-from api.routes import admin, decisions, exceptions, health, outcomes
+from api.routes import admin, console, decisions, exceptions, health, outcomes, reviews
 from triage import __version__
 from triage.coalesce import Coalescer
 from triage.errors import TriageError
@@ -141,7 +141,7 @@ def create_app(
     app.state.triage = state
     install_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    for module in (decisions, outcomes, exceptions, admin, health):
+    for module in (decisions, outcomes, exceptions, admin, health, reviews, console):
         app.include_router(module.router)
     return app
 

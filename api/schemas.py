@@ -209,14 +209,22 @@ class ChargebackOutcome(_Outcome):
 
 
 class ReviewOutcome(_Outcome):
-    """A manual review's verdict on an order: `confirmed=true` is a fraud_labels row
-    (`confirmed_fraud`); a cleared review is kept but is not a fraud label."""
+    """A manual review's verdict on an order or (with `return_id`) a return: `confirmed=true`
+    is fraud (a fraud_labels row, `confirmed_fraud`) or abuse; a cleared review is kept as
+    a legitimate verdict (`review_outcomes`) but is not a fraud label."""
 
     type: Literal["review"]
-    order_id: Annotated[str, Field(min_length=1)]
+    order_id: Annotated[str | None, Field(min_length=1)] = None
+    return_id: Annotated[str | None, Field(min_length=1)] = None
     fraud_type: Annotated[str, Field(min_length=1)] = "confirmed_fraud"
     confirmed: StrictBool = True
     reported_at: Timestamp
+
+    @model_validator(mode="after")
+    def _one_entity(self) -> ReviewOutcome:
+        if (self.order_id is None) == (self.return_id is None):
+            raise ValueError("a review outcome names exactly one of order_id or return_id")
+        return self
 
 
 class InspectionOutcome(_Outcome):

@@ -20,6 +20,8 @@ __all__ = [
     "return_outcomes",
     "late_labels",
     "fraud_labels",
+    "review_verdicts",
+    "return_review_verdicts",
     "return_labels",
 ]
 
@@ -107,20 +109,50 @@ def fraud_labels(
 ) -> pd.Series:
     """is_fraud per order_id for orders whose label is mature at the cut-off.
 
-    Fraud when reported before the cut-off; legitimate only when no report arrived
-    before the cut-off and the label window has fully passed; otherwise no label yet.
+    Fraud when reported (or a review declined it) before the cut-off; legitimate when no
+    report arrived before the cut-off and either the label window has fully passed or a
+    review approved it before the cut-off (`review_outcomes`); otherwise no label yet.
     """
     orders = ds["orders"][["order_id", "created_at"]]
     reported = fraud_outcomes(ds)
     reported = set(reported.loc[reported["known_at"] < cutoff, "order_id"])
-    is_fraud = orders["order_id"].isin(reported).to_numpy()
+    reviewed = review_verdicts(ds, cutoff)
+    is_fraud = (orders["order_id"].isin(reported) | orders["order_id"].map(reviewed).eq(True)).to_numpy()
     mature = (orders["created_at"] + pd.Timedelta(days=window_days) <= cutoff).to_numpy()
-    keep = is_fraud | mature
+    # a review's verdict is a label at once: both verdicts are known at the same moment (the
+    # review), so a reviewed order needs no label window; a fraud report still wins over an approval
+    keep = is_fraud | mature | orders["order_id"].isin(reviewed.index).to_numpy()
     return pd.Series(is_fraud[keep], index=orders["order_id"].to_numpy()[keep], name="is_fraud")
 
 
+def review_verdicts(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """is_fraud per order_id as its latest manual review before the cut-off said (the
+    optional `review_outcomes` table: confirmed = fraud); empty without reviews."""
+    return _verdicts(ds, cutoff, "order_id", "is_fraud")
+
+
+def _verdicts(ds: Dataset, cutoff: pd.Timestamp, key: str, name: str) -> pd.Series:
+    if not ds.has("review_outcomes") or not len(ds["review_outcomes"]) or key not in ds["review_outcomes"]:
+        return pd.Series(dtype=bool, name=name)
+    ro = ds["review_outcomes"]
+    ro = ro[ro[key].notna() & (ro["reviewed_at"] < cutoff)].sort_values("reviewed_at", kind="stable")
+    last = ro.drop_duplicates(key, keep="last")
+    return pd.Series(last["confirmed"].astype(bool).to_numpy(), index=last[key].to_numpy(), name=name)
+
+
+def return_review_verdicts(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """abuse per return_id as its latest manual review before the cut-off said (declined =
+    abuse); empty without return reviews."""
+    return _verdicts(ds, cutoff, "return_id", "abuse")
+
+
 def return_labels(ds: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """disposition and abuse per return_id, for returns inspected before the cut-off."""
+    """disposition and abuse per return_id, for returns inspected before the cut-off; abuse
+    also when a manual review before the cut-off declined the return as abuse."""
     ro = return_outcomes(ds)
     ro = ro[ro["known_at"] < cutoff]
-    return ro.set_index("return_id")[["disposition", "abuse_confirmed"]]
+    out = ro.set_index("return_id")[["disposition", "abuse_confirmed"]]
+    declined = return_review_verdicts(ds, cutoff)
+    if len(declined):  # a reviewer's abuse verdict counts as confirmed abuse of an inspected return
+        out["abuse_confirmed"] = out["abuse_confirmed"].astype(bool) | out.index.map(declined).isin([True])
+    return out

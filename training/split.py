@@ -10,7 +10,8 @@ end* before which (almost) every label is mature:
 
 - delay: cut-off − the 99.5th percentile of the promise lead time (promised_at −
   created_at), so nearly every order before it has reached its promise;
-- fraud: cut-off − the label window (default 60 days), exactly the contract's rule;
+- fraud: cut-off − the label window (default 60 days), exactly the contract's rule; an
+  order reviewed before the cut-off (`review_outcomes`) is labelled by its review at once;
 - returns: cut-off − the 99.5th percentile of the inspection lag (inspected_at −
   requested_at).
 
@@ -22,12 +23,19 @@ rest is training.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features.outcomes import fraud_labels, late_labels, return_labels
+from features.outcomes import (
+    fraud_labels,
+    late_labels,
+    return_labels,
+    return_review_verdicts,
+    review_verdicts,
+)
 from triage.contract import Dataset
 
 __all__ = [
@@ -53,6 +61,7 @@ class LabelledEvents:
     label_end: pd.Timestamp
     cutoff: pd.Timestamp
     rule: str  # the maturity rule in words, for the run's params
+    from_review: int = 0  # events labelled by a manual review (review_outcomes)
 
 
 @dataclass(frozen=True)
@@ -152,10 +161,14 @@ def fraud_events(ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = 60) ->
     label_end = cutoff - pd.Timedelta(days=window_days)
     labels = fraud_labels(ds, cutoff, window_days=window_days)
     orders = ds["orders"]
-    o = orders[(orders["created_at"] <= label_end) & orders["order_id"].isin(labels.index)]
+    reviewed = orders["order_id"].isin(review_verdicts(ds, cutoff).index) & (orders["created_at"] < cutoff)
+    o = orders[((orders["created_at"] <= label_end) | reviewed) & orders["order_id"].isin(labels.index)]
     frame = pd.DataFrame({"fraud": labels.reindex(o["order_id"]).to_numpy(dtype=bool)})
-    rule = f"orders created at least {window_days} days (label window) before cutoff"
-    return _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+    rule = f"orders created at least {window_days} days (label window) before cutoff, or reviewed before it"
+    found = _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+    if isinstance(found, LabelledEvents):
+        found = dataclasses.replace(found, from_review=int(reviewed[o.index].sum()))
+    return found
 
 
 def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
@@ -177,7 +190,11 @@ def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
         }
     )
     rule = f"returns requested before cutoff − {horizon} (q{MATURITY_QUANTILE} inspection lag) and inspected before cutoff"
-    return _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+    found = _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+    if isinstance(found, LabelledEvents):
+        reviewed = r["return_id"].isin(return_review_verdicts(ds, cutoff).index)
+        found = dataclasses.replace(found, from_review=int(reviewed.sum()))
+    return found
 
 
 def _events(ids, times, labels, label_end, cutoff, rule) -> LabelledEvents | str:

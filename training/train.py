@@ -165,8 +165,9 @@ def train_all(
     results: dict[str, ModelResult] = {}
     for risk, evs in events.items():
         spec = SPECS[risk]
+        reviewed = f"; {evs.from_review} labelled by manual reviews" if evs.from_review else ""
         progress(
-            f"{spec.name}: {len(evs.ids)} labelled events until {evs.label_end.isoformat()} ({evs.rule})"
+            f"{spec.name}: {len(evs.ids)} labelled events until {evs.label_end.isoformat()} ({evs.rule}){reviewed}"
         )
         try:
             result = train_risk(
@@ -255,6 +256,7 @@ def train_risk(
             "training_window": {
                 "cutoff": events.cutoff.isoformat(),
                 "label_end": events.label_end.isoformat(),
+                "labels_from_reviews": events.from_review,
                 **{k: v for k, v in desc.items() if k.endswith(("_start", "_end"))},
             },
             "feature_set_version": source.version,

@@ -31,6 +31,7 @@ EXPORTED_TABLES = (
     "returns",
     "fulfillment_outcomes",
     "fraud_labels",
+    "review_outcomes",
     "return_outcomes",
 )
 
@@ -87,11 +88,13 @@ def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
     `fulfillment_outcomes` is one row per order, the union of its delivery and
     cancellation posts (a later post never erases a time; any cancellation cancels);
     `fraud_labels` holds every chargeback and every confirmed review (a cleared review
-    is not a fraud label); `return_outcomes` holds every inspection as posted, in order
+    is not a fraud label); `review_outcomes` every review, cleared or confirmed (training
+    labels a reviewed order from its review at once); `return_outcomes` holds every inspection as posted, in order
     (the caller decides about a return inspected twice). Other types are not rows here.
     """
     fulfillment: dict[str, dict[str, Any]] = {}
     fraud: list[dict[str, Any]] = []
+    reviews: list[dict[str, Any]] = []
     inspections: list[dict[str, Any]] = []
     for o in outcomes:
         body = o.body
@@ -112,6 +115,12 @@ def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
             if o.type == "cancellation" or body.get("cancelled"):
                 row["cancelled"] = True
         elif o.type in ("chargeback", "review"):
+            if o.type == "review":
+                entity = "return_id" if body.get("order_id") is None and body.get("return_id") else "order_id"
+                reviews.append({entity: o.entity_id, "reviewed_at": body["reported_at"],
+                                "confirmed": bool(body.get("confirmed", True))})
+                if entity == "return_id":
+                    continue  # a return's review: abuse, not a fraud label
             if o.type == "review" and not body.get("confirmed", True):
                 continue  # a cleared review is not a fraud label
             fraud.append(
@@ -126,6 +135,7 @@ def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
     return {
         "fulfillment_outcomes": list(fulfillment.values()),
         "fraud_labels": fraud,
+        "review_outcomes": reviews,
         "return_outcomes": inspections,
     }
 
@@ -163,7 +173,8 @@ def export(
         rows = outcome_rows(
             o
             for o in db.iter_outcomes(set(orders) | set(returns))
-            if o.entity_id in (returns if o.type == "inspection" else orders)
+            if o.entity_id in (returns if o.type == "inspection" or (o.type == "review" and o.body.get("order_id")
+                                                                      is None) else orders)
         )
         # a return inspected more than once: its last inspection
         inspections = {r["return_id"]: r for r in rows["return_outcomes"]}
@@ -182,6 +193,11 @@ def export(
                 out / "fraud_labels.csv",
                 "fraud_labels",
                 sorted(rows["fraud_labels"], key=lambda r: _ts(r["reported_at"])),
+            ),
+            "review_outcomes": _write(
+                out / "review_outcomes.csv",
+                "review_outcomes",
+                sorted(rows["review_outcomes"], key=lambda r: _ts(r["reviewed_at"])),
             ),
             "return_outcomes": _write(out / "return_outcomes.csv", "return_outcomes", inspections.values()),
         }

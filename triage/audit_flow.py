@@ -162,10 +162,13 @@ def _plan(
     api_key: str | None,
     stored: dict[str, DecisionRecord] | None = None,
     requests: Sequence[_Request] | None = None,
+    headers: Sequence[str | None] | None = None,
 ) -> _Plan:
     """Idempotency, then the decisions and their records. `requests`: when the events are
     separate requests decided together (`triage.coalesce`), each one's own received time,
-    Idempotency-Key header and API key — and they do not see each other's events."""
+    Idempotency-Key header and API key — and they do not see each other's events.
+    `headers`: each event's own idempotency key (the bus's event ids), instead of
+    `<idempotency_header>#<i>`."""
     results: list[ItemResult] = [ItemResult() for _ in events]
     plan = _Plan(kind, events, results)
     keys: dict[int, tuple[str, str]] = {}
@@ -177,9 +180,7 @@ def _plan(
         if requests is not None:
             header = requests[i].header
         else:
-            header = (
-                idempotency_header if len(events) == 1 or not idempotency_header else f"{idempotency_header}#{i}"
-            )
+            header = _header(i, len(events), idempotency_header, headers)
         plain[i] = jsonable(ev)
         keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
     if stored is None:
@@ -247,6 +248,13 @@ def _plan(
     return plan
 
 
+def _header(i: int, n: int, idempotency_header: str | None, headers: Sequence[str | None] | None) -> str | None:
+    """Item i's key: its own (`headers`), else the request's header (`<header>#<i>` in a batch)."""
+    if headers is not None:
+        return headers[i]
+    return idempotency_header if n == 1 or not idempotency_header else f"{idempotency_header}#{i}"
+
+
 def _won(plan: _Plan, written: Sequence[DecisionRecord]) -> list[Mapping[str, Any]]:
     """The events whose records are the stored ones (not beaten by a concurrent request)."""
     by_id = {w.decision_id for w in written}
@@ -284,12 +292,14 @@ async def decide_events_async(
     idempotency_header: str | None = None,
     api_key: str | None = None,
     offload: bool = False,
+    idempotency_keys: Sequence[str | None] | None = None,
 ) -> list[ItemResult]:
     """Decide a batch (or one) of validated events, audited before anything is returned.
 
     An item that is already a `TriageError` (it failed validation) is passed through.
     With a header, item i of a batch uses the key `<header>#<i>` (a single event: the
-    header itself). Raises `UnavailableError` when the audit store cannot take the
+    header itself); `idempotency_keys` gives each item its own key instead (None: its
+    event id), as the bus consumer does with its messages' event ids. Raises `UnavailableError` when the audit store cannot take the
     records: then nothing is returned, and the online state is untouched.
 
     The CPU part (features, models, policy: well under a millisecond an event) runs inline;
@@ -313,17 +323,18 @@ async def decide_events_async(
         # batch retried would otherwise re-decide a thousand events.
         stored = {}
     elif not inline:
-        keys = [idempotency_key(kind, ev, idempotency_header if len(events) == 1 or not idempotency_header
-                                else f"{idempotency_header}#{i}")
+        keys = [idempotency_key(kind, ev, _header(i, len(events), idempotency_header, idempotency_keys))
                 for i, ev in enumerate(events) if not isinstance(ev, TriageError)]
         stored = await run_in_threadpool(store.find_decisions, keys) if keys else {}
     if offload:
         plan = await run_in_threadpool(
             lambda: _plan(services, kind, events, store.find_decisions, received_at=received_at,
-                          idempotency_header=idempotency_header, api_key=api_key, stored=stored))
+                          idempotency_header=idempotency_header, api_key=api_key, stored=stored,
+                          headers=idempotency_keys))
     else:
         plan = _plan(services, kind, events, store.find_decisions, received_at=received_at,
-                     idempotency_header=idempotency_header, api_key=api_key, stored=stored)
+                     idempotency_header=idempotency_header, api_key=api_key, stored=stored,
+                     headers=idempotency_keys)
     return await _commit(services, store, kind, plan)
 
 
@@ -388,6 +399,8 @@ _OUTCOME_ENTITY = {
 def outcome_entity(outcome: Mapping[str, Any]) -> tuple[str, datetime]:
     """(entity id, when it became known) for a validated outcome."""
     id_field, time_fields = _OUTCOME_ENTITY[outcome["type"]]
+    if outcome["type"] == "review" and outcome.get("order_id") is None and outcome.get("return_id") is not None:
+        id_field = "return_id"  # a return's review
     for f in time_fields:
         if outcome.get(f) is not None:
             return str(outcome[id_field]), outcome[f]

@@ -35,7 +35,7 @@ __all__ = [
     "parse_scopes",
 ]
 
-SCOPES = ("decide", "outcomes", "read", "admin")
+SCOPES = ("decide", "outcomes", "read", "admin", "review")  # review: the review queue and console only
 KEY_PREFIX = "trg_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -219,6 +219,20 @@ TABLES: dict[str, Table] = {
                 _c("reported_at", "timestamp"),
             ),
         ),
+        # triage's own optional table beside contract v1: every manual review's verdict on an
+        # order or a return (`triage export` writes it from the review outcomes; `triage train`
+        # labels a reviewed order at once, approved = legitimate, declined = fraud, and an
+        # inspected return declined by a reviewer as abuse). Other readers ignore it.
+        Table(
+            name="review_outcomes",
+            required=False,
+            columns=(
+                _c("order_id", "string", nullable=True, references="orders.order_id"),
+                _c("return_id", "string", nullable=True, optional=True, references="returns.return_id"),
+                _c("reviewed_at", "timestamp"),
+                _c("confirmed", "bool"),
+            ),
+        ),
         Table(
             name="return_outcomes",
             required=False,

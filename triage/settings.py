@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     reload_poll_seconds: float = Field(
         default=2.0, gt=0, le=300, description="how often a worker checks for a reload made by another"
     )
+    review_claim_idle_minutes: float = Field(
+        default=30.0, gt=0, le=24 * 60, description="a review claim lapses after this long without activity"
+    )
+    review_lookback_days: int = Field(
+        default=30, ge=1, le=3650, description="the review queue looks at decisions with event time this recent"
+    )
     drift_share_threshold: float = Field(default=0.5, gt=0, le=1, description="alert above this share of drifted columns")
     drift_score_threshold: float = Field(
         default=2.0, gt=0, description="alert when one column's normalised drift distance exceeds this"

@@ -66,6 +66,7 @@ def test_export_writes_a_contract_folder(client, settings, store, tmp_path):
         "returns": 1,
         "fulfillment_outcomes": 2,
         "fraud_labels": 1,
+        "review_outcomes": 1,  # the cleared review: no fraud row, but a review verdict
         "return_outcomes": 1,
     }
     fo = {r["order_id"]: r for r in _rows(out / "fulfillment_outcomes.csv")}

@@ -1,4 +1,4 @@
-"""Service commands: serve, keys, audit purge, online load, export."""
+"""Service commands: serve, consume, keys, audit purge, online load, export."""
 
 from __future__ import annotations
 
@@ -41,13 +41,49 @@ def serve(
     run_server(settings, host=host, port=port, workers=workers)
 
 
+def consume(
+    broker: Annotated[str, typer.Option(metavar="URL", help="nats://host:4222 or amqp://user:pw@host:5672/")],
+    prefix: Annotated[str | None, typer.Option(help="names <prefix>.orders, .returns, .outcomes, .decisions, "
+                                                    ".deadletter (triage)")] = None,
+    stream: Annotated[str | None, typer.Option(help="NATS: JetStream stream, created over <prefix>.> if absent "
+                                                    "(TRIAGE)")] = None,
+    durable: Annotated[str | None, typer.Option(help="NATS: durable consumers <durable>-orders, … (triage)")] = None,
+    max_in_flight: Annotated[int | None, typer.Option(help="unacknowledged messages per input at most (256)")] = None,
+    batch_max: Annotated[int | None, typer.Option(help="messages decided together at most (64)")] = None,
+    ack_wait_seconds: Annotated[float | None, typer.Option(help="NATS: redelivery after this without an ack (30)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="/metrics port, 0 for none (9108)")] = None,
+    bundle_dir: Annotated[Path | None, typer.Option(help="model bundles from this folder, not the registry")] = None,
+    policy: Annotated[Path | None, typer.Option(help="policy file (default: the active policy setting)")] = None,
+    bootstrap: Annotated[
+        Path | None, typer.Option(help="load the online feature state from this contract folder")
+    ] = None,
+    fault: Annotated[str | None, typer.Option(hidden=True, help="stop-before-ack: fault injection for tests")] = None,
+) -> None:
+    """Decide order and return events from NATS JetStream or RabbitMQ (docs/API.md, "Event bus")."""
+    from api.bus import bus_config
+    from api.bus import consume as run_consumer
+    from triage.settings import get_settings
+
+    settings = get_settings()
+    for value, field in ((bundle_dir, "bundle_dir"), (policy, "policy_path"), (bootstrap, "bootstrap_dir")):
+        if value:
+            settings = settings.model_copy(update={field: value})
+    given = {k: v for k, v in (("prefix", prefix), ("stream", stream), ("durable", durable),
+                               ("max_in_flight", max_in_flight), ("batch_max", batch_max),
+                               ("ack_wait_seconds", ack_wait_seconds), ("metrics_port", metrics_port))
+             if v is not None}
+    code = run_consumer(settings, broker, bus_config(**given), fault=fault)
+    if code:
+        raise typer.Exit(code)
+
+
 keys_app = typer.Typer(help="Create, list or revoke API keys.", no_args_is_help=True)
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="a name for the key's holder, e.g. oms")],
-    scopes: Annotated[str, typer.Option(help="comma-separated: decide,outcomes,read,admin")] = "decide,read",
+    scopes: Annotated[str, typer.Option(help="comma-separated: decide,outcomes,read,admin,review (review: the review queue and console only)")] = "decide,read",
 ) -> None:
     """Make a key; prints it once, on the last line."""
     from triage.keys import create_key
@@ -168,6 +204,7 @@ def export(
 
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel=PANEL)(serve)
+    app.command(rich_help_panel=PANEL)(consume)
     app.add_typer(keys_app, name="keys", rich_help_panel=PANEL)
     app.add_typer(audit_app, name="audit", rich_help_panel=PANEL)
     app.add_typer(online_app, name="online", rich_help_panel=PANEL)

@@ -36,6 +36,7 @@ import orjson
 
 from triage.audit_flow import jsonable
 from triage.stores.base import PendingRow
+from triage.stores.online import logs_outcome
 
 __all__ = ["recover_log", "CHECKPOINT_KEY"]
 
@@ -149,8 +150,8 @@ def recover_log(log_: Any, store: Any, *, settle_s: float = 1.0, recent_s: float
         n += 1
         if loaded_at is not None and row.received_at < loaded_at:
             superseded += 1
-        elif row.table == "outcomes" and row.kind == "review" and not row.body.get("confirmed", True):
-            pass  # never logged: a cleared review is not a fraud label (`OnlineState.observe_outcome`)
+        elif row.table == "outcomes" and not logs_outcome(row.kind, row.body):
+            pass  # never logged: a cleared review, a return's review (`OnlineState.observe_outcome`)
         elif _row_digest(row) not in index.seen:
             missing.append(row)
             continue

@@ -71,6 +71,14 @@ ONLINE_KINDS = {
 }
 
 
+def logs_outcome(type_: str, row: Mapping[str, Any]) -> bool:
+    """Whether a posted outcome goes to the online history: all but a cleared review and a
+    review of a return (the offline features read neither)."""
+    if type_ == "review":
+        return bool(row.get("confirmed", True)) and row.get("order_id") is not None
+    return True
+
+
 def open_online_log(settings: Any) -> Any:
     """The configured log: Redis by `redis_url`, else SQLite in `settings.home`."""
     if settings.redis_url:
@@ -388,8 +396,8 @@ class OnlineState:
 
     def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
         """Add a posted outcome (an API outcome `type`, or an online kind) to the history."""
-        if type_ == "review" and not row.get("confirmed", True):
-            return  # a cleared review is not a fraud label
+        if not logs_outcome(type_, row):
+            return  # a cleared review is not a fraud label; a return's review is no online history
         with self._guard():
             self._append([("outcome", type_, dict(row))])
 
