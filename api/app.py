@@ -28,7 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AppState
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.problems import install_handlers
+from api.problems import PROBLEM_JSON, install_handlers
+from api.ratelimit import RateLimiter
+from api.recovery import open_audit_store, supervise
 from api.reload import GENERATION_KEY, background_loop, install_services
 from api.routes import admin, console, decisions, exceptions, health, outcomes, reviews
 from triage import __version__
@@ -37,24 +39,12 @@ from triage.errors import TriageError
 from triage.keys import KeyRing
 from triage.service import DecisionService, load_services
 from triage.settings import Settings, get_settings
-from triage.stores import Store, open_store
+from triage.stores import Store
 from triage.stores.online import OnlineState, open_online
 
 __all__ = ["create_app", "app_from_env"]
 
 log = logging.getLogger("triage.api")
-
-
-def _open_store(state: AppState) -> None:
-    try:
-        state.store = open_store(state.settings.audit_url)
-    except TriageError as exc:
-        state.startup_problems.append(f"audit store: {exc.message}")
-        log.error(
-            "audit store unavailable; decisions will answer 503 until it is", extra={"reason": exc.message}
-        )
-        return
-    state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
 
 
 @asynccontextmanager
@@ -63,9 +53,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     owned = state.store is None
     online_owned = state.online is None
     if owned:
-        await run_in_threadpool(_open_store, state)
+        if not await run_in_threadpool(open_audit_store, state) and not state.fatal:
+            log.error("audit store unavailable; decisions answer 503 until it is (retried in the background)",
+                      extra={"reason": state.store_problem})
     elif state.keys is None and state.store is not None:
-        state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds)
+        state.keys = KeyRing(state.store, ttl_s=state.settings.key_cache_seconds,
+                             max_entries=state.settings.key_cache_size)
     if state.services is None:
         if state.online is None and state.open_online:
             state.online = await run_in_threadpool(open_online, state.settings)
@@ -77,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # out of the cyclic collector's full passes, which otherwise stall requests ~100 ms
     gc.collect()
     gc.freeze()
-    if state.store is not None:
+    if state.store is not None and state.keys is not None:
         try:
             state.reload_generation = await run_in_threadpool(state.store.get_meta, GENERATION_KEY)
             if not await run_in_threadpool(state.keys.has_active_keys):  # type: ignore[union-attr]
@@ -97,12 +90,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         },
     )
     task = asyncio.create_task(background_loop(state))
+    state.supervisor = asyncio.create_task(supervise(state))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for t in (task, state.supervisor):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         if owned and state.store is not None:
             state.store.close()
         if state.online is not None and online_owned:
@@ -124,7 +119,9 @@ def create_app(
     metrics = Metrics()
     state = AppState(settings=settings, metrics=metrics, store=store, services=services, online=online,
                      coalescer=Coalescer(settings.coalesce_max, on_group=metrics.group_size.observe)
-                     if settings.coalesce_max > 1 else None)
+                     if settings.coalesce_max > 1 else None,
+                     limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+                     if settings.rate_limit_per_second > 0 else None)
     if loader is not None:
         state.loader = loader
         state.open_online = False
@@ -137,6 +134,9 @@ def create_app(
         version=__version__,
         summary="Risk scores and rule-bounded routing decisions for orders and returns, audited.",
         lifespan=_lifespan,
+        # what any route may answer besides its own: a body that is not JSON (400), too large
+        # (413, the middleware), invalid parameters or headers (422), an unexpected error (500)
+        responses={s: {"content": {PROBLEM_JSON: {}}, "description": "problem+json"} for s in (400, 413, 422, 500)},
     )
     app.state.triage = state
     install_handlers(app)

@@ -62,6 +62,11 @@ class AppState:
     online: Any = None  # triage.stores.online.OnlineState, shared by every reload of this process
     open_online: bool = True  # the default loader: open the online state from settings at start
     coalescer: Coalescer | None = None  # groups the single decisions the loop has at hand (triage.coalesce)
+    limiter: Any = None  # api.ratelimit.RateLimiter when `rate_limit_per_second` is set
+    store_problem: str | None = None  # why the audit store is not open (retried: api.recovery)
+    store_retry_at: float | None = None  # epoch seconds of the next attempt
+    fatal: list[str] = field(default_factory=list)  # what the process cannot recover from (/healthz 503)
+    supervisor: Any = None  # the asyncio task of api.recovery.supervise
 
 
 async def get_state(request: Request) -> AppState:  # async: no thread hop for a lookup
@@ -73,8 +78,13 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 async def get_store(state: StateDep) -> Store:
     if state.store is None:
-        raise UnavailableError("the audit store is not open; the service cannot decide without a record")
+        raise UnavailableError(_store_down(state))
     return state.store
+
+
+def _store_down(state: AppState) -> str:
+    why = f": {state.store_problem}" if state.store_problem else ""
+    return f"the audit store is not open{why}; the service cannot decide without a record (retrying)"
 
 
 async def get_services(state: StateDep) -> DecisionService:
@@ -111,12 +121,14 @@ _api_key_header = APIKeyHeader(
 async def _authenticate(request: Request, presented: str | None, scope: str) -> ApiKey:
     state: AppState = request.app.state.triage
     if state.keys is None:
-        raise UnavailableError("the key store is not open")
+        raise UnavailableError(_store_down(state).replace("audit store", "audit/key store", 1))
     if getattr(type(state.store), "reads_inline", False):  # a cache hit, or a local SQLite read
         key = state.keys.authenticate(presented)
     else:  # a cache miss may be a network round trip: not on the event loop
         key = await run_in_threadpool(state.keys.authenticate, presented)
     request.state.api_key = key.name
+    if state.limiter is not None:
+        state.limiter.check(key.name)  # 429 with Retry-After
     key.require(scope)
     return key
 

@@ -10,6 +10,7 @@ text: the middleware answers a generic 500 with the correlation id and logs the 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from triage.errors import TriageError
 
-__all__ = ["PROBLEM_JSON", "problem", "problem_response", "field_errors", "install_handlers", "error_problem"]
+__all__ = ["PROBLEM_JSON", "problem", "problem_response", "field_errors", "install_handlers", "error_problem",
+           "retry_after"]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("triage.api")
@@ -35,6 +37,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -135,9 +138,21 @@ def validation_problem(
     return problem(422, "validation", detail, instance=instance, correlation_id=correlation_id, errors=errors)
 
 
+def retry_after(request: Request, seconds: float | None = None) -> str:
+    """The Retry-After value (whole seconds, at least 1): the error's own, else the setting."""
+    if seconds is None:
+        state = getattr(request.app.state, "triage", None)
+        seconds = getattr(getattr(state, "settings", None), "retry_after_seconds", 2)
+    return str(max(1, math.ceil(seconds)))
+
+
 async def _on_triage_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TriageError)
-    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status == 401 else None
+    headers: dict[str, str] | None = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    elif exc.status in (429, 503):  # when to come back: every 503 and 429 says it
+        headers = {"Retry-After": retry_after(request, exc.retry_after_s)}
     if exc.status >= 500:
         log.warning("request refused: %s", exc.message, extra={"code": exc.code, "status": exc.status})
     return problem_response(

@@ -43,6 +43,7 @@ __all__ = [
     "DecisionResponse",
     "BatchResponse",
     "OutcomeResponse",
+    "DecisionPage",
 ]
 
 
@@ -312,3 +313,16 @@ class OutcomeResponse(BaseModel):
     entity_id: str
     known_at: str
     duplicate: bool
+
+
+class Window(BaseModel):
+    since: str
+    until: str
+
+
+class DecisionPage(BaseModel):
+    """One page of audited decisions (`GET /v1/decisions`)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    window: Window

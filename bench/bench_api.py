@@ -1,38 +1,46 @@
-"""The API's speed, measured in one run against the HTTP floor (loopback, 1 worker).
+"""The API's speed against the HTTP floor, at several sizes of history, new code against a
+baseline checkout in the same run (loopback, run by hand).
 
-    /work/venv/bin/python bench/bench_api.py [--work DIR] [--seconds 8] [--rate 300] [--conns 16] [--coalesce-off]
+    .venv/bin/python bench/bench_api.py [--orders 20000 200000 1000000] [--baseline DIR]
+        [--work DIR] [--seconds 5] [--reps 2] [--workers2] [--coalesce-off]
 
-Prepares (once, cached in --work): a simulated retailer (20k orders, 90 days), real
-bundles trained on it (delay, fraud, returns), the online state bootstrapped from it
-(the snapshot in the SQLite log in the home folder; each worker builds its in-memory
-indexes from it), and an API key. Then prints:
+Prepares, cached in --work: real bundles trained once on a 20k-order, 90-day simulated retailer
+(`bundles/`), and for each --orders size a simulated history of that size (`sim-N/`, 90 days
+at 20k, a year from 200k on: the cost of an event grows with the length of the busiest
+series, a node's, a carrier's, the global one). For each size and each code (this checkout;
+--baseline: another checkout, e.g. a worktree of main at the starting commit, run with the
+same venv through PYTHONPATH) a home with the snapshot in its SQLite log and an API key.
 
-1. in-process decision: online features + both order models + policy (+ reason codes
-   for every non-release decision), no HTTP, no audit — p50/p99;
-2. audit writes: durable decisions/s from 16 threads, one commit each vs group commit;
-3. HTTP, each server alone on 127.0.0.1 with one uvicorn worker: a bare FastAPI
-   endpoint that validates the same body and returns it (the floor), and
-   `POST /v1/orders/decisions` — saturation throughput (closed loop, --conns
-   connections) and p50/p99 at a constant offered load of --rate req/s (open loop:
-   send times are scheduled, latency counts from the scheduled time, so a stall is
-   not hidden); every request is a distinct new order;
-4. the batch route: order decisions/s with batches of 1,000.
+Prints for each size, each figure for the floor, the new code and the baseline:
 
-Targets (issue 5): p99 ≤ 15 ms at 300 req/s; saturation ≥ 50 % of the bare endpoint's;
-batch ≥ 10,000 decisions/s.
+- in process (a subprocess per code, `--in-process`, --reps times alternating): worker RSS
+  after bootstrap; one decision p50/p99 (online features + both order models + policy, no
+  HTTP/audit); online features alone; applying one event to the indexes (as the log
+  catch-up applies a decoded entry); `decide_many` of 1,000 new orders — in thread CPU time
+  (a shared machine's other load does not count; one decision's wall p50 beside it);
+- HTTP, one uvicorn worker per server (all started up front, then measured in turns
+  floor → new → baseline, --reps times, medians): saturation (closed loop) at 8 and 16
+  connections and the ratio to the floor (target ≥ 0.5); p50/p99 at 1 connection (target
+  p99 ≤ 15 ms); p50/p99 at an open-loop offered rate of 25 % of the floor's 16-connection
+  saturation (send times scheduled: a stall is not hidden; target p99 ≤ 15 ms); the batch
+  route with 1,000 new orders a batch (target ≥ 10,000 decisions/s); the server's RSS;
+- --workers2: the new code with `triage serve --workers 2`, saturation at 16 connections;
+- --coalesce-off: the new code with TRIAGE_COALESCE_MAX=0 (each request decided alone).
+
+Finally the new code's figures at the largest size against the smallest (target: within
+1.5x) and RSS per million orders of history (the slope between the sizes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,9 +48,20 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+CODE = Path(os.environ.get("TRIAGE_BENCH_CODE") or HERE.parent).resolve()  # the checkout under test
+sys.path.insert(0, str(CODE))
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the API process sets it (api/app.py)
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORTS = {name: _free_port() for name in ("floor", "new", "base", "new x2", "new, coalescing off")}
 
 
 # ------------------------------------------------------------------------------- the floor
@@ -66,41 +85,73 @@ def bare_app():  # uvicorn factory: `bench_api:bare_app`
 # ------------------------------------------------------------------------------- preparation
 
 
-def prepare(work: Path) -> dict[str, Any]:
+def history(work: Path, orders: int) -> Path:
+    """The simulated history of `orders` orders (cached)."""
+    from triage.simulator import simulate
+
+    sim = work / f"sim-{orders}"
+    if not (sim / "orders.parquet").exists() and not (sim / "orders.csv").exists():
+        simulate(sim, orders=orders, days=90 if orders <= 20_000 else 365, seed=5, fmt="parquet")
+    return sim
+
+
+def bundles(work: Path) -> Path:
+    """Bundles trained once on the 20k history (the models do not depend on the size served)."""
     from models import save_bundle
     from training.train import train_all
     from triage.contract import load_dataset
+
+    out = work / "bundles"
+    if not (out / "triage-fraud.joblib").exists():
+        result = train_all(load_dataset(history(work, 20_000)), register=False, fraud_label_window_days=14,
+                           progress=lambda _m: None)
+        for name, m in result.models.items():
+            save_bundle(m.bundle, out / f"{name}.joblib")
+    return out
+
+
+def prepare(work: Path, orders: int = 20_000) -> dict[str, Any]:
+    """Bundles, a history and a fresh home with a key for this checkout (the other benches)."""
     from triage.keys import create_key
     from triage.settings import Settings
-    from triage.simulator import simulate
 
-    sim, bundles = work / "sim", work / "bundles"
-    if not (bundles / "triage-fraud.joblib").exists():
-        shutil.rmtree(work, ignore_errors=True)
-        simulate(sim, orders=20_000, days=90, seed=5)
-        result = train_all(load_dataset(sim), register=False, fraud_label_window_days=14, progress=lambda _m: None)
-        for name, m in result.models.items():
-            save_bundle(m.bundle, bundles / f"{name}.joblib")
-    home = work / f"home-{uuid.uuid4().hex[:6]}"
-    settings = Settings(home=home, bundle_dir=bundles, bootstrap_dir=sim)
-    key = create_key(settings, "bench", "decide,outcomes,read")
-    return {"settings": settings, "key": key, "sim": sim}
+    sim = history(work, orders)
+    settings = Settings(home=work / f"home-{uuid.uuid4().hex[:6]}", bundle_dir=bundles(work), bootstrap_dir=sim)
+    return {"settings": settings, "key": create_key(settings, "bench", "decide,outcomes,read"), "sim": sim}
 
 
-def new_orders(sim: Path, n: int, tag: str) -> list[dict[str, Any]]:
+def code_env(code: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(code), "TRIAGE_BENCH_CODE": str(code)}
+
+
+def make_home(work: Path, tag: str, orders: int, code: Path) -> dict[str, Any]:
+    """A fresh home for one code and size; the API key is made by that code (its own schema)."""
+    home = work / f"home-{tag}-{orders}-{uuid.uuid4().hex[:6]}"
+    env = {"TRIAGE_HOME": str(home), "TRIAGE_BUNDLE_DIR": str(work / "bundles"),
+           "TRIAGE_BOOTSTRAP_DIR": str(history(work, orders)), "TRIAGE_RETENTION_DAYS": "3650"}
+    key = subprocess.run(
+        [sys.executable, "-c", "from triage.keys import create_key; from triage.settings import Settings;"
+         " print(create_key(Settings(), 'bench', 'decide,outcomes,read'))"],
+        env={**code_env(code), **env}, cwd=code, check=True, capture_output=True, text=True).stdout.split()[-1]
+    return {"env": env, "key": key, "home": home}
+
+
+def new_orders(sim: Path, n: int, tag: str, ds: Any = None) -> list[dict[str, Any]]:
     """n distinct new orders shaped like the simulated ones, after the history's end."""
     import pandas as pd
 
     from triage.contract import load_dataset
     from triage.schema import TABLES
 
-    ds = load_dataset(sim)
+    ds = ds if ds is not None else load_dataset(sim)
     orders = ds["orders"]
     end = orders["created_at"].max() + pd.Timedelta(hours=1)
-    lines = {k: g.to_dict("records") for k, g in ds["order_lines"].groupby("order_id")}
+    base = orders.sample(n, replace=True, random_state=0)
+    wanted = set(base["order_id"])
+    ol = ds["order_lines"]
+    lines = {k: g.to_dict("records") for k, g in ol[ol["order_id"].isin(wanted)].groupby("order_id")}
     out = []
-    base = orders.sample(n, replace=True, random_state=0).to_dict("records")
-    for i, r in enumerate(base):
+    for i, r in enumerate(base.to_dict("records")):
         shift = end + pd.Timedelta(milliseconds=250 * i) - r["created_at"]
         body: dict[str, Any] = {}
         for c in TABLES["orders"].column_names:
@@ -114,7 +165,7 @@ def new_orders(sim: Path, n: int, tag: str) -> list[dict[str, Any]]:
             body[c] = v
         body["order_id"] = f"{tag}-{i}"
         body["lines"] = [{k: (x[k].item() if isinstance(x[k], np.generic) else x[k])
-                          for k in ("line_no", "sku", "quantity", "unit_price")} for x in lines[r["order_id"]]]
+                          for k in ("line_no", "sku", "quantity", "unit_price")} for x in lines.get(r["order_id"], [])]
         out.append(body)
     return out
 
@@ -123,126 +174,129 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn --workers), MB."""
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
 # ------------------------------------------------------------------------------- in process
 
 
-def in_process(prep: dict[str, Any], n: int = 2000) -> dict[str, float]:
+def in_process(n: int = 1000) -> dict[str, Any]:
+    """Run under the code under test (`--in-process`, environment from `make_home`)."""
     from api.schemas import OrderEvent
+    from triage.contract import load_dataset
     from triage.service import load_services
+    from triage.settings import Settings
 
-    t_load = time.perf_counter()
-    services = load_services(prep["settings"])
-    load_s = time.perf_counter() - t_load
-    stats = services.online.store.stats()  # type: ignore[union-attr]
-    events = [OrderEvent.model_validate(b).model_dump() for b in new_orders(prep["sim"], n, "inproc")]
+    settings = Settings()
+    t0 = time.perf_counter()
+    services = load_services(settings)
+    load_s = time.perf_counter() - t0
+    state = services.online
+    assert state is not None
+    rss = rss_mb(os.getpid())
+    stats = state.store.stats()  # type: ignore[attr-defined]
+    ds = load_dataset(settings.bootstrap_dir)
+    raw = new_orders(settings.bootstrap_dir, 3 * n + 1000, f"inproc{uuid.uuid4().hex[:4]}", ds)
+    del ds
+    events = [OrderEvent.model_validate(b).model_dump() for b in raw]
     for ev in events[:50]:
         services.decide("order", ev)
-    times, non_release, with_model_reasons, degraded = [], 0, 0, 0
-    for ev in events:
-        t0 = time.perf_counter()
-        d = services.decide("order", ev)
-        times.append((time.perf_counter() - t0) * 1000)
-        degraded += bool(d.response.get("degraded"))
-        if d.response.get("actions") != ["release"]:
-            non_release += 1
-            with_model_reasons += any(r.get("source") == "model" for r in d.response.get("reasons", []))
-    # features alone, and a non-release decision's explanation alone
+    # thread CPU time: the machine is shared, other processes' load does not count
+    times, wall = [], []
+    for ev in events[:n]:
+        t0, w0 = time.thread_time(), time.perf_counter()
+        services.decide("order", ev)
+        times.append((time.thread_time() - t0) * 1000)
+        wall.append((time.perf_counter() - w0) * 1000)
     f_times = []
     for ev in events[:500]:
-        t0 = time.perf_counter()
-        services.online.features("order", ev)  # type: ignore[union-attr]
-        f_times.append((time.perf_counter() - t0) * 1000)
-    feats = services.online.features("order", events[0])  # type: ignore[union-attr]
-    x_times = []
-    for b in services.bundles["order"]:
-        enc = b.encode_row(feats)
-        for _ in range(300):
-            t0 = time.perf_counter()
-            b.explain_row(feats, encoded=enc, method="path")
-            x_times.append((time.perf_counter() - t0) * 1000)
-    shap_times = []
-    from models.explain import shap_contributions
-
-    for b in services.bundles["order"]:
-        head = b.risk_head
-        enc = b.encode_row(feats)[head.target]
-        for _ in range(30):
-            t0 = time.perf_counter()
-            shap_contributions(head.estimator.booster_, enc)
-            shap_times.append((time.perf_counter() - t0) * 1000)
-    trees = {b.name: b.risk_head.estimator.booster_.num_trees() for b in services.bundles["order"]}
-    services.online.close()  # type: ignore[union-attr]
-    return {
-        "p50": statistics.median(times), "p99": pct(times, 99), "n": n,
-        "non_release": non_release, "with_model_reasons": with_model_reasons, "degraded": degraded,
-        "features_p50": statistics.median(f_times), "features_p99": pct(f_times, 99),
-        "explain_path_p50": statistics.median(x_times), "explain_shap_p50": statistics.median(shap_times),
-        "trees": trees, "load_s": load_s, "stats": stats,
-    }
+        t0 = time.thread_time()
+        state.features("order", ev)
+        f_times.append((time.thread_time() - t0) * 1000)
+    # applying one event as the log catch-up does (decoded entry -> indexes), thread CPU time
+    decode = getattr(sys.modules.get("triage.stores.online"), "_loads", None)
+    apply_us = []
+    with state._lock:
+        for ev in events[n:2 * n]:
+            entry = ("order", dict(ev)) if decode is None else decode(_encode(("order", ev)))
+            t0 = time.thread_time()
+            state._apply(entry)
+            apply_us.append((time.thread_time() - t0) * 1e6)
+    batch_ms = []
+    for rep in range(3):
+        part = [{**e, "order_id": f"{e['order_id']}-b{rep}"} for e in events[2 * n:2 * n + 1000]]
+        t0 = time.thread_time()
+        services.decide_many("order", part)
+        batch_ms.append((time.thread_time() - t0) * 1000)
+    state.close()
+    return {"load_s": load_s, "rss_mb": rss, "entries": stats["entries"], "series": stats["series"],
+            "index_mb": stats["index_bytes"] / 1e6, "record_mb": stats["record_bytes"] / 1e6,
+            "decide_p50": statistics.median(times), "decide_p99": pct(times, 99),
+            "decide_wall_p50": statistics.median(wall),
+            "features_p50": statistics.median(f_times), "features_p99": pct(f_times, 99),
+            "apply_us_p50": statistics.median(apply_us), "apply_us_p99": pct(apply_us, 99),
+            "decide_many_ms": statistics.median(batch_ms)}
 
 
-# ------------------------------------------------------------------------------- audit writes
+def _encode(entry: tuple) -> bytes:
+    mod = sys.modules["triage.stores.online"]
+    return mod._dumps(entry)
 
 
-def audit_writes(work: Path, seconds: float = 3.0, threads: int = 16) -> dict[str, float]:
-    from datetime import UTC, datetime
-
-    from triage.stores import DecisionRecord, open_store
-
-    out = {}
-    for mode in ("one commit per decision", "group commit"):
-        path = work / f"audit-{uuid.uuid4().hex[:6]}.db"
-        store = open_store(f"sqlite:///{path}")
-        store.group_commit = mode == "group commit"  # type: ignore[attr-defined]
-        now = datetime.now(UTC)
-        stop = time.perf_counter() + seconds
-        counts = [0] * threads
-        lat: list[float] = []
-
-        def worker(i: int, store: Any = store, counts: list[int] = counts, lat: list[float] = lat,
-                   stop: float = stop, now: datetime = now) -> None:
-            while time.perf_counter() < stop:
-                did = str(uuid.uuid4())
-                rec = DecisionRecord(decision_id=did, kind="order", event_id=did, event_time=now,
-                                     idempotency_key=f"order:id:{did}", body_hash="x", request={"a": 1},
-                                     features={"f": 1.0}, scores={}, actions=["release"], reasons=[],
-                                     priority=1.0, policy_version="p", models={}, degraded=False,
-                                     latency_ms=1.0, received_at=now, api_key=None, response={"ok": 1})
-                t0 = time.perf_counter()
-                store.insert_decisions([rec])
-                lat.append((time.perf_counter() - t0) * 1000)
-                counts[i] += 1
-
-        ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        c = getattr(store, "_committer", None)
-        out[mode] = {"per_s": sum(counts) / seconds, "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 99),
-                     "group": (c.records / c.commits) if c and c.commits else 1.0}
-        store.close()
-    return out
+def run_in_process(code: Path, home: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(HERE / "bench_api.py"), "--in-process"],
+                         env={**code_env(code), **home["env"]}, cwd=code, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"in-process run under {code} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------- HTTP
 
 
-def start_server(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning", "--app-dir", str(ROOT / "bench")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log.open("w"),
+def start_server(code: Path, port: int, env: dict[str, str], log: Path, *, floor: bool = False,
+                 workers: int = 1) -> subprocess.Popen:
+    if floor:
+        cmd = [sys.executable, "-m", "uvicorn", "bench_api:bare_app", "--factory", "--app-dir", str(HERE)]
+    elif workers > 1:
+        cmd = [sys.executable, "-c", "import sys; from triage.cli import main; sys.exit(main())", "serve",
+               "--workers", str(workers)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "api.app:app_from_env", "--factory", "--app-dir", str(code),
+               "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=code, env={**code_env(code), **env}, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout_s: float = 900) -> None:
     import httpx
 
-    for _ in range(300):
+    stop = time.perf_counter() + timeout_s
+    while time.perf_counter() < stop:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited; see {log}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=0.5)
-            return proc
+            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1.0)
+            return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(0.5)
     proc.terminate()
-    raise RuntimeError(f"server {app} did not start; see {log}")
+    raise RuntimeError(f"server on {port} did not start; see {log}")
 
 
 def request_bytes(path: str, body: dict[str, Any], key: str | None, port: int) -> bytes:
@@ -325,157 +379,253 @@ async def open_loop(port: int, reqs: list[bytes], rate: float, seconds: float) -
             "max": max(lat), "errors": errors, "n": n}
 
 
-def http_bench(prep: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    from api.server import settings_env
-
-    settings = prep["settings"]
-    env = settings_env(settings)
-    env["TRIAGE_RETENTION_DAYS"] = "3650"
-    logs = Path(args.work)
-    results: dict[str, Any] = {}
-    per_run = int(args.seconds * 2500) + int(args.rate * args.seconds) + 100
-    orders = new_orders(prep["sim"], per_run * 2 + 2000, f"http{uuid.uuid4().hex[:4]}")
-    servers = [("bare endpoint", "bench_api:bare_app", None, 8731, {}),
-               ("POST /v1/orders/decisions", "api.app:app_from_env", prep["key"], 8732, {})]
-    if args.coalesce_off:  # the same route deciding each request alone: the coalescer's baseline
-        servers.append(("  ... coalescing off", "api.app:app_from_env", prep["key"], 8734,
-                        {"TRIAGE_COALESCE_MAX": "0"}))
-    for name, app, key, port, extra in servers:
-        proc = start_server(app, port, {**env, **extra}, logs / f"server-{port}.log")
-        try:
-            reqs = [request_bytes("/v1/orders/decisions", b, key, port) for b in orders]
-            asyncio.run(closed_loop(port, reqs[:300], 4, 2.0))  # warm up
-            sat = asyncio.run(closed_loop(port, reqs[300:300 + per_run], args.conns, args.seconds))
-            time.sleep(0.5)
-            ol = asyncio.run(open_loop(port, reqs[300 + per_run:], args.rate, args.seconds))
-            results[name] = {"saturation": sat, "open_loop": ol}
-            if key and not extra:
-                results["batch"] = batch_bench(port, key, orders[-2000:])
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    return results
-
-
-def batch_bench(port: int, key: str, orders: list[dict[str, Any]], reps: int = 5) -> dict[str, float]:
+def batch_route(port: int, key: str, orders: list[dict[str, Any]], reps: int = 3) -> float:
+    """Order decisions/s of the batch route, 1,000 new orders a batch (median of reps)."""
     import httpx
 
-    # the batch route decides events it has not seen; re-id them so they are new. Each batch
-    # after the first also pays for applying the previous batch's 1,000 events to the indexes.
     out = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=120) as c:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300) as c:
         for rep in range(reps):
             items = [{**o, "order_id": f"{o['order_id']}-b{rep}"} for o in orders[:1000]]
             t0 = time.perf_counter()
             r = c.post("/v1/orders/decisions:batch", json={"items": items})
             dt = time.perf_counter() - t0
-            ok = sum(1 for x in r.json()["results"] if x["status"] == 200)
-            out.append(ok / dt)
-    return {"decisions_per_s": max(out), "median_per_s": statistics.median(out), "batch": 1000}
+            out.append(sum(1 for x in r.json()["results"] if x["status"] == 200) / dt)
+    return statistics.median(out)
 
 
-def in_process_batch(prep: dict[str, Any], reps: int = 5) -> dict[str, float]:
-    """The batch path without HTTP and audit: `decide_many` over 1,000 new orders (features read
-    per index for the batch, one encoding and one predict per head, policy per order), and the
-    batch's online features alone."""
-    from api.schemas import OrderEvent
-    from triage.service import load_services
+class Pool:
+    """Distinct new orders, handed out once each (every request decides an order never seen)."""
 
-    services = load_services(prep["settings"])
-    events = [OrderEvent.model_validate(b).model_dump() for b in new_orders(prep["sim"], 1000, "inbatch")]
-    services.decide_many("order", events[:50])
-    total, feats = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        services.decide_many("order", events)
-        total.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        services.online.features_many("order", events)  # type: ignore[union-attr]
-        feats.append(time.perf_counter() - t0)
-    services.online.close()  # type: ignore[union-attr]
-    return {"decide_many_ms": statistics.median(total) * 1000, "features_ms": statistics.median(feats) * 1000,
-            "per_s": 1000 / statistics.median(total)}
+    def __init__(self, orders: list[dict[str, Any]]) -> None:
+        self.orders, self.at = orders, 0
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        if self.at + n > len(self.orders):
+            self.at = 0  # reused with new ids
+            self.orders = [{**o, "order_id": o["order_id"] + "r"} for o in self.orders]
+        part = self.orders[self.at:self.at + n]
+        self.at += n
+        return part
 
 
-def batch_only(prep: dict[str, Any]) -> dict[str, Any]:
-    """Just the batch route over HTTP (one uvicorn worker), after a short warm-up."""
-    from api.server import settings_env
+def http_round(servers: dict[str, dict[str, Any]], pool: Pool, seconds: float, floor_rps: float | None,
+               ) -> dict[str, dict[str, float]]:
+    """One turn of every measurement on every server (floor first)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, srv in servers.items():
+        port, key = srv["port"], srv["key"]
 
-    env = settings_env(prep["settings"])
-    env["TRIAGE_RETENTION_DAYS"] = "3650"
-    orders = new_orders(prep["sim"], 2000, f"bo{uuid.uuid4().hex[:4]}")
-    proc = start_server("api.app:app_from_env", 8733, env, Path(prep["settings"].home) / "server-8733.log")
+        def reqs(n: int, port: int = port, key: str | None = key) -> list[bytes]:
+            return [request_bytes("/v1/orders/decisions", b, key, port) for b in pool.take(n)]
+
+        r: dict[str, float] = {}
+        asyncio.run(closed_loop(port, reqs(200), 4, 1.0))  # warm-up
+        for conns in (8, 16):
+            sat = asyncio.run(closed_loop(port, reqs(int(seconds * 4000)), conns, seconds))
+            r[f"sat{conns}"] = sat["rps"]
+            r[f"sat{conns}_errors"] = sat["errors"]
+        if name == "floor" and floor_rps is None:
+            floor_rps = r["sat16"]
+        one = asyncio.run(closed_loop(port, reqs(int(seconds * 3000)), 1, seconds))
+        r["c1_p50"], r["c1_p99"] = one["p50"], one["p99"]
+        assert floor_rps is not None
+        rate = 0.25 * floor_rps
+        ol = asyncio.run(open_loop(port, reqs(int(rate * seconds) + 10), rate, seconds))
+        r["ol_rate"], r["ol_p50"], r["ol_p99"], r["ol_achieved"] = rate, ol["p50"], ol["p99"], ol["achieved"]
+        if name != "floor" and not name.startswith("new x2"):
+            r["batch_per_s"] = batch_route(port, key, pool.take(1000))
+        r["rss_mb"] = rss_mb(srv["proc"].pid)
+        out[name] = r
+    return out
+
+
+def median_of(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {name: {k: statistics.median(r[name][k] for r in rounds) for k in rounds[0][name]}
+            for name in rounds[0]}
+
+
+# ------------------------------------------------------------------------------- one size
+
+
+def one_size(work: Path, orders: int, args: argparse.Namespace) -> dict[str, Any]:
+    from triage.contract import load_dataset
+
+    codes = {"new": HERE.parent.resolve()}
+    if args.baseline:
+        codes["base"] = Path(args.baseline).resolve()
+    sim = history(work, orders)
+    homes = {tag: make_home(work, tag, orders, code) for tag, code in codes.items()}
+    # in process, alternating codes (each run bootstraps its own worker state)
+    inproc: dict[str, list[dict[str, Any]]] = {tag: [] for tag in codes}
+    for _ in range(args.reps):
+        for tag, code in codes.items():
+            inproc[tag].append(run_in_process(code, homes[tag]))
+    ip = {tag: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for tag, runs in inproc.items()}
+    if args.no_http:
+        return {"orders": orders, "in_process": ip, "http": {}}
+    # HTTP: every server up front, then measured in turns
+    servers: dict[str, dict[str, Any]] = {}
+    procs = []
     try:
-        return batch_bench(8733, prep["key"], orders)
+        log = work / f"server-floor-{orders}.log"
+        p = start_server(codes["new"], PORTS["floor"], {}, log, floor=True)
+        procs.append((p, PORTS["floor"], log))
+        servers["floor"] = {"port": PORTS["floor"], "key": None, "proc": p}
+        for tag, code in codes.items():
+            log = work / f"server-{tag}-{orders}.log"
+            p = start_server(code, PORTS[tag], homes[tag]["env"], log)
+            procs.append((p, PORTS[tag], log))
+            servers[tag] = {"port": PORTS[tag], "key": homes[tag]["key"], "proc": p}
+        extra = []
+        if args.coalesce_off:
+            extra.append(("new, coalescing off", {"TRIAGE_COALESCE_MAX": "0"}, 1))
+        if args.workers2:
+            extra.append(("new x2", {}, 2))
+        for name, env, workers in extra:
+            home = make_home(work, name.replace(" ", "").replace(",", ""), orders, codes["new"])
+            log = work / f"server-{name.replace(' ', '_')}-{orders}.log"
+            p = start_server(codes["new"], PORTS[name], {**home["env"], **env}, log, workers=workers)
+            procs.append((p, PORTS[name], log))
+            servers[name] = {"port": PORTS[name], "key": home["key"], "proc": p}
+        for p, port, log in procs:
+            wait_ready(p, port, log)
+        for name in servers:  # the worker has built its indexes once it has decided something
+            if name != "floor":
+                for _ in range(2):
+                    asyncio.run(closed_loop(servers[name]["port"], [request_bytes(
+                        "/v1/orders/decisions", o, servers[name]["key"], servers[name]["port"])
+                        for o in new_orders(sim, 4, f"ready{uuid.uuid4().hex[:4]}")], 1, 60))
+        pool = Pool(new_orders(sim, 60_000, f"h{uuid.uuid4().hex[:4]}", load_dataset(sim)))
+        rounds = []
+        floor_rps = None
+        for _ in range(args.reps):
+            rounds.append(http_round(servers, pool, args.seconds, floor_rps))
+            floor_rps = statistics.median(r["floor"]["sat16"] for r in rounds)
+        http = median_of(rounds)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for p, _, _ in procs:
+            p.terminate()
+        for p, _, _ in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return {"orders": orders, "in_process": ip, "http": http}
 
 
-# ------------------------------------------------------------------------------- main
+# ------------------------------------------------------------------------------- report
+
+
+def report(res: dict[str, Any], reps: int) -> None:
+    ip, http = res["in_process"], res["http"]
+    if not http:
+        http = {"floor": {}}
+    cols = [c for c in ("floor", "new", "base", "new, coalescing off", "new x2") if c in http]
+    print(f"\n=== {res['orders']:,} orders of history (medians of {reps} turns)")
+    print(f"{'':<44}" + "".join(f"{c:>22}" for c in cols) + ("       new / base" if "base" in http else ""))
+
+    def row(label: str, key: str, fmt: str = "{:.0f}", src: dict[str, dict[str, float]] = http,
+            want: tuple[str, ...] = ()) -> None:
+        vals = [src.get(c, {}).get(key) for c in cols]
+        if all(v is None for v in vals):
+            return
+        cells = "".join(f"{(fmt.format(v) if v is not None else '-'):>22}" for v in vals)
+        ratio = ""
+        if "base" in src and "new" in src and src["base"].get(key):
+            ratio = f"{src['new'][key] / src['base'][key]:>15.2f}x"
+        print(f"{label:<44}{cells}{ratio}")
+
+    row("saturation, 8 conns (req/s)", "sat8")
+    row("saturation, 16 conns (req/s)", "sat16")
+    fl = http["floor"]
+    for c in (cols[1:] if fl else []):
+        print(f"{'  ratio to the floor, 8 / 16 conns':<44}{c:>22}: {http[c]['sat8'] / fl['sat8']:.2f} / "
+              f"{http[c]['sat16'] / fl['sat16']:.2f}  (target >= 0.5)")
+    row("1 conn p50 (ms)", "c1_p50", "{:.2f}")
+    row("1 conn p99 (ms)   target <= 15", "c1_p99", "{:.2f}")
+    if fl:
+        print(f"{'open loop at 25 % of the floor (req/s)':<44}{fl['ol_rate']:>22.0f}")
+    row("  achieved (req/s)", "ol_achieved")
+    row("  p50 (ms)", "ol_p50", "{:.2f}")
+    row("  p99 (ms)   target <= 15", "ol_p99", "{:.2f}")
+    row("batch route, 1,000 a batch (decisions/s)", "batch_per_s")
+    row("server RSS after bootstrap + run (MB)", "rss_mb")
+    icols = [c for c in ("new", "base") if c in ip]
+    print(f"{'in process':<44}" + "".join(f"{c:>22}" for c in icols))
+    for label, key, fmt in (("worker RSS after bootstrap (MB)", "rss_mb", "{:.0f}"),
+                            ("bootstrap (s)", "load_s", "{:.1f}"),
+                            ("index entries", "entries", "{:.0f}"), ("index MB", "index_mb", "{:.0f}"),
+                            ("record MB", "record_mb", "{:.0f}"),
+                            ("one decision p50 (CPU ms) target <= 0.5", "decide_p50", "{:.3f}"),
+                            ("one decision p99 (CPU ms)", "decide_p99", "{:.3f}"),
+                            ("one decision p50 (wall ms)", "decide_wall_p50", "{:.3f}"),
+                            ("online features p50 (CPU ms)", "features_p50", "{:.3f}"),
+                            ("apply one event p50 (CPU us) target <= 50", "apply_us_p50", "{:.1f}"),
+                            ("apply one event p99 (CPU us)", "apply_us_p99", "{:.1f}"),
+                            ("decide_many 1,000 (CPU ms)", "decide_many_ms", "{:.0f}")):
+        cells = "".join(f"{fmt.format(ip[c][key]):>22}" for c in icols)
+        ratio = f"{ip['new'][key] / ip['base'][key]:>15.2f}x" if "base" in ip and ip["base"][key] else ""
+        print(f"{label:<44}{cells}{ratio}")
+    if "new x2" in http:
+        print(f"--workers 2 vs 1, saturation 16 conns: {http['new x2']['sat16'] / http['new']['sat16']:.2f}x")
+    if "new, coalescing off" in http:
+        off = http["new, coalescing off"]
+        print(f"coalescer on / off, saturation 8 / 16 conns: {http['new']['sat8'] / off['sat8']:.2f}x / "
+              f"{http['new']['sat16'] / off['sat16']:.2f}x")
+    sys.stdout.flush()
+
+
+def flatness(results: list[dict[str, Any]]) -> None:
+    if len(results) < 2:
+        return
+    a, b = results[0], results[-1]
+    print(f"\n=== flat cost: new code at {b['orders']:,} against {a['orders']:,} orders (target within 1.5x)")
+    for label, src, key in (("saturation 16 conns", "http", "sat16"), ("1 conn p99", "http", "c1_p99"),
+                            ("open loop p99", "http", "ol_p99"), ("batch route", "http", "batch_per_s"),
+                            ("one decision p50", "in_process", "decide_p50"),
+                            ("apply one event p50", "in_process", "apply_us_p50"),
+                            ("decide_many 1,000", "in_process", "decide_many_ms")):
+        if "new" not in a[src] or "new" not in b[src]:
+            continue
+        x, y = a[src]["new"][key], b[src]["new"][key]
+        print(f"  {label:<24} {x:10.3f} -> {y:10.3f}   {y / x:.2f}x")
+    for tag in ("new", "base"):
+        if tag in a["in_process"]:
+            da = b["in_process"][tag]["rss_mb"] - a["in_process"][tag]["rss_mb"]
+            per_m = da / (b["orders"] - a["orders"]) * 1e6
+            print(f"  worker RSS per million orders of history ({tag}): {per_m:.0f} MB (target <= 1024)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/tmp/triage-bench-api")
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--rate", type=float, default=300.0)
-    ap.add_argument("--conns", type=int, default=16)
-    ap.add_argument("--batch-only", action="store_true", help="only the batch measurements (in process, HTTP)")
-    ap.add_argument("--coalesce-off", action="store_true",
-                    help="also measure the decision route with TRIAGE_COALESCE_MAX=0 (each request decided alone)")
+    ap.add_argument("--work", default="/tmp/triage-bench-api2")
+    ap.add_argument("--orders", type=int, nargs="+", default=[20_000, 200_000])
+    ap.add_argument("--baseline", help="another checkout to measure in the same run (same venv, PYTHONPATH)")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--workers2", action="store_true", help="also the new code with --workers 2")
+    ap.add_argument("--coalesce-off", action="store_true", help="also the new code with TRIAGE_COALESCE_MAX=0")
+    ap.add_argument("--no-http", action="store_true", help="only the in-process figures (no servers)")
+    ap.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.in_process:
+        print(json.dumps(in_process()))
+        return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    prep = prepare(work)
-    print(f"prepared in {time.perf_counter() - t0:.1f} s: {prep['settings'].home}")
-
-    ib = in_process_batch(prep)
-    print(f"\n== in-process batch of 1,000 orders (decide_many, no HTTP/audit): {ib['decide_many_ms']:.0f} ms"
-          f" ({ib['per_s']:.0f} decisions/s); of which online features {ib['features_ms']:.0f} ms")
-    if args.batch_only:
-        bo = batch_only(prep)
-        print(f"\n== batch route: {bo['median_per_s']:.0f} order decisions/s median, {bo['decisions_per_s']:.0f} best,"
-              " in batches of 1,000 (target ≥ 10,000)")
-        return
-
-    ip = in_process(prep)
-    print("\n== in-process decision (online features [in-memory indexes, SQLite log] + delay + fraud models"
-          " + policy), no HTTP/audit")
-    st = ip["stats"]
-    print(f"  worker start (snapshot -> indexes): {ip['load_s']:.1f} s; {st['entries']} entries in {st['series']}"
-          f" series, index {st['index_bytes'] / 1e6:.0f} MB + records {st['record_bytes'] / 1e6:.0f} MB")
-    print(f"  p50 {ip['p50']:.2f} ms   p99 {ip['p99']:.2f} ms   over {ip['n']} new orders; degraded {ip['degraded']}")
-    print(f"  non-release decisions {ip['non_release']}, with model reason codes {ip['with_model_reasons']}")
-    print(f"  online features alone: p50 {ip['features_p50']:.2f} ms  p99 {ip['features_p99']:.2f} ms")
-    print(f"  reason codes per model: path attribution {ip['explain_path_p50'] * 1000:.0f} µs vs "
-          f"TreeSHAP pred_contrib {ip['explain_shap_p50'] * 1000:.0f} µs  (trees: {ip['trees']})")
-
-    aw = audit_writes(work)
-    print("\n== audit writes (SQLite WAL, synchronous=FULL), 16 threads")
-    for mode, r in aw.items():
-        print(f"  {mode:<26} {r['per_s']:8.0f} decisions/s   p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
-              f"   mean group {r['group']:.1f}")
-
-    hb = http_bench(prep, args)
-    print(f"\n== HTTP, loopback, 1 worker, {args.seconds:.0f} s per measurement, distinct events")
-    for name in [n for n in hb if n != "batch"]:
-        s, o = hb[name]["saturation"], hb[name]["open_loop"]
-        print(f"  {name}")
-        print(f"    saturation ({args.conns} conns): {s['rps']:7.0f} req/s  p50 {s['p50']:.1f} ms  p99 {s['p99']:.1f} ms"
-              f"  errors {s['errors']}")
-        print(f"    open loop {o['offered']:.0f} req/s: achieved {o['achieved']:.0f}  p50 {o['p50']:.2f} ms"
-              f"  p99 {o['p99']:.2f} ms  max {o['max']:.1f} ms  errors {o['errors']}")
-    ratio = hb["POST /v1/orders/decisions"]["saturation"]["rps"] / hb["bare endpoint"]["saturation"]["rps"]
-    print(f"  saturation ratio decisions / bare: {ratio:.0%} (target ≥ 50 %)")
-    if "  ... coalescing off" in hb:
-        off = hb["  ... coalescing off"]["saturation"]["rps"]
-        print(f"  coalescing on / off: {hb['POST /v1/orders/decisions']['saturation']['rps'] / off:.2f}x"
-              f" (off: {off / hb['bare endpoint']['saturation']['rps']:.0%} of bare)")
-    print(f"  p99 at {args.rate:.0f} req/s: {hb['POST /v1/orders/decisions']['open_loop']['p99']:.2f} ms (target ≤ 15 ms)")
-    print(f"\n== batch route: {hb['batch']['median_per_s']:.0f} order decisions/s median,"
-          f" {hb['batch']['decisions_per_s']:.0f} best, in batches of 1,000 (target ≥ 10,000)")
+    bundles(work)
+    print(f"code {HERE.parent}" + (f", baseline {args.baseline}" if args.baseline else "")
+          + f"; bundles ready in {time.perf_counter() - t0:.0f} s; {os.cpu_count()} cores")
+    results = []
+    for n in args.orders:
+        t0 = time.perf_counter()
+        res = one_size(work, n, args)
+        results.append(res)
+        report(res, args.reps)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+    flatness(results)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ that many decisions.
 from __future__ import annotations
 
 import argparse
-import pickle
 import statistics
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import triage
-from triage.stores import DecisionRecord, open_store
+from triage.stores import DecisionRecord, open_store, plain
 
 
 def _event(i: int) -> dict[str, Any]:
@@ -103,7 +102,7 @@ def main() -> None:
         store = open_store(last_url)
         log_ = SqliteLog(tmp / "online.db")
         for recs in groups:
-            log_.append([pickle.dumps(("order", r.request), protocol=pickle.HIGHEST_PROTOCOL) for r in recs])
+            log_.append([plain.dumps(("order", r.request)) for r in recs])
         t0 = time.perf_counter()
         summary = recover_log(log_, store, settle_s=0.0)
         print(f"recover_log over {summary['pending']} pending rows (all in the log): "

@@ -43,6 +43,7 @@ from features.orders import (
     GLOBAL_PRIOR_N,
     LATE_PRIOR_WEIGHT,
     ORDER_FEATURES,
+    RECENT_LATE_RATES,
     VENDOR_RISKY_FACTOR,
 )
 from features.scalar import (
@@ -58,7 +59,7 @@ from features.scalar import (
     is_null,
     ns,
 )
-from features.streams import ALL
+from features.streams import ALL, ship_area
 
 __all__ = ["order_values_many"]
 
@@ -236,7 +237,10 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
     age = np.where(known & (c_ns <= t_ns), (t_ns - c_ns).astype(_F64), NAN)  # as offline: no future accounts
     promised = _ns(col(orders, "promised_at"))
     p_ns = np.array([0 if p is None else p for p in promised], dtype=np.int64)
-    promise = np.where(np.array([p is not None for p in promised]), (p_ns - t_ns) / 3600e9, NAN)
+    has_promise = np.array([p is not None for p in promised])
+    promise = np.where(has_promise, (p_ns - t_ns) / 3600e9, NAN)
+    distance = haversine_km(_floats(col(nodes, "lat")), _floats(col(nodes, "lon")),
+                            _floats(col(orders, "ship_lat")), _floats(col(orders, "ship_lon")))
     card = col(orders, "card_country")
     return {
         "order_total": _floats(col(orders, "order_total")),
@@ -258,8 +262,9 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
         "loyalty_tier": _strs(col(customers, "loyalty_tier")),
         "node_outside_home_region": _differs(col(nodes, "region"), col(customers, "home_region")),
         "promise_window_hours": promise,
-        "distance_km": haversine_km(_floats(col(nodes, "lat")), _floats(col(nodes, "lon")),
-                                    _floats(col(orders, "ship_lat")), _floats(col(orders, "ship_lon"))),
+        "distance_km": distance,
+        "promise_km_per_hour": _ratio(distance, promise),
+        "promise_weekday": np.where(has_promise, ((p_ns // 3_600_000_000_000 // 24 + 3) % 7).astype(_F64), NAN),
         "node_type": _strs(col(nodes, "node_type")),
         "carrier": _strs(col(orders, "carrier")),
     }
@@ -360,7 +365,7 @@ def _vendor_columns(vd: _Vendors, got: Mapping[str, np.ndarray], agg: Mapping[st
 
 
 def _derived_columns(agg: Mapping[str, np.ndarray], t: np.ndarray, capacity: np.ndarray,
-                     has_delivery: bool) -> dict[str, np.ndarray]:
+                     has_delivery: bool, order_total: np.ndarray) -> dict[str, np.ndarray]:
     """The features `scalar.order_values` derives from the event windows, as columns."""
     v = {"days_since_prev_order": (t - agg["_cust_last_order"]) / 86_400e9,
          "cust_return_rate": _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])}
@@ -369,6 +374,11 @@ def _derived_columns(agg: Mapping[str, np.ndarray], t: np.ndarray, capacity: np.
     v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
     v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
     v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
+    v["node_load_7d"] = _ratio(agg["node_orders_7d"], capacity * 7.0)
+    v["order_volume_vs_28d"] = _ratio(agg["_all_orders_24h"] * 28.0, agg["_all_orders_28d"])
+    v["amount_vs_cust_mean_30d"] = _ratio(order_total, _ratio(agg["cust_spend_30d"], agg["cust_orders_30d"]))
+    v["amount_vs_cust_mean_all"] = _ratio(order_total, _ratio(agg["cust_prior_spend"], agg["cust_prior_orders"]))
+    v["device_fraud_rate_all"] = _ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
     for wl in ("7d", "28d", "all"):
         prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
         for label in ("node", "carrier", "carrier_region"):
@@ -377,6 +387,11 @@ def _derived_columns(agg: Mapping[str, np.ndarray], t: np.ndarray, capacity: np.
             known = agg[f"{label}_known_{wl}"]
             rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
             v[f"{label}_late_rate_{wl}"] = np.where(known != known, NAN, rate) if has_delivery else np.full(len(t), NAN)
+    for label, wl, pw in RECENT_LATE_RATES:
+        prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
+        known = agg[f"{label}_known_{wl}"]
+        rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
+        v[f"{label}_late_rate_{wl}"] = np.where(known != known, NAN, rate) if has_delivery else np.full(len(t), NAN)
     return v
 
 
@@ -407,7 +422,8 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     ln = _Lines(lines, products)
     v = _row_columns(orders, custs, nodes, t_arr) | _basket_columns(ln, n)
 
-    values: dict[str, list[str | None]] = {"_all": [ALL] * n, "node_region": _strs([d.get("region") for d in nodes])}
+    values: dict[str, list[str | None]] = {"_all": [ALL] * n, "node_region": _strs([d.get("region") for d in nodes]),
+                                           "ship_area": [ship_area(o.get("shipping_postcode")) for o in orders]}
     keys_on: dict[tuple[str, ...], list[tuple[str, ...] | None]] = {}
     lowers_of: dict[object, list[int | None]] = {}
     agg: dict[str, np.ndarray] = {}
@@ -431,7 +447,7 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
     v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
     has_delivery = "fulfillment_outcomes" in online.present
     capacity = _floats([d.get("daily_capacity") for d in nodes])
-    v |= _derived_columns(agg, t_arr.astype(_F64), capacity, has_delivery)
+    v |= _derived_columns(agg, t_arr.astype(_F64), capacity, has_delivery, v["order_total"])
     v |= _vendor_columns(vd, got, agg, has_delivery, n)
     names = ORDER_FEATURES.names
     columns = [x.tolist() if isinstance(x := v[name], np.ndarray) else x for name in names]

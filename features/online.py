@@ -38,7 +38,7 @@ from features.orders import ORDER_FEATURES
 from features.outcomes import is_late_known
 from features.returns import _CONTRACT_CATEGORIES as _RETURN_CATEGORIES
 from features.returns import RETURN_FEATURES
-from features.streams import ALL, basket_keys, build_streams, per_line
+from features.streams import ALL, basket_keys, build_streams, per_line, ship_area, ship_areas
 from features.windows import first_appearances
 from triage.contract import Dataset
 from triage.schema import TABLES
@@ -274,7 +274,8 @@ class OnlineFeatures:
             for row in _records(ds[table]):
                 self.store.put_record(table, str(row[key]), row)
         region = ds["nodes"].drop_duplicates("node_id").set_index("node_id")["region"]
-        orders = ds["orders"].assign(node_region=ds["orders"]["fulfillment_node_id"].map(region), _all=ALL)
+        orders = ds["orders"].assign(node_region=ds["orders"]["fulfillment_node_id"].map(region),
+                                     ship_area=ship_areas(ds["orders"]["shipping_postcode"]), _all=ALL)
         lines: dict[str, list[dict[str, Any]]] = {}
         for line in _records(ds["order_lines"].sort_values(["order_id", "line_no"], kind="stable")):
             lines.setdefault(line["order_id"], []).append(line)
@@ -377,6 +378,7 @@ class OnlineFeatures:
         o["_vendors"] = list(scalar.vendor_weights(o["_lines"], products))
         node = self.store.get_record("nodes", str(o.get("fulfillment_node_id"))) or {}
         o["node_region"] = node.get("region")
+        o["ship_area"] = ship_area(o.get("shipping_postcode"))
         o["_all"] = ALL
         oid = str(o["order_id"])
         self.store.put_record("orders", oid, o)

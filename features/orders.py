@@ -10,7 +10,7 @@ import pandas as pd
 from features.declarations import UTC_DAY, Aggregation, Feature, FeatureSet
 from features.frame import as_utc, haversine_km, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import basket_keys, build_streams, order_events, per_line
-from features.windows import compute_aggregations, to_ns
+from features.windows import Aggregate, compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
 
@@ -23,10 +23,11 @@ __all__ = [
     "derive_order_features",
     "vendor_features",
     "VENDOR_RISKY_FACTOR",
+    "RECENT_LATE_RATES",
 ]
 
-H1, H24, D7, D28, D30 = (pd.Timedelta(hours=1), pd.Timedelta(hours=24), pd.Timedelta(days=7),
-                        pd.Timedelta(days=28), pd.Timedelta(days=30))
+H1, H24, D3, D7, D28, D30 = (pd.Timedelta(hours=1), pd.Timedelta(hours=24), pd.Timedelta(days=3),
+                            pd.Timedelta(days=7), pd.Timedelta(days=28), pd.Timedelta(days=30))
 
 # Goods that resell quickly for cash: the classic targets of card fraud and resellers
 # (phones, laptops, consoles, headphones). Gift cards and luxury goods would belong
@@ -40,7 +41,20 @@ GLOBAL_PRIOR_LATE, GLOBAL_PRIOR_N = 1.0, 10.0
 # A vendor is "risky" for an order when its smoothed late rate is above this multiple of the
 # retailer-wide late rate known over the same window.
 VENDOR_RISKY_FACTOR = 1.5
-_VENDOR_WINDOWS = {"28d": D28, "all": None}
+_VENDOR_WINDOWS = {"7d": D7, "28d": D28, "all": None}
+# Late rates of where the order goes and of what hits many orders at once, as (label, window,
+# window of the retailer-wide prior it is smoothed towards): the node's last 3 days (a seller
+# or store in trouble), the delivery area's last 3 and 28 days (a strike, a storm, a depot),
+# the route node → area (28 days and all history), and the retailer's own last 3 days.
+RECENT_LATE_RATES: tuple[tuple[str, str, str], ...] = (
+    ("node", "3d", "3d"), ("ship_area", "3d", "3d"), ("ship_area", "28d", "28d"),
+    ("route", "28d", "28d"), ("route", "all", "all"), ("all", "3d", "all"),
+)
+_RECENT_KEYS: dict[str, tuple[str, ...]] = {"node": ("fulfillment_node_id",), "ship_area": ("ship_area",),
+                                            "route": ("fulfillment_node_id", "ship_area"), "all": ("_all",)}
+_WINDOW_OF: dict[str, pd.Timedelta | None] = {"3d": D3, "7d": D7, "28d": D28, "all": None}
+# Amounts a customer or device spent before the order (card-data velocity: 1, 7 and 30 days).
+_SPEND_WINDOWS = {"24h": H24, "7d": D7, "30d": D30}
 
 _VELOCITY_KEYS = {
     "device": "device_id",
@@ -80,6 +94,17 @@ def _aggregations() -> tuple[Aggregation, ...]:
                        "node": "fulfillment_node_id"}.items():
         a.append(Aggregation(name=f"{label}_fraud_known_30d", stream="fraud", key=(key,), window=D30))
         a.append(Aggregation(name=f"{label}_fraud_known_all", stream="fraud", key=(key,), window=None))
+    for label, key in {"cust": "customer_id", "device": "device_id"}.items():
+        a.append(Aggregation(name=f"{label}_orders_30d", stream="orders", key=(key,), window=D30))
+        for wl, w in _SPEND_WINDOWS.items():
+            a.append(Aggregation(name=f"{label}_spend_{wl}", stream="orders", key=(key,), window=w, agg="sum",
+                                 value="order_total"))
+    a += [
+        Aggregation(name="_device_prior_orders", stream="orders", key=("device_id",), window=None),
+        Aggregation(name="_all_orders_24h", stream="orders", key=("_all",), window=H24),
+        Aggregation(name="_all_orders_28d", stream="orders", key=("_all",), window=D28),
+        Aggregation(name="node_orders_7d", stream="orders", key=("fulfillment_node_id",), window=D7),
+    ]
     a += [
         Aggregation(name="_node_orders_today", stream="orders", key=("fulfillment_node_id",), window=UTC_DAY),
         Aggregation(name="node_orders_24h", stream="orders", key=("fulfillment_node_id",), window=H24),
@@ -97,6 +122,11 @@ def _aggregations() -> tuple[Aggregation, ...]:
                                  value="is_late"))
             # (all_known_* is an intermediate too; its name is kept for the service's fast path)
             a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
+    for label, wl, _ in RECENT_LATE_RATES:
+        keys, w = _RECENT_KEYS[label], _WINDOW_OF[wl]
+        a.append(Aggregation(name=f"_{label}_late_{wl}", stream="delivery", key=keys, window=w, agg="sum",
+                             value="is_late"))
+        a.append(Aggregation(name=f"{label}_known_{wl}", stream="delivery", key=keys, window=w))
     # supplier reliability: delivery outcomes of earlier orders holding each vendor's goods
     a += [
         Aggregation(name="_all_late_all", stream="delivery", key=("_all",), window=None, agg="sum", value="is_late"),
@@ -157,6 +187,11 @@ def _features() -> tuple[Feature, ...]:
            "promised within {value:.0f} hours"),
         _f("distance_km", "float", "great-circle km from node to delivery location (null for pickup)",
            "ships {value:.0f} km"),
+        _f("promise_km_per_hour", "float", "distance_km / promise_window_hours: how fast the parcel must travel "
+           "to keep the promise (null for pickup or without locations)",
+           "must cover {value:.1f} km per hour of the promise"),
+        _f("promise_weekday", "int", "day of week (UTC) of the promised delivery, Monday = 0",
+           "promised for weekday {value:.0f}"),
         _f("node_type", "category", "type of the fulfilling node", "fulfilled by a {value}"),
         _f("carrier", "category", "carrier (null for pickup)", "carrier {value}"),
         # customer history
@@ -187,6 +222,23 @@ def _features() -> tuple[Feature, ...]:
            "e-mail used by {value:.0f} customers"),
         _f("new_shipping_address", "bool", "first order of this customer to this postcode",
            "first delivery to this address"),
+        *[
+            _f(f"{label}_orders_30d", "int", f"orders with the same {key} in the trailing 30d",
+               f"{{value:.0f}} orders from the same {key.replace('_', ' ')} in 30d")
+            for label, key in {"cust": "customer_id", "device": "device_id"}.items()
+        ],
+        *[
+            _f(f"{label}_spend_{wl}", "float", f"order value with the same {key} in the trailing {wl}",
+               f"{{value:.2f}} spent from the same {key.replace('_', ' ')} in {wl}")
+            for label, key in {"cust": "customer_id", "device": "device_id"}.items()
+            for wl in _SPEND_WINDOWS
+        ],
+        _f("amount_vs_cust_mean_30d", "float",
+           "order value / the customer's mean order value over the trailing 30 d (null without orders then)",
+           "{value:.1f}× the customer's usual order value (30 days)"),
+        _f("amount_vs_cust_mean_all", "float",
+           "order value / the customer's mean order value before (null without prior orders)",
+           "{value:.1f}× the customer's usual order value"),
         # linked-entity risk
         *[
             _f(f"{label}_fraud_known_{wl}", "int",
@@ -196,6 +248,10 @@ def _features() -> tuple[Feature, ...]:
                                 "node": "fulfilment node"}.items()
             for wl in ("30d", "all")
         ],
+        _f("device_fraud_rate_all", "float",
+           "fraud reports known on the device / its earlier orders (labels count once reported: their delay "
+           "is built in; null without earlier orders)",
+           "{value:.0%} of the device's earlier orders reported as fraud"),
         # fulfillment
         _f("node_load_today", "float", "node's orders so far today (UTC) / daily capacity",
            "node at {value:.0%} of daily capacity so far today"),
@@ -204,6 +260,13 @@ def _features() -> tuple[Feature, ...]:
            "node at {value:.0%} of capacity over 24 h"),
         _f("inventory_sync_age_hours", "float", "hours since the node last synced its stock (null if unknown)",
            "stock last synced {value:.1f} h ago"),
+        _f("node_orders_7d", "int", "node's orders in the trailing 7 d", "{value:.0f} node orders in 7 days"),
+        _f("node_load_7d", "float", "node's orders in the trailing 7 d / 7 days of capacity (its backlog pressure)",
+           "node at {value:.0%} of capacity over 7 days"),
+        _f("order_volume_vs_28d", "float",
+           "the retailer's orders in the trailing 24 h / its daily mean over the trailing 28 d (peaks: "
+           "season, holidays, campaigns)",
+           "order volume at {value:.1f}× the 4-week norm"),
     ]
     for label, what in {"node": "node", "carrier": "carrier", "carrier_region": "carrier in the node's region"}.items():
         for wl in ("7d",) if label == "carrier_region" else ("7d", "28d", "all"):
@@ -213,8 +276,18 @@ def _features() -> tuple[Feature, ...]:
                         f"{what} late on {{value:.0%}} of orders ({'all time' if wl == 'all' else wl})"))
             f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known {span}",
                         f"{{value:.0f}} known outcomes for the {what} ({'all time' if wl == 'all' else wl})"))
+    what_of = {"node": "node", "ship_area": "delivery area (postcode prefix)",
+               "route": "route from this node to the delivery area", "all": "retailer"}
+    for label, wl, _ in RECENT_LATE_RATES:
+        span = "over all history" if wl == "all" else f"in the trailing {wl}"
+        what = what_of[label]
+        f.append(_f(f"{label}_late_rate_{wl}", "float", f"late share of the {what}'s outcomes known {span}, smoothed",
+                    f"{what} late on {{value:.0%}} of orders ({'all time' if wl == 'all' else wl})"))
+        if label != "all":
+            f.append(_f(f"{label}_known_{wl}", "int", f"{what}'s delivery outcomes known {span}",
+                        f"{{value:.0f}} known outcomes for the {what} ({'all time' if wl == 'all' else wl})"))
     f.append(_f("n_vendors", "int", "distinct vendors of the basket's products", "{value:.0f} vendors in the basket"))
-    for wl, span in {"28d": "trailing 28 d", "all": "all time"}.items():
+    for wl, span in {"7d": "trailing 7 d", "28d": "trailing 28 d", "all": "all time"}.items():
         f.append(_f(f"vendor_late_rate_max_{wl}", "float",
                     f"highest smoothed late rate ({span}) among the basket's vendors: outcomes of earlier orders "
                     "holding the vendor's goods",
@@ -319,6 +392,10 @@ def order_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     age_ns[age_ns < 0] = np.nan  # account made after the order (guest who signed up later): not known then
     age_ns[cust_created.isna().to_numpy()] = np.nan
     home = ev["home_region"]
+    promised = pd.to_datetime(ev["promised_at"], utc=True)
+    promise_hours = (to_ns(promised) - t_ns) / 3600e9
+    promise_hours[promised.isna().to_numpy()] = np.nan
+    distance = haversine_km(_f64(ev["node_lat"]), _f64(ev["node_lon"]), _f64(ev["ship_lat"]), _f64(ev["ship_lon"]))
     return {
         "order_total": _f64(ev["order_total"]),
         "item_count": _f64(ev["item_count"]),
@@ -338,9 +415,10 @@ def order_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "is_guest": _f64(ev["is_guest"].map({True: 1.0, False: 0.0})),
         "loyalty_tier": ev["loyalty_tier"].to_numpy(object),
         "node_outside_home_region": _flag(ev["node_region"].ne(home), ev["node_region"].isna() | home.isna()),
-        "promise_window_hours": (to_ns(ev["promised_at"]) - t_ns) / 3600e9,
-        "distance_km": haversine_km(_f64(ev["node_lat"]), _f64(ev["node_lon"]), _f64(ev["ship_lat"]),
-                                    _f64(ev["ship_lon"])),
+        "promise_window_hours": promise_hours,
+        "distance_km": distance,
+        "promise_km_per_hour": safe_ratio(distance, promise_hours),
+        "promise_weekday": promised.dt.dayofweek.to_numpy(np.float64, na_value=np.nan),
         "node_type": ev["node_type"].to_numpy(object),
         "carrier": ev["carrier"].to_numpy(object),
     }
@@ -351,11 +429,14 @@ def _smoothed_rate(late: np.ndarray, known: np.ndarray, prior: np.ndarray) -> np
 
 
 def derive_order_features(
-    t_ns: np.ndarray, capacity: np.ndarray, agg: dict[str, np.ndarray], present: frozenset[str] | set[str]
+    t_ns: np.ndarray, capacity: np.ndarray, agg: dict[str, np.ndarray], present: frozenset[str] | set[str],
+    order_total: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """History features from the raw aggregations (shared by the offline and online paths).
+    """History features from the raw aggregations (`features.scalar.order_values` and
+    `features.batch` compute the same for one event and for a batch).
 
-    `t_ns`: order times (int64 ns); `capacity`: the fulfilling node's daily capacity (float).
+    `t_ns`: order times (int64 ns); `capacity`: the fulfilling node's daily capacity (float);
+    `order_total`: each order's own value.
     """
     t_ns = np.asarray(t_ns).astype(np.float64)
     out = {k: v for k, v in agg.items() if not k.startswith("_") and not k.startswith("all_")}
@@ -366,6 +447,12 @@ def derive_order_features(
     out["node_load_today"] = safe_ratio(agg["_node_orders_today"], capacity)
     out["node_load_24h"] = safe_ratio(agg["node_orders_24h"], capacity)
     out["inventory_sync_age_hours"] = (t_ns - agg["_node_last_sync"]) / 3600e9
+    out["node_load_7d"] = safe_ratio(agg["node_orders_7d"], capacity * 7.0)
+    out["order_volume_vs_28d"] = safe_ratio(agg["_all_orders_24h"] * 28.0, agg["_all_orders_28d"])
+    out["amount_vs_cust_mean_30d"] = safe_ratio(order_total, safe_ratio(agg["cust_spend_30d"], agg["cust_orders_30d"]))
+    out["amount_vs_cust_mean_all"] = safe_ratio(order_total, safe_ratio(agg["cust_prior_spend"],
+                                                                         agg["cust_prior_orders"]))
+    out["device_fraud_rate_all"] = safe_ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
     has_delivery = "fulfillment_outcomes" in present
     for wl in ("7d", "28d", "all"):
         prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
@@ -378,6 +465,14 @@ def derive_order_features(
             if not has_delivery:
                 rate[:] = np.nan
             out[f"{label}_late_rate_{wl}"] = rate
+    for label, wl, pw in RECENT_LATE_RATES:
+        prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
+        known = agg[f"{label}_known_{wl}"]
+        rate = _smoothed_rate(agg[f"_{label}_late_{wl}"], known, prior)
+        rate[np.isnan(known)] = np.nan
+        if not has_delivery:
+            rate[:] = np.nan
+        out[f"{label}_late_rate_{wl}"] = rate
     return out
 
 
@@ -423,12 +518,16 @@ def _lines_for(ds: Dataset, order_ids: pd.Series) -> pd.DataFrame:
     return lines[lines["order_id"].isin(order_ids)]
 
 
-def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+def build_order_features(
+    ds: Dataset, *, since: pd.Timestamp | None = None, aggregate: Aggregate = compute_aggregations
+) -> pd.DataFrame:
     """One row per order with `created_at ≥ since` (all orders if None), point-in-time correct.
 
     Columns: `order_id`, `created_at`, then `ORDER_FEATURES.names` in order. Each order
     sees other orders/returns strictly before its `created_at` and outcomes whose
     `known_at` is strictly before it; all history in `ds` is used, whatever `since`.
+    `aggregate` evaluates the declared aggregations (`features.partitioned` passes one that
+    reads what a cluster computed per key partition with `compute_aggregations`).
     """
     orders = ds["orders"]
     if since is not None:
@@ -437,7 +536,7 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     needed = {a.stream for a in ORDER_FEATURES.aggregations}
     streams = build_streams(ds, needed)
     t_ns = to_ns(ev["created_at"])
-    agg = compute_aggregations(ORDER_FEATURES.event_aggregations(), ev, t_ns, streams)
+    agg = aggregate(ORDER_FEATURES.event_aggregations(), ev, t_ns, streams)
     lines = _lines_for(ds, ev["order_id"])
     # per (order, vendor): the same aggregations over each stream filed once per vendor of its order
     all_pairs = basket_keys(ds["order_lines"], ds["products"])
@@ -446,10 +545,10 @@ def build_order_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> p
     pairs, pair_event = pairs[pair_event >= 0], pair_event[pair_event >= 0]
     line_aggs = ORDER_FEATURES.line_aggregations()
     line_streams = {name: per_line(streams[name], all_pairs) for name in {a.stream for a in line_aggs}}
-    line_agg = compute_aggregations(line_aggs, pairs, t_ns[pair_event], line_streams)
+    line_agg = aggregate(line_aggs, pairs, t_ns[pair_event], line_streams)
     cols: dict[str, object] = {}
     cols |= order_row_features(ev)
     cols |= basket_features(ev, lines, ds["products"])
-    cols |= derive_order_features(t_ns, _f64(ev["node_capacity"]), agg, ds.present)
+    cols |= derive_order_features(t_ns, _f64(ev["node_capacity"]), agg, ds.present, _f64(ev["order_total"]))
     cols |= vendor_features(pair_event, pairs["value"].to_numpy(np.float64), line_agg, agg, len(ev), ds.present)
     return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _CONTRACT_CATEGORIES)

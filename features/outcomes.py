@@ -57,10 +57,13 @@ def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
     known at `delivered_at`; lateness at the earlier of `promised_at` and the
     cancellation time. Empty when the source has no fulfillment_outcomes table.
     """
-    cols = ["order_id", "is_late", "known_at", "fulfillment_node_id", "carrier", "customer_id", "created_at"]
+    cols = ["order_id", "is_late", "known_at", "fulfillment_node_id", "carrier", "customer_id", "created_at",
+            "shipping_postcode"]
     if not ds.has("fulfillment_outcomes"):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    orders = ds["orders"][["order_id", "customer_id", "created_at", "promised_at", "fulfillment_node_id", "carrier"]]
+    # (reindex: a partial orders frame, e.g. the monitor's from audited requests, may lack the postcode)
+    orders = ds["orders"].reindex(columns=["order_id", "customer_id", "created_at", "promised_at",
+                                           "fulfillment_node_id", "carrier", "shipping_postcode"])
     fo = ds["fulfillment_outcomes"][["order_id", "delivered_at", "cancelled", "cancelled_at"]]
     df = orders.merge(fo, on="order_id", how="left")
     cancelled = df["cancelled"].eq(True).to_numpy()
@@ -79,6 +82,7 @@ def delivery_outcomes(ds: Dataset) -> pd.DataFrame:
             "carrier": df["carrier"],
             "customer_id": df["customer_id"],
             "created_at": df["created_at"],
+            "shipping_postcode": df["shipping_postcode"],
         }
     )
     return out[cols]

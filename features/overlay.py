@@ -30,7 +30,7 @@ import numpy as np
 from features import scalar
 from features.online import _key_of
 from features.outcomes import is_late_known
-from features.streams import ALL
+from features.streams import ALL, ship_area
 
 __all__ = ["BatchOverlay", "LayeredStore"]
 
@@ -119,6 +119,7 @@ class BatchOverlay:
             row = dict(o)
             row["_vendors"] = list(scalar.vendor_weights(ls, products))
             row["node_region"] = regions.get(str(o.get("fulfillment_node_id")))
+            row["ship_area"] = ship_area(o.get("shipping_postcode"))
             row["_all"] = ALL
             rows.append(row)
         created = [scalar.ns(r["created_at"]) for r in rows]

@@ -12,13 +12,21 @@ from features.declarations import Aggregation, Feature, FeatureSet
 from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
 from features.streams import build_streams, return_events
 from features.text import HASH_EXAMPLES, KEYWORD_FAMILIES, hash_feature_names, text_features
-from features.windows import compute_aggregations, to_ns
+from features.windows import Aggregate, compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
 
-__all__ = ["RETURN_FEATURES", "build_return_features", "return_row_features", "derive_return_features"]
+__all__ = ["RETURN_FEATURES", "build_return_features", "return_row_features", "derive_return_features",
+           "CONDITION_RANK", "WEARABLE_CATEGORIES", "FAULT_REASONS"]
 
 D30 = pd.Timedelta(days=30)
+
+# How far from new the customer says the item is (an order trees can split on with few rows).
+CONDITION_RANK: dict[str, float] = {"unopened": 0.0, "opened": 1.0, "used": 2.0, "damaged": 3.0}
+# Goods that can be worn once and sent back (wardrobing), from the contract's category list.
+WEARABLE_CATEGORIES: tuple[str, ...] = ("apparel", "footwear")
+# Reason codes that claim a fault of the goods or of the transport, not of the customer.
+FAULT_REASONS: tuple[str, ...] = ("defective", "damaged_in_transit")
 
 # Smoothing of the vendor's return-to-vendor share (pseudo-counts at the prior share).
 RTV_PRIOR_WEIGHT, RTV_PRIOR_SHARE = 5.0, 0.1
@@ -63,6 +71,12 @@ def _features() -> tuple[Feature, ...]:
         _f("days_since_order", "float", "days from the order to the request", "returned {value:.0f} days after ordering"),
         _f("reason_code", "category", "the customer's reason code", "reason: {value}"),
         _f("reported_condition", "category", "condition as stated by the customer", "reported as {value}"),
+        _f("condition_rank", "int", "stated condition as a rank: unopened 0, opened 1, used 2, damaged 3 (null if "
+           "unknown)", "stated condition rank {value:.0f} of 3"),
+        _f("is_wearable", "bool", f"the item is wearable ({', '.join(WEARABLE_CATEGORIES)}): can be worn once and "
+           "returned", "a wearable item"),
+        _f("fault_claimed", "bool", "the reason code, the stated condition or the customer's words claim a fault or "
+           "damage", "the customer reports a fault or damage"),
         _f("return_channel", "category", "how the item comes back", "returned via {value}"),
         _f("refund_amount", "float", "requested refund", "refund of {value:.2f} requested"),
         _f("quantity", "int", "units returned", "{value:.0f} units returned"),
@@ -156,11 +170,21 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     delivery[~(delivery > 0)] = np.nan  # a delivery not known strictly before the request is unknown
     paid = _f64(ev["unit_price"])
     qty = _f64(ev["quantity"])
+    text = text_features(ev["reason_text"])
+    cond = ev["reported_condition"]
+    rank = cond.map(CONDITION_RANK).to_numpy(np.float64, na_value=np.nan)
+    fault = (ev["reason_code"].isin(FAULT_REASONS).to_numpy() | (rank == CONDITION_RANK["damaged"])
+             | (text["text_defective"] > 0) | (text["text_damaged"] > 0))
+    category = ev["category"]
     return {
         "days_since_delivery": delivery,
         "days_since_order": since("order_created_at"),
         "reason_code": ev["reason_code"].to_numpy(object),
-        "reported_condition": ev["reported_condition"].to_numpy(object),
+        "reported_condition": cond.to_numpy(object),
+        "condition_rank": rank,
+        "is_wearable": np.where(category.isna().to_numpy(), np.nan, category.isin(WEARABLE_CATEGORIES).to_numpy(
+            np.float64)),
+        "fault_claimed": fault.astype(np.float64),
         "return_channel": ev["return_channel"].to_numpy(object),
         "refund_amount": _f64(ev["refund_amount"]),
         "quantity": qty,
@@ -173,7 +197,7 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "account_age_days": _not_negative(since("customer_created_at")),
         "loyalty_tier": ev["loyalty_tier"].to_numpy(object),
         "is_guest": _bool01(ev["is_guest"]),
-        **text_features(ev["reason_text"]),
+        **text,
     }
 
 
@@ -192,18 +216,21 @@ def derive_return_features(agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def build_return_features(ds: Dataset, *, since: pd.Timestamp | None = None) -> pd.DataFrame:
+def build_return_features(
+    ds: Dataset, *, since: pd.Timestamp | None = None, aggregate: Aggregate = compute_aggregations
+) -> pd.DataFrame:
     """One row per return with `requested_at ≥ since` (all if None), point-in-time correct.
 
     Columns: `return_id`, `requested_at`, then `RETURN_FEATURES.names` in order. Empty
-    (with those columns) when the dataset has no returns.
+    (with those columns) when the dataset has no returns. `aggregate`: as in
+    `build_order_features`.
     """
     returns = ds["returns"]
     if since is not None:
         returns = returns[returns["requested_at"] >= as_utc(since)]
     ev = return_events(ds, returns)
     streams = build_streams(ds, {a.stream for a in RETURN_FEATURES.aggregations})
-    agg = compute_aggregations(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
+    agg = aggregate(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
     cols: dict[str, object] = {}
     cols |= return_row_features(ev)
     cols |= derive_return_features(agg)

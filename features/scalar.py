@@ -36,10 +36,18 @@ from features.orders import (
     HIGH_RESALE_CATEGORIES,
     LATE_PRIOR_WEIGHT,
     ORDER_FEATURES,
+    RECENT_LATE_RATES,
     VENDOR_RISKY_FACTOR,
 )
-from features.returns import RETURN_FEATURES, RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT
-from features.streams import ALL
+from features.returns import (
+    CONDITION_RANK,
+    FAULT_REASONS,
+    RETURN_FEATURES,
+    RTV_PRIOR_SHARE,
+    RTV_PRIOR_WEIGHT,
+    WEARABLE_CATEGORIES,
+)
+from features.streams import ALL, ship_area
 from features.text import text_values
 
 __all__ = ["ns", "is_null", "windows", "order_values", "return_values", "order_row", "basket", "return_row",
@@ -186,6 +194,8 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
     age = NAN if created is None or created > t_ns else float(t_ns - created)  # as offline: no future accounts
     promised = ns(o.get("promised_at"))
     hours = t_ns // 3_600_000_000_000
+    promise = NAN if promised is None else (promised - t_ns) / 3600e9
+    distance = float(haversine_km(_f(node.get("lat")), _f(node.get("lon")), _f(o.get("ship_lat")), _f(o.get("ship_lon"))))
     return {
         "order_total": _f(o.get("order_total")),
         "item_count": _f(o.get("item_count")),
@@ -204,9 +214,10 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
         "is_guest": _bool01(customer.get("is_guest")),
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "node_outside_home_region": _differs(node.get("region"), customer.get("home_region")),
-        "promise_window_hours": NAN if promised is None else (promised - t_ns) / 3600e9,
-        "distance_km": float(haversine_km(_f(node.get("lat")), _f(node.get("lon")),
-                                          _f(o.get("ship_lat")), _f(o.get("ship_lon")))),
+        "promise_window_hours": promise,
+        "distance_km": distance,
+        "promise_km_per_hour": _ratio(distance, promise),
+        "promise_weekday": NAN if promised is None else float((promised // 3_600_000_000_000 // 24 + 3) % 7),
         "node_type": _s(node.get("node_type")),
         "carrier": _s(o.get("carrier")),
     }
@@ -291,7 +302,8 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
         customer = _records(online, "customers", [cid]).get(str(cid), {}) if not is_null(cid) else {}
     v = order_row(order, customer, node) | basket(lines, products)
 
-    ev = {**order, "node_region": node.get("region"), "_all": ALL}
+    ev = {**order, "node_region": node.get("region"), "ship_area": ship_area(order.get("shipping_postcode")),
+          "_all": ALL}
     weights = vendor_weights(lines, products)
     asks = [(a.index_name, (vendor,), a.lower_ns(t_ns), t_ns) for a in _ORDER_LINE_AGGS for vendor in weights]
     agg = windows(online, _ORDER_EVENT_AGGS, ev, t_ns)
@@ -308,6 +320,11 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
     v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
     v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
     v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
+    v["node_load_7d"] = _ratio(agg["node_orders_7d"], capacity * 7.0)
+    v["order_volume_vs_28d"] = _ratio(agg["_all_orders_24h"] * 28.0, agg["_all_orders_28d"])
+    v["amount_vs_cust_mean_30d"] = _ratio(v["order_total"], _ratio(agg["cust_spend_30d"], agg["cust_orders_30d"]))
+    v["amount_vs_cust_mean_all"] = _ratio(v["order_total"], _ratio(agg["cust_prior_spend"], agg["cust_prior_orders"]))
+    v["device_fraud_rate_all"] = _ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
     has_delivery = "fulfillment_outcomes" in online.present
     for wl in ("7d", "28d", "all"):
         prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
@@ -317,6 +334,11 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
             known = agg[f"{label}_known_{wl}"]
             rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
             v[f"{label}_late_rate_{wl}"] = NAN if (known != known or not has_delivery) else rate
+    for label, wl, pw in RECENT_LATE_RATES:
+        prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
+        known = agg[f"{label}_known_{wl}"]
+        rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
+        v[f"{label}_late_rate_{wl}"] = NAN if (known != known or not has_delivery) else rate
     v |= _vendors(weights, got, agg, has_delivery)
     return {name: v[name] for name in ORDER_FEATURES.names}
 
@@ -350,12 +372,20 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
             break
     qty = _f(r.get("quantity"))
     refund = _f(r.get("refund_amount"))
-    text = r.get("reason_text")
+    text = text_values(None if is_null(r.get("reason_text")) else str(r.get("reason_text")))
+    cond = _s(r.get("reported_condition"))
+    rank = CONDITION_RANK.get(cond, NAN) if cond is not None else NAN
+    category = _s(product.get("category"))
+    fault = (_s(r.get("reason_code")) in FAULT_REASONS or rank == CONDITION_RANK["damaged"]
+             or text["text_defective"] > 0 or text["text_damaged"] > 0)
     return {
         "days_since_delivery": delivery if delivery > 0 else NAN,
         "days_since_order": since(order.get("created_at")),
         "reason_code": _s(r.get("reason_code")),
-        "reported_condition": _s(r.get("reported_condition")),
+        "reported_condition": cond,
+        "condition_rank": rank,
+        "is_wearable": NAN if category is None else (1.0 if category in WEARABLE_CATEGORIES else 0.0),
+        "fault_claimed": 1.0 if fault else 0.0,
         "return_channel": _s(r.get("return_channel")),
         "refund_amount": refund,
         "quantity": qty,
@@ -368,7 +398,7 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         "account_age_days": _not_negative(since(customer.get("created_at"))),
         "loyalty_tier": _s(customer.get("loyalty_tier")),
         "is_guest": _bool01(customer.get("is_guest")),
-        **text_values(None if is_null(text) else str(text)),
+        **text,
     }
 
 

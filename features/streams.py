@@ -8,6 +8,8 @@ place that applies the contract's timing rules.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -15,9 +17,32 @@ from features.outcomes import delivery_outcomes, fraud_outcomes, return_outcomes
 from features.windows import to_ns
 from triage.contract import Dataset
 
-__all__ = ["build_streams", "order_events", "return_events", "basket_keys", "per_line", "ALL"]
+__all__ = ["build_streams", "order_events", "return_events", "basket_keys", "per_line", "ALL", "ship_area",
+           "ship_areas", "SHIP_AREA_CHARS"]
 
 ALL = "all"  # constant key: aggregations over every row of a stream (e.g. a global late rate)
+
+# The delivery area of an order: the leading characters of its shipping postcode (spaces and
+# hyphens dropped, upper-cased) — a US ZIP's first two digits, a UK postcode's area letters, a
+# Brazilian CEP's region — coarse enough to gather many orders, fine enough that a regional
+# disruption (a strike, a storm, a carrier's depot) shows in its late rate.
+SHIP_AREA_CHARS = 2
+_POSTCODE_NOISE = re.compile(r"[\s\-]")
+
+
+def ship_area(postcode: object) -> str | None:
+    """The delivery area of one shipping postcode (None when null or shorter than the prefix)."""
+    if postcode is None or (not isinstance(postcode, str) and pd.isna(postcode)):  # type: ignore[arg-type]
+        return None
+    code = _POSTCODE_NOISE.sub("", str(postcode)).upper()
+    return code[:SHIP_AREA_CHARS] if len(code) >= SHIP_AREA_CHARS else None
+
+
+def ship_areas(postcodes: pd.Series) -> np.ndarray:
+    """`ship_area` of each postcode (computed once per distinct value), as an object array."""
+    codes, uniques = pd.factorize(postcodes.astype(object), use_na_sentinel=True)
+    table = np.array([ship_area(u) for u in uniques] + [None], dtype=object)
+    return table[np.where(codes < 0, len(uniques), codes)]
 
 
 def _with_time(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
@@ -72,6 +97,7 @@ def build_streams(ds: Dataset, needed: set[str]) -> dict[str, pd.DataFrame]:
         d = d.assign(
             is_late=d["is_late"].astype(np.float64),
             node_region=d["fulfillment_node_id"].map(region),
+            ship_area=ship_areas(d["shipping_postcode"]),
             known_at=_not_before(d["known_at"], d["created_at"]),
         )
         streams["delivery"] = _with_time(d, "known_at")
@@ -142,6 +168,7 @@ def order_events(ds: Dataset, orders: pd.DataFrame) -> pd.DataFrame:
         "daily_capacity": "node_capacity"})
     for name, col in {**cust, **node}.items():
         ev[name] = col.to_numpy() if not isinstance(col.dtype, pd.DatetimeTZDtype) else col.array
+    ev["ship_area"] = ship_areas(ev["shipping_postcode"])
     ev["_all"] = ALL
     return ev
 

@@ -11,14 +11,14 @@ null in any key column means "no entity": the event gets a null result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from features.declarations import UTC_DAY, Aggregation
 
-__all__ = ["KeyedTimeIndex", "TimeRanks", "sorted_unique", "first_appearances", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
+__all__ = ["Aggregate", "KeyedTimeIndex", "TimeRanks", "sorted_unique", "first_appearances", "joint_codes", "compute_aggregations", "to_ns", "DAY_NS"]
 
 DAY_NS = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
@@ -171,6 +171,11 @@ def first_appearances(stream: pd.DataFrame, key: Sequence[str], value: str) -> p
     cols = [*key, value]
     s = stream.dropna(subset=cols)
     return s.groupby(cols, sort=False, observed=True)["_t"].min().reset_index()
+
+
+# (aggregations, events, event_ns, streams) -> name → float64 array: `compute_aggregations`, or an
+# engine that computed the same call elsewhere (features.partitioned, per key partition)
+Aggregate = Callable[[Sequence[Aggregation], pd.DataFrame, np.ndarray, Mapping[str, pd.DataFrame]], dict[str, np.ndarray]]
 
 
 def compute_aggregations(

@@ -8,7 +8,7 @@ nor fitting code to serve, and one row costs a few microseconds.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 BINARY_METHODS = ("none", "sigmoid", "isotonic")
-MULTICLASS_METHODS = ("none", "temperature")
+MULTICLASS_METHODS = ("none", "temperature", "vector")
+# L2 pull of vector scaling towards the booster's own softmax (scale 1, bias 0), per validation row
+_VECTOR_L2 = 1.0
 _EPS = 1e-6
 
 
@@ -89,13 +91,34 @@ class IsotonicCalibrator:
 
 
 class SoftmaxCalibrator:
-    """Temperature scaling of multiclass margins (T = 1 is the booster's own softmax)."""
+    """Multiclass margins to probabilities: the booster's own softmax ("none"), temperature
+    scaling (one T for every class) or vector scaling (a scale and a bias per class,
+    p = softmax(a ⊙ margin + b), fitted by log loss with a light L2 pull towards a = 1,
+    b = 0): vector scaling also corrects classes the booster over- or under-predicts."""
 
     def __init__(self, method: str = "temperature") -> None:
         self.method = method
 
     def fit(self, margin: np.ndarray, y: np.ndarray) -> SoftmaxCalibrator:
         self.temperature_ = 1.0
+        k = margin.shape[1]
+        self.scale_, self.bias_ = np.ones(k), np.zeros(k)
+        if self.method == "vector":
+            onehot = np.zeros_like(margin)
+            onehot[np.arange(len(y)), y] = 1.0
+            n, pull = max(len(y), 1), _VECTOR_L2 / max(len(y), 1)
+
+            def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+                a, b = w[:k], w[k:]
+                p = _softmax(margin * a + b)
+                nll = -float(np.sum(onehot * np.log(np.clip(p, 1e-12, None)))) / n
+                g = (p - onehot) / n  # d nll / d logits
+                grad = np.concatenate([(g * margin).sum(axis=0) + 2 * pull * (a - 1.0), g.sum(axis=0) + 2 * pull * b])
+                return nll + pull * float(np.sum((a - 1.0) ** 2) + np.sum(b**2)), grad
+
+            res = minimize(loss, np.concatenate([np.ones(k), np.zeros(k)]), jac=True, method="L-BFGS-B")
+            self.scale_, self.bias_ = np.asarray(res.x[:k], dtype=np.float64), np.asarray(res.x[k:], dtype=np.float64)
+            return self
         if self.method == "temperature":
 
             def nll(log_t: float) -> float:
@@ -107,6 +130,8 @@ class SoftmaxCalibrator:
         return self
 
     def transform(self, margin: np.ndarray) -> np.ndarray:
+        if self.method == "vector":
+            return _softmax(margin * self.scale_ + self.bias_)
         return _softmax(margin / self.temperature_)
 
 

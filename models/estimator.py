@@ -33,9 +33,11 @@ def is_categorical(s: pd.Series) -> bool:
 def _category_codes(s: pd.Series, cats: np.ndarray) -> np.ndarray:
     """Codes of `s` in the learned categories (by value, as text); NaN for missing or unseen."""
     if isinstance(s.dtype, pd.CategoricalDtype):  # map the few categories, not every row
-        lookup = pd.Index(cats).get_indexer(s.cat.categories.astype(str))
-        raw = s.cat.codes.to_numpy()
-        codes = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
+        # one extra slot at the end for pandas' missing code (-1), which therefore maps to -1
+        # itself: no special case for a column whose values (or learned categories) are all
+        # missing, where either side of the lookup is empty
+        lookup = np.append(pd.Index(cats).get_indexer(s.cat.categories.astype(str)), -1)
+        codes = lookup[s.cat.codes.to_numpy()]
     else:
         text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
         codes = pd.Categorical(text, categories=cats).codes
@@ -53,6 +55,12 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     the one with the lowest validation log loss is kept (`num_leaves_`). The default
     (7, 31) lets a small retailer get shallow trees, which generalise better on a few
     hundred positives, and a large one the usual 31 leaves.
+
+    `regularisation="auto"` adds, below `small_data_rows` training rows, candidates that
+    trade fit for stability — fewer leaves, larger leaves (`min_child_samples` scaled to the
+    rows and to the rarest class), a heavier L2 penalty and a random half of the features
+    per tree — chosen on the same validation log loss (`params_` holds the winner,
+    `selection_scores_` every candidate's loss). "none" keeps only the `num_leaves` ones.
     """
 
     def __init__(
@@ -70,6 +78,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         min_category_count: int = 10,
         max_bin: int = 255,
         calibration: str = "auto",
+        regularisation: str = "auto",
+        small_data_rows: int = 60_000,
         validation_fraction: float = 0.2,
         random_state: int = 0,
         n_jobs: int = 0,
@@ -86,6 +96,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.min_category_count = min_category_count
         self.max_bin = max_bin
         self.calibration = calibration
+        self.regularisation = regularisation
+        self.small_data_rows = small_data_rows
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -189,6 +201,22 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             params.update(objective="binary", metric="binary_logloss")
         return params
 
+    def _candidates(self, n_rows: int, y_idx: np.ndarray) -> list[tuple[str, dict[str, float]]]:
+        """(label, LightGBM overrides) of every configuration to try, simplest data first."""
+        leaves = (self.num_leaves,) if isinstance(self.num_leaves, int) else tuple(self.num_leaves)
+        out: list[tuple[str, dict[str, float]]] = [(f"{int(n)} leaves", {"num_leaves": int(n)}) for n in leaves]
+        if self.regularisation == "none" or n_rows >= self.small_data_rows:
+            return out
+        if self.regularisation != "auto":
+            raise ValueError(f"regularisation must be 'auto' or 'none'; got {self.regularisation!r}")
+        rarest = int(np.bincount(y_idx).min()) if len(y_idx) else 0
+        for n_leaves, share, lam, ff in ((4, 0.05, 10.0, 0.5), (15, 0.02, 5.0, 0.7)):
+            # a leaf holds at least this many rows: a share of the rarest class, and 1 % of the rows
+            mcs = int(max(20, min(n_rows // 20, max(n_rows // 100, rarest * share))))
+            out.append((f"{n_leaves} leaves, min {mcs} rows a leaf, L2 {lam:g}, {ff:.0%} of features a tree",
+                        {"num_leaves": n_leaves, "min_child_samples": mcs, "lambda_l2": lam, "feature_fraction": ff}))
+        return out
+
     def fit(
         self, X: pd.DataFrame, y, *, eval_set: tuple[pd.DataFrame, object] | None = None
     ) -> RiskClassifier:
@@ -222,27 +250,25 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         cat_idx = [j for j, c in enumerate(self.feature_names_in_) if c in self.category_maps_]
         names = [str(c) for c in self.feature_names_in_]
         params = self._lgb_params(len(Xm))
-        dtrain = lgb.Dataset(Xm, y_idx, feature_name=names, categorical_feature=cat_idx, free_raw_data=True)
-        dval = lgb.Dataset(Xv, y_val_idx, reference=dtrain)
-        candidates = (self.num_leaves,) if isinstance(self.num_leaves, int) else tuple(self.num_leaves)
-        self.selection_scores_: dict[int, float] = {}
-        best: tuple[float, int, lgb.Booster] | None = None
-        for leaves in candidates:
-            booster = lgb.train(
-                {**params, "num_leaves": int(leaves)},
-                dtrain,
-                num_boost_round=self.max_rounds,
-                valid_sets=[dval],
-                valid_names=["validation"],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            )
+        # candidates differ in leaf size: keep every feature binned (no pre-filter by leaf size)
+        dtrain = lgb.Dataset(Xm, y_idx, feature_name=names, categorical_feature=cat_idx, free_raw_data=True,
+                             params={"feature_pre_filter": False})
+        dval = lgb.Dataset(Xv, y_val_idx, reference=dtrain, params={"feature_pre_filter": False})
+        candidates = self._candidates(len(Xm), y_idx)
+        self.selection_scores_: dict[str, float] = {}
+        best: tuple[float, dict, lgb.Booster] | None = None
+        for label, over in candidates:
+            booster = self._boost({**params, **over}, dtrain, dval)
             loss = float(next(iter(booster.best_score["validation"].values())))
-            self.selection_scores_[int(leaves)] = loss
+            self.selection_scores_[label] = loss
             if best is None or loss < best[0]:
-                best = (loss, int(leaves), booster)
+                best = (loss, over, booster)
         if best is None:  # no candidates: unpacking None would raise this TypeError anyway
             raise TypeError("num_leaves names no candidates to fit")
-        _, self.num_leaves_, booster = best
+        _, chosen, booster = best
+        self.candidate_ = next(label for label, over in candidates if over is chosen)
+        self.params_ = {**params, **chosen}
+        self.num_leaves_ = int(chosen["num_leaves"])
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         # keep only the trees up to the best iteration: smaller bundle, faster predict and explain
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
@@ -257,6 +283,20 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_method_ = method
         self.n_train_, self.n_validation_ = len(Xm), len(Xv)
         return self
+
+    def _boost(self, params: dict, dtrain: lgb.Dataset, dval: lgb.Dataset) -> lgb.Booster:
+        """One candidate's booster, early-stopped on `dval` (`best_iteration`, `best_score` set).
+
+        `training.engine_train` boosts the same candidate on a Dask cluster instead.
+        """
+        return lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.max_rounds,
+            valid_sets=[dval],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
 
     # --------------------------------------------------------------- predicting
     def _margin(self, Xm: np.ndarray) -> np.ndarray:

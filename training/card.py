@@ -39,7 +39,7 @@ def model_card(result) -> str:
         est = head.estimator
         lines.append(
             f"- `{t}`: LightGBM, {est.best_iteration_} trees (early stopping on validation log loss), "
-            f"learning rate {est.learning_rate}, {est.num_leaves_} leaves (validation log loss by candidate: {est.selection_scores_}); calibration `{est.calibration_method_}` "
+            f"learning rate {est.learning_rate}, {getattr(est, 'candidate_', f'{est.num_leaves_} leaves')} (validation log loss by candidate: {est.selection_scores_}); calibration `{est.calibration_method_}` "
             f"chosen by held-out Brier on validation ({', '.join(f'{k} {v:.5f}' for k, v in est.calibration_scores_.items())})"
         )
     lines += ["", "## Test-window metrics", ""]

@@ -76,11 +76,13 @@ def _params(result) -> dict[str, object]:
         "feature_set_version": result.bundle.versions.get("feature_set_version", ""),
         "n_features": len(result.bundle.feature_names),
         **result.split.describe(),
+        **getattr(result, "run_params", {}),
     }
     for t, head in result.bundle.heads.items():
         est = head.estimator
         p[f"{t}_best_iteration"] = est.best_iteration_
         p[f"{t}_num_leaves_chosen"] = est.num_leaves_
+        p[f"{t}_trees_chosen"] = getattr(est, "candidate_", f"{est.num_leaves_} leaves")[:480]
         p[f"{t}_calibration"] = est.calibration_method_
         for k, v in est.get_params().items():
             p[f"{t}_{k}"] = v

@@ -46,9 +46,11 @@ __all__ = [
     "fraud_events",
     "return_events",
     "MATURITY_QUANTILE",
+    "MIN_LABELLED_EVENTS",
 ]
 
 MATURITY_QUANTILE = 0.995
+MIN_LABELLED_EVENTS = 50  # mature labelled events a model needs before its label end
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,11 @@ def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
 
 
 def _events(ids, times, labels, label_end, cutoff, rule) -> LabelledEvents | str:
-    if len(ids) < 50:
-        return f"only {len(ids)} events with mature labels before {label_end} (need at least 50)"
+    if len(ids) < MIN_LABELLED_EVENTS:
+        return (
+            f"only {len(ids)} labelled events before {label_end:%Y-%m-%d %H:%M} UTC "
+            f"(the cut-off less the time labels take to mature); need at least {MIN_LABELLED_EVENTS}"
+        )
     return LabelledEvents(
         ids=ids.to_numpy(),
         times=times.reset_index(drop=True),

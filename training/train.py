@@ -21,18 +21,31 @@ import pandas as pd
 
 from models import SPECS, Bundle, RiskSpec
 from models.bundle import library_versions
+from models.estimator import RiskClassifier
 from training import evaluate as ev
 from training.featureset import FeatureSource, default_feature_source
 from training.split import LabelledEvents, TimeSplit, delay_events, fraud_events, return_events, time_split
 from triage.contract import Dataset
+from triage.errors import NotEnoughDataError
 from triage.settings import Settings
 
-__all__ = ["HeadResult", "ModelResult", "TrainResult", "train_all", "train_risk", "Progress"]
+__all__ = [
+    "HeadResult",
+    "ModelResult",
+    "TrainResult",
+    "train_all",
+    "train_risk",
+    "class_problem",
+    "Progress",
+    "MIN_CLASS_EVENTS",
+]
 
 Progress = Callable[[str], None]
+EstimatorFactory = Callable[[RiskSpec, str, dict], RiskClassifier]
 BASELINE_MAX_ROWS = 200_000
 
 
+MIN_CLASS_EVENTS = 10  # events of each class a head needs in its training window
 REFERENCE_ROWS = 5_000  # training rows kept in the bundle as the monitoring reference
 
 
@@ -60,6 +73,7 @@ class ModelResult:
     skipped_heads: dict[str, str] = field(default_factory=dict)
     # set by the registry
     run_id: str | None = None
+    run_params: dict = field(default_factory=dict)  # logged with the run (e.g. the engine and cluster size)
     version: str | None = None
     promoted: bool | None = None
     gate: dict = field(default_factory=dict)
@@ -128,11 +142,16 @@ def train_all(
     register: bool = True,
     feature_source: FeatureSource | None = None,
     estimator_params: dict | None = None,
+    make_estimator: EstimatorFactory | None = None,
+    run_params: dict | None = None,
 ) -> TrainResult:
     """Train every model the labels allow; evaluate; log, register and gate in MLflow.
 
     `cutoff` (default: the latest event time) is where training stands: events before
     it, outcomes known before it. `register=False` skips MLflow (tests, benchmarks).
+    `make_estimator(spec, target, params)` makes each head's estimator (default
+    `spec.new_estimator`; `training.engine_train` boosts on a cluster); `run_params` are
+    logged with every run.
     """
     t0 = time.perf_counter()
     at: pd.Timestamp = pd.Timestamp(cutoff) if cutoff is not None else ds.max_event_time
@@ -179,10 +198,12 @@ def train_all(
                 truth_dir=truth_dir,
                 progress=progress,
                 estimator_params=estimator_params,
+                make_estimator=make_estimator,
             )
-        except ValueError as exc:  # e.g. a single class in the training window
-            skipped[spec.name] = str(exc)
-            progress(f"{spec.name}: skipped — {exc}")
+            result.run_params = dict(run_params or {})
+        except NotEnoughDataError as exc:  # e.g. a single class in the training window
+            skipped[spec.name] = exc.message
+            progress(f"{spec.name}: skipped — {exc.message}")
             continue
         results[spec.name] = result
         for line in result.summary_lines():
@@ -205,6 +226,7 @@ def train_risk(
     truth_dir: Path | None = None,
     progress: Progress = print,
     estimator_params: dict | None = None,
+    make_estimator: EstimatorFactory | None = None,
 ) -> ModelResult:
     """Fit, calibrate and evaluate every head of one risk on its time split."""
     t0 = time.perf_counter()
@@ -225,18 +247,19 @@ def train_risk(
     for hs in spec.heads:
         y = events.labels[hs.target].to_numpy()
         y_tr, y_va, y_te = (y[getattr(split, p)] for p in ("train", "validation", "test"))
-        if len(np.unique(y_tr)) < 2 or len(np.unique(y_va)) < 2:
-            why = f"only one class of {hs.target} in the training or validation window"
+        why = class_problem(hs.target, {"training": y_tr, "validation": y_va, "test": y_te}, split)
+        if why is not None:
             if len(spec.heads) == 1:
-                raise ValueError(why)
+                raise NotEnoughDataError(why)
             skipped_heads[hs.target] = why
             progress(f"{spec.name}/{hs.target}: skipped — {why}")
             continue
         with _step(progress, f"{spec.name}/{hs.target}: fit + calibrate"):
-            est = spec.new_estimator(hs.target, **(estimator_params or {}))
+            est = (make_estimator(spec, hs.target, estimator_params or {}) if make_estimator is not None
+                   else spec.new_estimator(hs.target, **(estimator_params or {})))
             est.fit(parts["train"], y_tr, eval_set=(parts["validation"], y_va))
         progress(
-            f"{spec.name}/{hs.target}: {est.best_iteration_} trees of {est.num_leaves_} leaves, calibration {est.calibration_method_} "
+            f"{spec.name}/{hs.target}: {est.best_iteration_} trees of {est.candidate_}, calibration {est.calibration_method_} "
             f"(held-out Brier {', '.join(f'{k} {v:.5f}' for k, v in est.calibration_scores_.items())})"
         )
         estimators[hs.target] = est
@@ -245,7 +268,7 @@ def train_risk(
                 hs, est, parts["test"], y_tr, y_te, own_cols, split, oracle, test_ids
             )
     if not estimators:
-        raise ValueError("no head could be trained: " + "; ".join(skipped_heads.values()))
+        raise NotEnoughDataError("no head could be trained: " + "; ".join(skipped_heads.values()))
 
     bundle = spec.make_bundle(
         estimators,
@@ -281,6 +304,40 @@ def train_risk(
         seconds=time.perf_counter() - t0,
         skipped_heads=skipped_heads,
     )
+
+
+def class_problem(target: str, parts: dict[str, np.ndarray], split: TimeSplit) -> str | None:
+    """Why a head cannot be trained and judged on these windows, or None when it can.
+
+    The training window needs at least `MIN_CLASS_EVENTS` events of each of two classes
+    (binary: both; dispositions: at least two classes), validation and test at least one of
+    each (validation: early stopping and calibration; test: the metric the gate judges).
+    """
+    counts = {part: pd.Series(y).value_counts() for part, y in parts.items()}
+    train = counts["training"]
+    if (train >= MIN_CLASS_EVENTS).sum() < 2:
+        n = int(train.sum())
+        if set(train.index) <= {True, False}:
+            pos, neg = int(train.get(True, 0)), int(train.get(False, 0))
+            return (
+                f"{target}: {pos} positive and {neg} negative labelled events in the training window; "
+                f"need at least {MIN_CLASS_EVENTS} of each"
+            )
+        shown = ", ".join(f"{k} {v}" for k, v in train.items())
+        return (
+            f"{target}: fewer than two classes with {MIN_CLASS_EVENTS}+ events among the {n} labelled "
+            f"in the training window ({shown}); need at least two"
+        )
+    for part in ("validation", "test"):
+        if len(counts[part]) < 2:
+            start, end = split.windows[part]
+            shown = ", ".join(f"{k} {v}" for k, v in counts[part].items()) or "no events"
+            purpose = "stop early and calibrate" if part == "validation" else "judge the model"
+            return (
+                f"{target}: one class only in the {part} window {str(start)[:10]} → {str(end)[:10]} "
+                f"({shown}); need two to {purpose}"
+            )
+    return None
 
 
 def _evaluate_head(hs, est, X_test, y_train, y_test, own_cols, split, oracle, test_ids) -> HeadResult:

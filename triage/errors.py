@@ -10,12 +10,14 @@ __all__ = [
     "TriageError",
     "ContractError",
     "ConfigError",
+    "NotEnoughDataError",
     "NotFoundError",
     "ConflictError",
     "UnavailableError",
     "AuthenticationError",
     "PermissionDeniedError",
     "PayloadTooLargeError",
+    "RateLimitedError",
 ]
 
 
@@ -25,9 +27,10 @@ class TriageError(Exception):
     status: int = 500
     code: str = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s  # when to try again (503, 429: the Retry-After header)
 
 
 class ContractError(TriageError):
@@ -42,6 +45,14 @@ class ConfigError(TriageError):
 
     status = 500
     code = "config"
+
+
+class NotEnoughDataError(TriageError):
+    """The data is valid but cannot support what was asked: too few labelled events, no
+    labels in the window, one class only. Said in one line; the rest goes on where it can."""
+
+    status = 422
+    code = "not_enough_data"
 
 
 class NotFoundError(TriageError):
@@ -80,3 +91,10 @@ class PayloadTooLargeError(TriageError):
 
     status = 413
     code = "too_large"
+
+
+class RateLimitedError(TriageError):
+    """An API key above its request rate (`rate_limit_per_second`)."""
+
+    status = 429
+    code = "rate_limited"

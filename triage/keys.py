@@ -14,11 +14,12 @@ import hmac
 import re
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from cachetools import TTLCache
 
 from triage.errors import AuthenticationError, ContractError, NotFoundError, PermissionDeniedError
 from triage.settings import Settings
@@ -37,6 +38,7 @@ __all__ = [
 
 SCOPES = ("decide", "outcomes", "read", "admin", "review")  # review: the review queue and console only
 KEY_PREFIX = "trg_"
+_KEY_SHAPE = re.compile(r"^trg_[A-Za-z0-9_-]{43}$")  # what create_key makes
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -127,14 +129,21 @@ def list_keys(settings: Settings, *, store: Store | None = None) -> list[KeyReco
 
 
 class KeyRing:
-    """Authenticates `X-API-Key` values against the store, with a short cache."""
+    """Authenticates `X-API-Key` values against the store, with a short cache.
+
+    Only keys that authenticated are cached (a `cachetools.TTLCache`: least recently used
+    out first, each entry trusted `ttl_s`), so a stream of unknown keys neither evicts the
+    valid ones nor is ever remembered; a store that fails is never remembered either (the
+    error reaches the caller as 503). A value that cannot be a key (not `trg_` + 43
+    URL-safe characters) is refused without a database read.
+    """
 
     def __init__(self, store: Store, *, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
         self._store = store
         self._ttl_s = ttl_s
-        self._max = max_entries
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._cache: TTLCache[str, ApiKey] | None = TTLCache(max_entries, ttl_s) if ttl_s > 0 else None
         self._lock = threading.Lock()
+        self.lookups = 0  # store reads (tests, metrics)
 
     def has_active_keys(self) -> bool:
         return any(k.revoked_at is None for k in self._store.list_keys())
@@ -142,22 +151,25 @@ class KeyRing:
     def authenticate(self, presented: str | None) -> ApiKey:
         if not presented:
             raise AuthenticationError("missing X-API-Key header; create a key with `triage keys create`")
+        if not _KEY_SHAPE.match(presented):
+            raise AuthenticationError("unknown or revoked API key")
         digest = hash_key(presented)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            found = hit[1]
-        else:
-            found = self._lookup(digest)
-            with self._lock:
-                if len(self._cache) >= self._max:
-                    self._cache.clear()
-                self._cache[digest] = (now + self._ttl_s, found)
+        cache = self._cache
+        if cache is not None:
+            with self._lock:  # a TTLCache is not thread-safe; a get also reorders and expires
+                hit = cache.get(digest)
+            if hit is not None:
+                return hit
+        found = self._lookup(digest)  # UnavailableError propagates: nothing cached
         if found is None:
             raise AuthenticationError("unknown or revoked API key")
+        if cache is not None:
+            with self._lock:
+                cache[digest] = found
         return found
 
     def _lookup(self, digest: str) -> ApiKey | None:
+        self.lookups += 1
         rec = self._store.find_key(digest)
         if rec is None or rec.revoked_at is not None or not hmac.compare_digest(rec.key_hash, digest):
             return None
@@ -165,4 +177,5 @@ class KeyRing:
 
     def forget(self) -> None:
         with self._lock:
-            self._cache.clear()
+            if self._cache is not None:
+                self._cache.clear()

@@ -109,6 +109,24 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="how long a worker trusts a key lookup (revocation delay)"
     )
+    key_cache_size: int = Field(default=10_000, ge=1, le=10_000_000, description="valid keys a worker remembers (LRU)")
+    rate_limit_per_second: float = Field(
+        default=0, ge=0, description="requests a second one API key may make to one worker (0: no limit); 429 above"
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, description="requests above the rate a key may make at once")
+    retry_after_seconds: int = Field(default=2, ge=1, le=3600, description="Retry-After on a 503")
+    store_retry_max_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="longest wait between two attempts to reach an unreachable store"
+    )
+    pg_pool_size: int = Field(default=8, ge=1, le=200, description="most PostgreSQL connections per worker")
+    pg_pool_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="how long a request waits for a PostgreSQL connection before 503"
+    )
+    read_max_days: int = Field(default=31, ge=1, le=3660, description="widest since/until window of a read route")
+    read_max_rows: int = Field(
+        default=200_000, ge=1, description="most decisions one summary may aggregate (422 above: narrow the window)"
+    )
+    page_max_items: int = Field(default=500, ge=1, le=10_000, description="most items on one page of a list route")
     reload_poll_seconds: float = Field(
         default=2.0, gt=0, le=300, description="how often a worker checks for a reload made by another"
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AppState, DecideContext, DecideDep, ReadKey, StoreDep
+from api.deps import AppState, DecideContext, DecideDep, ReadKey, StateDep, StoreDep
+from api.paging import decode_cursor, encode_cursor, read_window
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
-from api.schemas import BatchRequest, BatchResponse, DecisionResponse, OrderEvent, ReturnEvent
-from triage.audit_flow import decide_events_async
+from api.schemas import BatchRequest, BatchResponse, DecisionPage, DecisionResponse, OrderEvent, ReturnEvent
+from triage.audit_flow import decide_events_async, iso
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
 from triage.events import EventKind
 
@@ -21,7 +23,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 _PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem+json"}
-_ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (401, 403, 409, 413, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (401, 403, 409, 413, 422, 429, 503)}
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "order": TypeAdapter(OrderEvent),
     "return": TypeAdapter(ReturnEvent),
@@ -137,7 +139,35 @@ async def decide_returns_batch(body: BatchRequest, request: Request, ctx: Decide
     return await _batch("return", body, request, ctx)
 
 
-@router.get("/decisions/{decision_id}", responses=_ERRORS)
+@router.get("/decisions", response_model=DecisionPage, responses=_ERRORS)
+def list_decisions(
+    key: ReadKey,
+    store: StoreDep,
+    state: StateDep,
+    since: Annotated[datetime | None, Query(description="received from (default: 7 days before until)")] = None,
+    until: Annotated[datetime | None, Query(
+        description="received before (default: now, or since + read_max_days when since is given)")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="items on this page (at most page_max_items)")] = 100,
+    cursor: Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page")] = None,
+) -> JSONResponse:
+    """Audited decisions received in [since, until), oldest first, a page at a time: pass
+    `next_cursor` back (with the same window) until it is null. The window is at most
+    `read_max_days` wide."""
+    start, end = read_window(since, until, now=datetime.now(UTC), max_days=state.settings.read_max_days)
+    n = min(limit, state.settings.page_max_items)
+    after = decode_cursor(cursor) if cursor else None
+    rows = store.page_decisions(since=start, until=end, after=after, limit=n + 1)
+    more = len(rows) > n
+    rows = rows[:n]
+    last = rows[-1] if rows and more else None
+    return JSONResponse({
+        "items": [r.to_public() for r in rows],
+        "next_cursor": encode_cursor(last.received_at, last.decision_id) if last is not None else None,
+        "window": {"since": iso(start), "until": iso(end)},
+    })
+
+
+@router.get("/decisions/{decision_id}", responses={**_ERRORS, 404: _PROBLEM})
 def get_decision(decision_id: str, key: ReadKey, store: StoreDep) -> JSONResponse:
     """The decision as audited: request, features used, the answer given, timings."""
     rec = store.get_decision(decision_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -9,32 +10,52 @@ from fastapi import APIRouter, Request, Response, Security
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import StateDep, _api_key_header
+from api.deps import AppState, StateDep, _api_key_header
 from api.metrics import CONTENT_TYPE_LATEST, scrape_gauges
-from triage.errors import TriageError
+from triage.errors import TriageError, UnavailableError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
+def _unrecoverable(state: AppState) -> list[str]:
+    """What this process cannot get over by itself (then only a restart helps)."""
+    out = list(state.fatal)
+    task = state.supervisor
+    if task is not None and task.done():
+        exc = None if task.cancelled() else task.exception()
+        out.append(f"store supervisor stopped: {type(exc).__name__ if exc else 'cancelled'}: {exc or ''}".rstrip(": "))
+    return out
 
 
-@router.get("/readyz")
+@router.get("/healthz", responses={503: {"description": "the process cannot recover by itself: restart it"}})
+async def healthz(state: StateDep) -> JSONResponse:
+    """The process is alive and can recover by itself (200), even while a store is down
+    (`/readyz` says so); 503 with the reasons when only a restart can help."""
+    problems = _unrecoverable(state)
+    if problems:
+        return JSONResponse({"status": "failed", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", responses={503: {"description": "not ready: the reasons, and Retry-After"}})
 async def readyz(state: StateDep) -> JSONResponse:
     """Ready to decide: the audit store answers and a policy is loaded (503 otherwise).
 
     A model that failed to load or a down online store leaves the service ready but
-    `degraded` (rules-only decisions), with the reasons listed.
+    `degraded` (rules-only decisions), with the reasons listed. While the audit store is
+    unreachable the reason says when it is tried next.
     """
-    problems: list[str] = list(state.startup_problems)
-    ready = True
+    problems: list[str] = list(state.startup_problems) + _unrecoverable(state)
+    ready = not state.fatal
     if state.store is None:
         ready = False
+        retry = ""
+        if state.store_retry_at is not None and not state.fatal:
+            retry = f" (next attempt in {max(0.0, state.store_retry_at - time.time()):.1f} s)"
+        if not state.fatal:
+            problems.append(f"audit store: {state.store_problem or 'not open yet'}{retry}")
     else:
         try:
             await run_in_threadpool(state.store.ping)
@@ -55,6 +76,9 @@ async def readyz(state: StateDep) -> JSONResponse:
                 await run_in_threadpool(online.ping)
             except TriageError as exc:
                 problems.append(f"online store: {exc.message} (decisions are rules-only, degraded)")
+            else:
+                if getattr(online, "lagging", False):
+                    problems.append("online store: catching up with decisions made while it was down")
     status = "ready" if ready and not problems else "degraded" if ready else "unavailable"
     body = {
         "status": status,
@@ -62,7 +86,9 @@ async def readyz(state: StateDep) -> JSONResponse:
         "policy_version": services.policy_version if services else None,
         "models": services.model_versions() if services else {},
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    if ready:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(state.settings.retry_after_seconds)})
 
 
 @router.get("/metrics", response_class=Response)
@@ -71,7 +97,8 @@ def metrics(
 ) -> Response:
     """Prometheus metrics; open unless `metrics_open` is false (then the `read` scope is needed)."""
     if not state.settings.metrics_open:
-        assert state.keys is not None
+        if state.keys is None:
+            raise UnavailableError("the key store is not open; metrics need a read key")
         key = state.keys.authenticate(presented)
         key.require("read")
     extra = scrape_gauges(state.store.ping if state.store is not None else None,

@@ -86,3 +86,70 @@ def test_a_single_class_cannot_be_fitted(binary_data):
     X, _ = binary_data
     with pytest.raises(ValueError, match="two classes"):
         RiskClassifier().fit(X, np.zeros(len(X), dtype=bool))
+
+
+def _noisy_small(seed: int, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A weak signal among many noise columns: easy to overfit with a few hundred rows."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({f"noise_{i}": rng.normal(size=n) for i in range(20)})
+    X["signal"] = rng.normal(size=n)
+    y = rng.random(n) < 1 / (1 + np.exp(-(X["signal"].to_numpy() - 1.0)))
+    return X, y
+
+
+def test_small_data_tries_regularised_candidates_and_keeps_the_best_on_validation():
+    X, y = _noisy_small(4, 1200)
+    est = _fit(X, y)
+    assert len(est.selection_scores_) == 4  # 7 and 31 leaves, then two regularised ones
+    best = min(est.selection_scores_, key=est.selection_scores_.__getitem__)
+    assert est.selection_scores_[best] == min(est.selection_scores_.values())
+    assert est.num_leaves_ == int(best.split()[0])
+    assert est.candidate_ == best and est.params_["num_leaves"] == est.num_leaves_
+    regularised = [k for k in est.selection_scores_ if "L2" in k]
+    assert all(f"min {max(20, 900 // 100)} rows a leaf" in k for k in regularised)  # 900 training rows
+    assert len(_fit(X, y, regularisation="none").selection_scores_) == 2
+    assert len(_fit(X, y, small_data_rows=500).selection_scores_) == 2  # above the threshold: leaves only
+
+
+def test_vector_scaling_corrects_a_class_the_booster_over_predicts():
+    """Check that per-class scale and bias fix a biased class that one temperature cannot."""
+    from models.calibration import make_calibrator
+
+    rng = np.random.default_rng(8)
+    n, k = 6000, 4
+    true = rng.normal(size=(n, k)) * 1.5
+    p = np.exp(true) / np.exp(true).sum(axis=1, keepdims=True)
+    y = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    margin = true + np.array([1.5, 0.0, 0.0, 0.0])  # class 0 over-predicted
+    half = n // 2
+
+    def nll(method: str) -> float:
+        cal = make_calibrator(method, k).fit(margin[:half], y[:half])
+        q = cal.transform(margin[half:])
+        return float(-np.mean(np.log(q[np.arange(n - half), y[half:]])))
+
+    assert nll("vector") < nll("temperature") - 0.05
+    method, scores = choose_calibration(margin, y, k)
+    assert method == "vector" and set(scores) == {"none", "temperature", "vector"}
+
+
+@pytest.mark.parametrize("dtype", ["category", "object"])
+def test_a_categorical_column_missing_in_every_training_row_is_scored_as_missing(binary_data, dtype):
+    """A retailer's export with an empty column: no learned categories, nothing to index into."""
+    X, y = binary_data
+    X = X.assign(promo=pd.Series([None] * len(X), dtype=dtype))
+    est = _fit(X, y)
+    assert list(est.category_maps_["promo"]) == []
+    filled = X.iloc[:5].assign(promo=pd.Series(["SPRING"] * 5, dtype=dtype, index=X.index[:5]))
+    np.testing.assert_allclose(est.predict_proba(filled), est.predict_proba(X.iloc[:5]))
+    assert np.isnan(est.encode(filled)[:, list(est.feature_names_in_).index("promo")]).all()
+
+
+def test_categorical_codes_map_missing_values_to_missing_and_known_ones_to_their_code(binary_data):
+    X, y = binary_data
+    est = _fit(X, y)
+    rows = pd.DataFrame({"channel": pd.Categorical([None, "app", "web", "kiosk"], categories=["kiosk", "web", "app"])})
+    codes = est.encode(rows.reindex(columns=est.feature_names_in_))[:, list(est.feature_names_in_).index("channel")]
+    cats = list(est.category_maps_["channel"])
+    assert np.isnan(codes[0]) and np.isnan(codes[3])  # missing; unseen in training
+    assert codes[1] == cats.index("app") and codes[2] == cats.index("web")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -117,3 +118,39 @@ def test_per_day_figures_use_each_kinds_own_span():
     t = backtest(default_policy(), _orders(), returns).table()
     assert t.loc["order reviews / day", "no automation"] == pytest.approx(4 / 2)
     assert t.loc["return reviews / day", "no automation"] == pytest.approx(40 / 10)
+
+
+def test_fraud_is_judged_on_mature_labels_only_and_delay_on_every_order():
+    orders = _orders()
+    orders.loc[1:, "is_fraud"] = None  # only the first order's label window has passed
+    report = backtest(default_policy(), orders)
+    policy = report.table()["policy"]
+    assert policy["late orders expedited"] == 1  # the late order's fraud label is immature
+    assert policy["fraud value stopped"] == pytest.approx(300 * 0.95)
+    assert policy["good orders held"] == 0
+    assert report.notes == ("fraud judged on the 1 of 4 orders whose fraud label has matured; "
+                            "delay and returns on every event",)
+
+
+def test_a_window_without_one_mature_fraud_label_leaves_fraud_out_and_says_so(tmp_path):
+    orders = _orders().assign(is_fraud=None)
+    report = backtest(default_policy(), orders, scored_returns(20))
+    t = report.table()
+    assert t.loc["fraud cost"].isna().all() and t.loc["fraud value stopped"].isna().all()
+    assert t.loc["late orders expedited", "policy"] == 1
+    assert t.loc["total cost", "policy"] == pytest.approx(
+        t.loc["delay cost", "policy"] + t.loc["returns cost", "policy"]
+    )
+    text = report.to_text()
+    assert "fraud left out" in text.splitlines()[1]
+    assert "fraud left out" in report.to_html(tmp_path / "b.html").read_text()
+
+
+def test_an_empty_window_is_one_clear_error_and_returns_alone_are_judged():
+    from triage.errors import NotEnoughDataError
+
+    with pytest.raises(NotEnoughDataError, match="nothing to replay"):
+        backtest(default_policy(), _orders().iloc[0:0])
+    report = backtest(default_policy(), _orders().iloc[0:0], scored_returns(30))
+    assert report.n_orders == 0 and report.n_returns == 30
+    assert math.isfinite(report.table().loc["returns cost", "policy"])

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.policy.factories import make_policy, policy_data
-from triage.policy import load_policy, write_policy
+from tests.policy.factories import make_policy, policy_data, scored_orders
+from triage.policy import default_policy, load_policy, write_policy
 from triage.policy.tune import tune_policy
 
 # Hand-priced costs: fraud loss = order value; verify stops half (cost 1, friction 1),
@@ -146,3 +146,21 @@ def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity
     assert set(over.x) == set(curve.loc[~curve["feasible"].astype(bool), "hold_threshold"])
     page = result.to_html(tmp_path / "tune.html").read_text()
     assert page.count("* plotly.js v") == 1 and "fraud_hold" in page
+
+
+def test_fraud_thresholds_are_kept_with_the_reason_when_no_fraud_label_has_matured():
+    df = scored_orders(400, seed=3).assign(is_fraud=np.nan)
+    policy = default_policy()
+    result = tune_policy(policy, df)
+    assert set(result.thresholds) == {"delay_notify", "delay_expedite"}
+    assert result.policy.thresholds["fraud_hold"] == policy.thresholds["fraud_hold"]
+    assert result.kept == {"fraud": "no scored order in the window has a mature fraud label"}
+    assert "fraud thresholds kept as they were: no scored order" in result.to_text()
+
+
+def test_nothing_to_tune_is_one_clear_error():
+    from triage.errors import NotEnoughDataError
+
+    df = scored_orders(50).assign(p_fraud=np.nan, is_late=np.nan)
+    with pytest.raises(NotEnoughDataError, match="nothing to tune: fraud: no p_fraud scores.*delay: no scored"):
+        tune_policy(default_policy(), df)

@@ -10,7 +10,6 @@ reason, except under CI (`CI=true`), where they fail the run. `TRIAGE_TEST_PG_UR
 
 from __future__ import annotations
 
-import pickle
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
 from triage.events import EVENT_ID, EVENT_TIME
 from triage.settings import Settings
-from triage.stores import DecisionRecord, OutcomeRecord, open_store
+from triage.stores import DecisionRecord, OutcomeRecord, open_store, plain
 from triage.stores.log_recovery import recover_log
 from triage.stores.online import OnlineState, load_online, open_online, recover_from_audit
 
@@ -125,7 +124,7 @@ def _log_bodies(log_: Any) -> list[tuple]:
     out, pos = [], log_.start()
     while entries := log_.read(pos):
         for pos, body in entries:  # noqa: B007 - the last position read
-            out.append(pickle.loads(body))
+            out.append(plain.loads(body))
     return out
 
 
@@ -235,7 +234,7 @@ def test_a_recent_row_whose_append_is_in_flight_is_not_appended_twice(tmp_path):
         def read(self, after: Any, limit: int = 5000) -> list:
             got = log_.read(after, limit)
             if not got and not log_.read(0):
-                log_.append([pickle.dumps(("order", event))])
+                log_.append([plain.dumps(("order", event))])
             return got
 
     try:
@@ -279,16 +278,21 @@ def test_rows_from_before_the_migration_are_not_pending(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "SCHEMA_VERSION", 1)
     old = open_store(url)
     event = {"order_id": "o1", "created_at": datetime(2030, 1, 1, tzinfo=UTC), "lines": []}
-    with old._tx() as cur:  # type: ignore[attr-defined]  # a version-1 insert
+    with old._tx() as cur:  # type: ignore[attr-defined]  # a version-1 insert (every field a JSON column)
         rec = _decision("order", event, datetime.now(UTC))
-        cols = ", ".join(base._DECISION_COLUMNS)
-        cur.execute(f"INSERT INTO decisions ({cols}) VALUES ({old._marks(len(base._DECISION_COLUMNS))})",  # type: ignore[attr-defined]
-                    old._decision_params(rec))  # type: ignore[attr-defined]
+        v1 = [c for c in base._DECISION_COLUMNS if c != "packed"]
+        d = old.dialect  # type: ignore[attr-defined]
+        values = [d.json_in(getattr(rec, c)) if c in base._DECISION_JSON
+                  else d.ts_in(getattr(rec, c)) if c in ("event_time", "received_at")
+                  else d.bool_in(rec.degraded) if c == "degraded" else getattr(rec, c) for c in v1]
+        cur.execute(f"INSERT INTO decisions ({', '.join(v1)}) VALUES ({old._marks(len(v1))})",  # type: ignore[attr-defined]
+                    tuple(values))
     old.close()
     monkeypatch.undo()
     store = open_store(url)
     try:
         assert store.pending_online("decisions") == []  # type: ignore[attr-defined]
+        assert store.get_decision(rec.decision_id) == rec  # a row of before v3 reads as it was written
         store.insert_decisions([_decision("order", {**event, "order_id": "o2"}, datetime.now(UTC))])
         assert [r.entity_id for r in store.pending_online("decisions")] == ["o2"]  # type: ignore[attr-defined]
     finally:

@@ -113,3 +113,28 @@ def test_an_earlier_cutoff_never_sees_later_events_or_outcomes(sim_ds):
     delivered = known.loc[ev.ids, "delivered_at"]
     on_time = ~ev.labels["late"].to_numpy()
     assert (delivered[on_time] < cutoff).all()
+
+
+def test_a_head_needs_both_classes_in_every_window_and_ten_of_each_in_training():
+    from training.split import time_split
+    from training.train import MIN_CLASS_EVENTS, class_problem
+
+    times = pd.Series(pd.date_range("2026-01-01", periods=200, freq="h", tz="UTC"))
+    split = time_split(times)
+    y = np.zeros(200, dtype=bool)
+
+    def parts(y):
+        return {"training": y[split.train], "validation": y[split.validation], "test": y[split.test]}
+
+    y[split.train[:MIN_CLASS_EVENTS - 1]] = True
+    assert class_problem("late", parts(y), split) == (
+        f"late: {MIN_CLASS_EVENTS - 1} positive and {len(split.train) - MIN_CLASS_EVENTS + 1} negative "
+        f"labelled events in the training window; need at least {MIN_CLASS_EVENTS} of each"
+    )
+    y[split.train[:MIN_CLASS_EVENTS]] = True
+    y[split.validation[:1]] = True
+    why = class_problem("late", parts(y), split)  # no late order in the test window: nothing to judge
+    assert why is not None and why.startswith("late: one class only in the test window")
+    assert why.endswith("(False 30); need two to judge the model")
+    y[split.test[:1]] = True
+    assert class_problem("late", parts(y), split) is None

@@ -4,7 +4,8 @@ Each command parses its options, calls one core function and prints what it did;
 commands live by group in `data.py`, `modelling.py` and `service.py`. Heavy imports
 (pandas, LightGBM, MLflow) happen inside the commands so that `triage --help` stays
 instant. Errors the core raises on purpose print as one line and exit 1; usage errors
-exit 2; `validate` exits 1 when the dataset has errors, `monitor` 3 on an alert.
+exit 2; `validate` exits 1 when the dataset has errors, `monitor` 3 on an alert. Anything
+else is a bug: one line naming it, exit 70, the traceback only with `TRIAGE_DEBUG=1`.
 
 `main(argv)` runs one invocation and returns its exit code (tests call it directly);
 `python -m triage` and the `triage` script both go through it.
@@ -12,8 +13,11 @@ exit 2; `validate` exits 1 when the dataset has errors, `monitor` 3 on an alert.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +64,16 @@ modelling.register(app)
 service.register(app)
 
 
+def _command_name(argv: list[str]) -> str:
+    """The sub-command a command line ran (`train`, `policy tune`), for the one-line error."""
+    import click
+
+    words = [a for a in argv if not a.startswith("-")]
+    group = typer.main.get_command(app)
+    sub = group.commands.get(words[0]) if words and isinstance(group, click.Group) else None
+    return " ".join(words[: 2 if isinstance(sub, click.Group) else 1])
+
+
 def main(argv: Sequence[str] | None = None, *, out: Output | None = None) -> int:
     """Run `triage` with `argv` (default: the process arguments); returns the exit code.
 
@@ -80,6 +94,17 @@ def main(argv: Sequence[str] | None = None, *, out: Output | None = None) -> int
     except TriageError as exc:
         print_error(exc.message)
         return 1
+    except Exception as exc:  # a bug, not the data: one line for the user, the traceback on request
+        if os.environ.get("TRIAGE_DEBUG"):
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        command = _command_name(list(argv) if argv is not None else sys.argv[1:])
+        print_error(
+            f"`triage {command}` failed unexpectedly ({type(exc).__name__}: {exc}, at "
+            f"{Path(where.filename).name}:{where.lineno}); this is a bug — please report it with "
+            "TRIAGE_DEBUG=1 set for the full traceback"
+        )
+        return 70  # EX_SOFTWARE: not the user's input (usage errors are 2)
     finally:
         reset_output(token)
     if owner:

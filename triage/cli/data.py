@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from triage.cli._output import TIMESTAMP, load_data, output
+from triage.cli.engine import ClusterOpt, Engine, EngineOpt, PartitionsOpt, WorkersOpt, run_job, source
 
 __all__ = ["register", "DataOpt", "QuarantineOpt", "SinceOpt"]
 
@@ -88,11 +89,21 @@ def features(
     out: Annotated[Path, typer.Option(help="folder for order_features/return_features.parquet")],
     quarantine: QuarantineOpt = None,
     since: SinceOpt = None,
+    engine: EngineOpt = Engine.local,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = 2,
+    partitions: PartitionsOpt = None,
 ) -> None:
     """Write point-in-time order and return feature tables."""
     from features import build_order_features, build_return_features
 
     o = output()
+    if engine is Engine.dask:  # OUT/order_features/ and OUT/return_features/, partitioned Parquet
+        run = run_job("write_features", cluster, workers, data=source(data), out=source(out), since=since,
+                      partitions=partitions)
+        o.say(f"done in {run.seconds:.1f} s")
+        o.add(tables=run.outputs, seconds=round(run.seconds, 2))
+        return
     builds = (("order_features", build_order_features), ("return_features", build_return_features))
     tables = {}
     with o.working("features"):

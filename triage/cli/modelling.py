@@ -13,6 +13,7 @@ import typer
 
 from triage.cli._output import TIMESTAMP, load_data, output
 from triage.cli.data import DataOpt, QuarantineOpt, SinceOpt
+from triage.cli.engine import ClusterOpt, Engine, EngineOpt, PartitionsOpt, WorkersOpt, run_job, source
 from triage.errors import TriageError
 
 __all__ = ["register", "RETURN_SCORE_COLUMNS"]
@@ -34,12 +35,23 @@ def train(
         int,
         typer.Option(metavar="DAYS", help="days after an order before 'no chargeback' counts as legitimate"),
     ] = 60,
+    engine: EngineOpt = Engine.local,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = 2,
+    partitions: PartitionsOpt = None,
 ) -> None:
     """Train, evaluate and register the delay, fraud and returns models."""
     from training import train_all
     from triage.settings import get_settings
 
     o = output()
+    if engine is Engine.dask:
+        result = run_job("train_on_engine", cluster, workers, data=str(data), partitions=partitions,
+                         quarantine=quarantine, cutoff=cutoff, experiment=experiment,
+                         fraud_label_window_days=fraud_label_window, settings=get_settings())
+        o.say(result.summary())
+        o.add(summary=result.summary(), tracking_uri=get_settings().tracking_uri)
+        return
     with o.working("train"):
         o.progress(f"loading {data}")
         ds = load_data(data, quarantine)
@@ -112,23 +124,32 @@ def score(
         Path | None, typer.Option(help="policy file for the decision columns (default: active policy)")
     ] = None,
     scores_only: Annotated[bool, typer.Option(help="write the scores without decision columns")] = False,
+    engine: EngineOpt = Engine.local,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = 2,
+    partitions: PartitionsOpt = None,
 ) -> None:
     """Score orders and returns with the champion models, with decisions."""
+    from triage.settings import get_settings
 
     o = output()
+    settings = get_settings()
+    if engine is Engine.dask:  # the --scores-only columns, as OUT/order_scores/ and OUT/return_scores/
+        run = run_job("score_partitioned", cluster, workers, data=source(data), out=source(out),
+                      bundles=_bundles(settings), since=since, partitions=partitions)
+        o.say(f"done in {run.seconds:.1f} s")
+        o.add(outputs=run.outputs, seconds=round(run.seconds, 2))
+        return
     with o.working("score"):
-        paths, orders, returns = _score(o, data, out, quarantine, since, policy, scores_only)
+        paths, orders, returns = _score(o, settings, data, out, quarantine, since, policy, scores_only)
     for what, path in paths.items():
         o.say(f"{what}: {path}")
     o.add(**{what: path for what, path in paths.items()}, orders_scored=len(orders), returns_scored=len(returns))
 
 
-def _score(o, data, out, quarantine, since, policy, scores_only):
-    from triage.settings import get_settings
-
+def _score(o, settings, data, out, quarantine, since, policy, scores_only):
     o.progress(f"loading {data}")
     ds = load_data(data, quarantine)
-    settings = get_settings()
     bundles = _bundles(settings)
     if scores_only:
         from training import score_dataset, write_scores
@@ -199,13 +220,8 @@ def _replay(o, settings, chosen, other, history, html):
     from triage.policy.backtest import backtest as run_backtest
 
     orders = history.orders
-    if orders["is_fraud"].notna().any():  # judge fraud handling only where the label has matured
-        mature = orders["is_fraud"].notna()
-        if (~mature).any():
-            o.say(f"{int((~mature).sum())} orders left out: their fraud label window has not passed yet")
-        orders = orders[mature]
-    if orders.empty:
-        raise TriageError("no orders with mature labels after the champions' training window; use an earlier --since")
+    if orders.empty and history.returns.empty:
+        raise TriageError("no orders or returns after the champions' training window; use an earlier --since")
     report = run_backtest(chosen, orders, history.returns, against=other, progress=o.progress)
     path = Path(html or Path(settings.home) / "reports" / "backtest.html")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ Inputs (built by the loaders; columns not listed are passed to the rules as even
 ``orders_scored`` — one row per order:
     created_at   timestamp (UTC)          order_total  float
     p_fraud      float, NaN = absent      p_late       float, NaN = absent
-    is_fraud     0/1 (NaN: no label yet, counted as legitimate)
+    is_fraud     0/1 (NaN: no label yet — left out of the fraud figures, which are judged on
+                 labelled orders only; with none, fraud is left out and the report says so)
     is_late      0/1 (NaN: unknown, counted as on time)
     + any contract order columns and derived fields the rules read (customer_id, channel,
       payment_method, device_id, email_hash, shipping_postcode, fulfillment_type,
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from triage.errors import NotEnoughDataError
 from triage.policy.costs import delay_cost, fraud_cost_by_action, refund_cost
 from triage.policy.decide import decide_order, decide_return
 from triage.policy.model import Policy
@@ -98,10 +100,22 @@ def _day(ts: pd.Series) -> pd.Series:
     return pd.to_datetime(ts, utc=True).dt.floor("D")
 
 
+# order metrics that need the fraud label: judged only on orders whose label has matured
+FRAUD_METRICS = (
+    "fraud value stopped",
+    "fraud value missed",
+    "good orders held",
+    "good orders verified",
+    "friction cost",
+    "fraud cost",
+)
+
+
 def _order_metrics(
     policy: Policy, orders: pd.DataFrame, dec: pd.DataFrame, n_days: int
 ) -> tuple[dict, pd.Series]:
     c = policy.costs
+    labelled = orders["is_fraud"].notna().to_numpy()  # fraud is judged on mature labels only
     fraud = orders["is_fraud"].astype(float).fillna(0).to_numpy()
     late = (
         orders["is_late"].astype(float).fillna(0).to_numpy() if "is_late" in orders else np.zeros(len(orders))
@@ -120,6 +134,7 @@ def _order_metrics(
     flagged = np.fromiter((bool(x) for x in dec["delay_actions"]), bool, len(acts))
     expedited = np.fromiter(("expedite" in x for x in dec["delay_actions"]), bool, len(acts))
     fraud_value = fraud * total * c.fraud_loss_rate
+    good = labelled & (fraud == 0)
     m = {}
     for a in FRAUD_ACTIONS[:-1]:  # never cancel_order: the guardrail every policy carries
         m[f"{a} / day"] = float((acts == a).sum() / n_days)
@@ -129,17 +144,20 @@ def _order_metrics(
         )
     reviews = pd.Series(held.astype(int), index=orders.index).groupby(_day(orders["created_at"])).sum()
     m["order reviews / day"] = float(held.sum() / n_days)
-    m["fraud value stopped"] = float((fraud_value * catch).sum())
-    m["fraud value missed"] = float((fraud_value * (1 - catch)).sum())
-    m["good orders held"] = float((held & (fraud == 0)).sum())
-    m["good orders verified"] = float(((acts == "verify_customer") & (fraud == 0)).sum())
-    m["friction cost"] = float(((1 - fraud) * friction).sum())
+    m["fraud value stopped"] = float((fraud_value * catch)[labelled].sum())
+    m["fraud value missed"] = float((fraud_value * (1 - catch))[labelled].sum())
+    m["good orders held"] = float((held & good).sum())
+    m["good orders verified"] = float(((acts == "verify_customer") & good).sum())
+    m["friction cost"] = float(((1 - fraud) * friction)[labelled].sum())
     m["late orders flagged early"] = float((flagged & (late == 1)).sum())
     m["late orders expedited"] = float((expedited & (late == 1)).sum())
     m["on-time orders expedited"] = float((expedited & (late == 0)).sum())
     m["order handling cost"] = float(handling.sum())
-    m["fraud cost"] = float(fraud_total.sum())
+    m["fraud cost"] = float(fraud_total[labelled].sum())
     m["delay cost"] = float(dcost.sum())
+    if not labelled.any():
+        for k in FRAUD_METRICS:
+            m[k] = float("nan")
     return m, reviews
 
 
@@ -212,7 +230,8 @@ def _run(
     if returns is not None and return_dec is not None:
         rm, return_reviews = _return_metrics(policy, returns, return_dec, n_days[1])
         m |= rm
-    m["total cost"] = m["fraud cost"] + m["delay cost"] + m.get("returns cost", 0.0)
+    # what could not be judged (NaN: fraud without one mature label) is left out, and said so
+    m["total cost"] = float(np.nansum([m["fraud cost"], m["delay cost"], m.get("returns cost", 0.0)]))
     return PolicyRun(
         name=name,
         policy_version=version,
@@ -250,6 +269,21 @@ def _no_automation(policy: Policy, orders: pd.DataFrame, returns: pd.DataFrame |
     return od, rd
 
 
+def _fraud_note(orders: pd.DataFrame) -> tuple[str, ...]:
+    labelled = int(orders["is_fraud"].notna().sum())
+    if labelled == len(orders):
+        return ()
+    if not labelled:
+        return (
+            "fraud left out: no order in the window has a mature fraud label (no fraud_labels, or every "
+            "order's label window is still open); delay and returns are judged on every event",
+        )
+    return (
+        f"fraud judged on the {labelled} of {len(orders)} orders whose fraud label has matured; "
+        "delay and returns on every event",
+    )
+
+
 def backtest(
     policy: Policy,
     orders_scored: pd.DataFrame,
@@ -267,6 +301,8 @@ def backtest(
     returns = (
         None if returns_scored is None or returns_scored.empty else returns_scored.reset_index(drop=True)
     )
+    if orders.empty and returns is None:
+        raise NotEnoughDataError("nothing to replay: no order or return in the backtest window")
     days = _day(orders["created_at"])
     spans = (_span(days), _span(_day(returns["requested_at"])) if returns is not None else 1)
     if returns is not None:
@@ -287,6 +323,7 @@ def backtest(
     od, rd = _no_automation(policy, orders, returns)
     runs.append(_run("no automation", policy, "-", orders, returns, spans, od, rd))
     return BacktestReport(
+        notes=_fraud_note(orders),
         runs=tuple(runs),
         capacity=policy.capacity,
         n_orders=len(orders),

@@ -72,6 +72,25 @@ def tune_figures(result: TuneResult) -> list[Figure]:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    figs = []
+    if not result.fraud_curve.empty:  # empty when the fraud thresholds were kept (no mature label)
+        figs.append(_fraud_figure(result, make_subplots))
+    delay = result.delay_curve
+    if not delay.empty:
+        best = delay.sort_values("cost").groupby("expedite_threshold", as_index=False).first()
+        best = best.sort_values("expedite_threshold")
+        fig = go.Figure()
+        fig.add_scatter(x=best["expedite_threshold"], y=best["cost"], mode="lines+markers", name="best cost")
+        chosen = result.thresholds.get("delay_expedite")
+        if chosen is not None:
+            fig.add_vline(x=chosen, line_color="black", annotation_text=f"chosen expedite {chosen:.4f}")
+        fig.update_layout(title="Delay: expected cost by expedite threshold (best notify threshold for each)",
+                          xaxis_title="expedite threshold (p_late)", yaxis_title="cost")
+        figs.append(fig)
+    return figs
+
+
+def _fraud_figure(result: TuneResult, make_subplots) -> Figure:
     curve = result.hold_curve()
     capacity = result.policy.capacity.order_reviews_per_day
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -93,21 +112,7 @@ def tune_figures(result: TuneResult) -> list[Figure]:
                       xaxis_title="hold threshold (p_fraud)")
     fig.update_yaxes(title_text="cost", secondary_y=False)
     fig.update_yaxes(title_text="reviews / day", secondary_y=True)
-    figs = [fig]
-
-    delay = result.delay_curve
-    if not delay.empty:
-        best = delay.sort_values("cost").groupby("expedite_threshold", as_index=False).first()
-        best = best.sort_values("expedite_threshold")
-        fig = go.Figure()
-        fig.add_scatter(x=best["expedite_threshold"], y=best["cost"], mode="lines+markers", name="best cost")
-        chosen = result.thresholds.get("delay_expedite")
-        if chosen is not None:
-            fig.add_vline(x=chosen, line_color="black", annotation_text=f"chosen expedite {chosen:.4f}")
-        fig.update_layout(title="Delay: expected cost by expedite threshold (best notify threshold for each)",
-                          xaxis_title="expedite threshold (p_late)", yaxis_title="cost")
-        figs.append(fig)
-    return figs
+    return fig
 
 
 def write_page(path: str | Path, title: str, intro: str, figures: Sequence[Figure], table_html: str = "") -> Path:

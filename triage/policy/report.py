@@ -35,6 +35,7 @@ class BacktestReport:
     n_days: int
     start: pd.Timestamp
     end: pd.Timestamp
+    notes: tuple[str, ...] = ()  # what was left out of the judgement, and why
 
     def table(self) -> pd.DataFrame:
         """Metrics (rows) by run (columns), in the order they were computed."""
@@ -79,7 +80,7 @@ class BacktestReport:
             max(len(c), *(len(r[i + 1]) for r in body)) for i, c in enumerate(cols)
         ]
         line = "  ".join(["".ljust(widths[0])] + [c.rjust(w) for c, w in zip(cols, widths[1:], strict=True)])
-        out = [self._header(), "", line, "-" * len(line)]
+        out = [self._header(), *self.notes, "", line, "-" * len(line)]
         for r in body:
             out.append(
                 "  ".join(
@@ -99,5 +100,6 @@ class BacktestReport:
         cols, body = self._cells()
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["metric", *cols])
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
         return write_page(path, "triage backtest", self._header(), backtest_figures(self),
-                          f"<table><tr>{head}</tr>{rows}</table>")
+                          f"{notes}<table><tr>{head}</tr>{rows}</table>")

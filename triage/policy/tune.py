@@ -22,12 +22,13 @@ backtest on the tuned policy to see the whole picture.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from triage.errors import NotEnoughDataError
 from triage.policy.costs import delay_cost, fraud_cost_by_action
 from triage.policy.errors import PolicyError
 from triage.policy.model import Policy
@@ -54,6 +55,7 @@ class TuneResult:
     delay_curve: pd.DataFrame
     n_orders: int
     n_days: int
+    kept: dict[str, str] = field(default_factory=dict)  # risk → why its thresholds were not tuned
 
     def hold_curve(self) -> pd.DataFrame:
         """Best cost per hold threshold (over verify thresholds): the curve to plot or print."""
@@ -79,6 +81,9 @@ class TuneResult:
             if name in self.before:
                 lines.append(f"{name:<16}{self.before[name]:>10.1f}{self.before[name + '_tuned']:>10.1f}")
         lines.append(f"capacity        {self.policy.capacity.order_reviews_per_day:>10.1f} reviews/day")
+        lines += [f"{risk} thresholds kept as they were: {why}" for risk, why in self.kept.items()]
+        if self.fraud_curve.empty:
+            return "\n".join(lines)
         lines.append("hold threshold → best cost, reviews/day (sampled):")
         curve = self.hold_curve()
         step = max(1, len(curve) // 15)
@@ -236,25 +241,34 @@ def tune_policy(
     if since is not None:
         df = df[pd.to_datetime(df["created_at"], utc=True) >= _utc(since)]
     if df.empty:
-        raise ValueError("no scored orders to tune on (after `since`)")
+        raise NotEnoughDataError("no scored orders to tune on (after `since`)")
     n_days = _days(df["created_at"])
     thresholds: dict[str, float] = {}
     before: dict[str, float] = {}
     fraud_curve = delay_curve = pd.DataFrame()
-    if {"p_fraud", "is_fraud"} <= set(df.columns):
-        part = df.dropna(subset=["p_fraud", "is_fraud", "order_total"])
-        if not part.empty:
-            t, fraud_curve, b = _tune_fraud(policy, part, n_days, grid)
-            thresholds |= t
-            before |= b
-    if {"p_late", "is_late"} <= set(df.columns):
-        part = df.dropna(subset=["p_late", "is_late"])
-        if not part.empty:
-            t, delay_curve, b = _tune_delay(policy, part, n_days, grid)
-            thresholds |= t
-            before |= b
+    kept: dict[str, str] = {}
+    for risk, score, label, tune in (
+        ("fraud", "p_fraud", "is_fraud", _tune_fraud),
+        ("delay", "p_late", "is_late", _tune_delay),
+    ):
+        if score not in df.columns or df[score].isna().all():
+            kept[risk] = f"no {score} scores (no {risk} champion)"
+            continue
+        part = df.dropna(subset=[score, label, "order_total"]) if label in df.columns else df.iloc[0:0]
+        if part.empty:
+            kept[risk] = f"no scored order in the window has a mature {risk} label"
+            continue
+        t, curve, b = tune(policy, part, n_days, grid)
+        if risk == "fraud":
+            fraud_curve = curve
+        else:
+            delay_curve = curve
+        thresholds |= t
+        before |= b
     if not thresholds:
-        raise ValueError("no scored and labelled orders: need p_fraud+is_fraud or p_late+is_late")
+        raise NotEnoughDataError(
+            "nothing to tune: " + "; ".join(f"{risk}: {why}" for risk, why in kept.items())
+        )
     last_day = pd.to_datetime(df["created_at"], utc=True).max()
     new = policy.with_thresholds(
         thresholds, version=version or tuned_version(policy.policy_version, last_day)
@@ -268,4 +282,5 @@ def tune_policy(
         delay_curve=delay_curve,
         n_orders=len(df),
         n_days=n_days,
+        kept=kept,
     )

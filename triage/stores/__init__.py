@@ -11,8 +11,9 @@ from triage.stores.base import DecisionRecord, KeyRecord, OutcomeRecord, Store
 __all__ = ["DecisionRecord", "OutcomeRecord", "KeyRecord", "Store", "open_store"]
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """The store for `url`, its schema created or migrated unless `migrate=False`."""
+def open_store(url: str, *, migrate: bool = True, pool_size: int = 8, pool_timeout_s: float = 2.0) -> Store:
+    """The store for `url`, its schema created or migrated unless `migrate=False`
+    (`pool_size`, `pool_timeout_s`: PostgreSQL's connection pool per process)."""
     store: Store
     if url.startswith("sqlite:///"):
         from triage.stores.sqlite import SqliteStore
@@ -21,7 +22,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     elif url.startswith(("postgresql://", "postgres://")):
         from triage.stores.postgres import PostgresStore
 
-        store = PostgresStore(url)
+        store = PostgresStore(url, pool_size=pool_size, pool_timeout_s=pool_timeout_s)
     else:
         raise ValueError(f"unknown store URL {url!r}: expected sqlite:/// or postgresql://")
     if migrate:

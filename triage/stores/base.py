@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from triage.stores import audit_rows
+
 __all__ = [
     "DecisionRecord",
     "OutcomeRecord",
@@ -161,6 +163,11 @@ class Store(ABC):
     @abstractmethod
     def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]: ...
 
+    def page_decisions(self, *, since: datetime, until: datetime, after: tuple[datetime, str] | None = None,
+                       limit: int = 100, by: str = "received_at") -> list[DecisionRecord]:
+        """A keyset page of decisions in [since, until) (`SqlStore` implements it)."""
+        raise NotImplementedError
+
     # outcomes
     @abstractmethod
     def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
@@ -168,6 +175,10 @@ class Store(ABC):
 
     @abstractmethod
     def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]: ...
+
+    def outcome_entities(self, entity_ids: set[str]) -> set[str]:
+        """Which of `entity_ids` have an outcome (`SqlStore` looks them up by index)."""
+        return {o.entity_id for o in self.iter_outcomes(entity_ids)}
 
     @abstractmethod
     def purge(self, before: datetime) -> dict[str, int]:
@@ -214,8 +225,10 @@ _DECISION_COLUMNS = (
     "received_at",
     "api_key",
     "response",
+    "packed",  # v3: request, features (a vector) and the response's rest (`triage.stores.audit_rows`)
 )
 _DECISION_JSON = {"request", "features", "scores", "actions", "reasons", "priority", "models", "response"}
+_PACKED = {"request", "features", "response"}  # written in `packed` since v3
 _OUTCOME_COLUMNS = (
     "outcome_id",
     "type",
@@ -326,10 +339,19 @@ def schema_v2(t: dict[str, str]) -> list[str]:
     return stmts
 
 
+def schema_v3(t: dict[str, str]) -> list[str]:
+    """Version 3: slim decision rows (`triage.stores.audit_rows`): the `packed` column, and the
+    names of each feature-set version the packed feature vectors use."""
+    return [
+        f"ALTER TABLE decisions ADD COLUMN packed {t['blob']}",
+        f"CREATE TABLE feature_sets (version TEXT PRIMARY KEY, names {t['json']} NOT NULL)",
+    ]
+
+
 _GROUP_LOCK = threading.Lock()
 
 # (version, statements builder); append new versions, never edit old ones.
-MIGRATIONS = [(1, schema_v1), (2, schema_v2)]
+MIGRATIONS = [(1, schema_v1), (2, schema_v2), (3, schema_v3)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -409,21 +431,29 @@ class SqlStore(Store):
             cur.execute("SELECT 1").fetchone()
 
     # -- decisions -------------------------------------------------------------
-    def _decision_params(self, r: DecisionRecord) -> tuple[Any, ...]:
+    def _decision_params(self, r: DecisionRecord) -> tuple[tuple[Any, ...], str | None]:
+        """The row's values, and the feature-set version its packed features use."""
         d = self.dialect
         out: list[Any] = []
+        packed, fs = audit_rows.pack(r)
         for col in _DECISION_COLUMNS:
+            if col == "packed":
+                out.append(packed)
+                continue
             v = getattr(r, col)
-            if col in _DECISION_JSON:
-                v = None if v is None and col == "features" else d.json_in(v)
+            if col in _PACKED:  # in `packed`: JSON null here (the v1 columns are NOT NULL)
+                v = None if col == "features" else d.json_in(None)
+            elif col in _DECISION_JSON:
+                v = d.json_in(v)
             elif col in ("event_time", "received_at"):
                 v = d.ts_in(v)
             elif col == "degraded":
                 v = d.bool_in(v)
             out.append(v)
-        return tuple(out)
+        return tuple(out), fs
 
     def _decision_from_row(self, row: Sequence[Any]) -> DecisionRecord:
+        """A row as a record (call it outside a transaction: it may read `feature_sets`)."""
         d = self.dialect
         values: dict[str, Any] = {}
         for col, v in zip(_DECISION_COLUMNS, row, strict=True):
@@ -434,7 +464,29 @@ class SqlStore(Store):
             elif col == "degraded":
                 v = d.bool_out(v)
             values[col] = v
+        packed = values.pop("packed")
+        if packed is not None:  # a v3 row
+            values["request"], values["features"], values["response"] = audit_rows.unpack(
+                bytes(packed), values, self._feature_names)
         return DecisionRecord(**values)
+
+    def _feature_names(self, version: str) -> tuple[str, ...] | None:
+        with self._read_tx() as cur:
+            row = cur.execute(self._q("SELECT names FROM feature_sets WHERE version = ?"), (version,)).fetchone()
+        if row is None:
+            return None
+        audit_rows.remember_names(version, self.dialect.json_out(row[0]))
+        return audit_rows.known_names(version)
+
+    def _save_feature_sets(self, cur: Any, versions: set[str]) -> None:
+        """Describe, in the transaction of the first rows using them, the feature sets this store
+        has not been told about by this process yet."""
+        saved: set[str] = self.__dict__.setdefault("_saved_feature_sets", set())
+        for v in versions - saved:
+            names = audit_rows.known_names(v)
+            cur.execute(self._q("INSERT INTO feature_sets (version, names) VALUES (?, ?) "
+                                "ON CONFLICT (version) DO NOTHING"), (v, self.dialect.json_in(list(names or ()))))
+        saved |= versions
 
     def find_decisions(self, idempotency_keys: Sequence[str]) -> dict[str, DecisionRecord]:
         keys = list(dict.fromkeys(idempotency_keys))
@@ -442,13 +494,15 @@ class SqlStore(Store):
         if not keys:
             return found
         cols = ", ".join(_DECISION_COLUMNS)
+        rows: list[Any] = []
         with self._read_tx() as cur:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 sql = f"SELECT {cols} FROM decisions WHERE idempotency_key IN ({self._marks(len(chunk))})"
-                for row in cur.execute(self._q(sql), tuple(chunk)).fetchall():
-                    rec = self._decision_from_row(row)
-                    found[rec.idempotency_key] = rec
+                rows += cur.execute(self._q(sql), tuple(chunk)).fetchall()
+        for row in rows:
+            rec = self._decision_from_row(row)
+            found[rec.idempotency_key] = rec
         return found
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
@@ -503,16 +557,19 @@ class SqlStore(Store):
             f"{self.dialect.true}) ON CONFLICT (idempotency_key) DO NOTHING"
         )
         select = self._q(f"SELECT {cols} FROM decisions WHERE idempotency_key = ?")
-        stored: list[DecisionRecord] = []
+        stored: list[DecisionRecord | Any] = []
+        params = [self._decision_params(rec) for rec in records]
+        versions = {fs for _, fs in params if fs is not None}
         with self._tx() as cur:
-            for rec in records:
-                c = cur.execute(insert, self._decision_params(rec))
+            if versions:
+                self._save_feature_sets(cur, versions)
+            for rec, (values, _) in zip(records, params, strict=True):
+                c = cur.execute(insert, values)
                 if c.rowcount == 1:
                     stored.append(rec)
-                else:
-                    row = cur.execute(select, (rec.idempotency_key,)).fetchone()
-                    stored.append(self._decision_from_row(row))
-        return stored
+                else:  # the row already there, made a record once the transaction is over
+                    stored.append(tuple(cur.execute(select, (rec.idempotency_key,)).fetchone()))
+        return [r if isinstance(r, DecisionRecord) else self._decision_from_row(r) for r in stored]
 
     def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]:
         cols = ", ".join(_DECISION_COLUMNS)
@@ -526,6 +583,26 @@ class SqlStore(Store):
             rows = cur.execute(self._q(sql), params).fetchall()
         for row in rows:
             yield self._decision_from_row(row)
+
+    def page_decisions(self, *, since: datetime, until: datetime, after: tuple[datetime, str] | None = None,
+                       limit: int = 100, by: str = "received_at") -> list[DecisionRecord]:
+        """At most `limit` decisions with `by` (`received_at` or `event_time`) in [since, until),
+        in (`by`, decision_id) order, after the cursor `after` (the last row's (`by`, id)):
+        a keyset page, so a page costs the same however deep it is."""
+        if by not in ("received_at", "event_time"):
+            raise ValueError(f"by must be received_at or event_time, got {by!r}")
+        d = self.dialect
+        cols = ", ".join(_DECISION_COLUMNS)
+        sql = f"SELECT {cols} FROM decisions WHERE {by} >= ? AND {by} < ?"
+        params: list[Any] = [d.ts_in(utc(since)), d.ts_in(utc(until))]
+        if after is not None:
+            ts = d.ts_in(utc(after[0]))
+            sql += f" AND ({by} > ? OR ({by} = ? AND decision_id > ?))"
+            params += [ts, ts, after[1]]
+        sql += f" ORDER BY {by}, decision_id LIMIT {int(limit)}"
+        with self._read_tx() as cur:
+            rows = cur.execute(self._q(sql), tuple(params)).fetchall()
+        return [self._decision_from_row(r) for r in rows]
 
     # -- outcomes --------------------------------------------------------------
     def _outcome_from_row(self, row: Sequence[Any]) -> OutcomeRecord:
@@ -573,6 +650,17 @@ class SqlStore(Store):
             if entity_ids is None or rec.entity_id in entity_ids:
                 yield rec
 
+    def outcome_entities(self, entity_ids: set[str]) -> set[str]:
+        """Which of `entity_ids` have at least one outcome (an indexed lookup, 500 ids a query)."""
+        ids = sorted(entity_ids)
+        found: set[str] = set()
+        with self._read_tx() as cur:
+            for start in range(0, len(ids), 500):
+                chunk = tuple(ids[start:start + 500])
+                sql = f"SELECT DISTINCT entity_id FROM outcomes WHERE entity_id IN ({self._marks(len(chunk))})"
+                found.update(r[0] for r in cur.execute(self._q(sql), chunk).fetchall())
+        return found
+
     def purge(self, before: datetime) -> dict[str, int]:
         ts = self.dialect.ts_in(utc(before))
         with self._tx() as cur:
@@ -585,8 +673,8 @@ class SqlStore(Store):
                        limit: int = 1000) -> list[PendingRow]:
         """`table`'s rows still marked `online_pending`, in audit order, after `after`
         ((received_at, seq) of the last row of the previous page)."""
-        cols = {"decisions": "decision_id, kind, event_id, request",
-                "outcomes": "outcome_id, type, entity_id, body"}[table]
+        cols = {"decisions": "decision_id, kind, event_id, request, packed",
+                "outcomes": "outcome_id, type, entity_id, body, NULL"}[table]
         seq = self.dialect.seq_column
         sql = f"SELECT {seq}, {cols}, received_at FROM {table} WHERE online_pending IS NOT NULL"
         params: tuple[Any, ...] = ()
@@ -598,9 +686,10 @@ class SqlStore(Store):
         d = self.dialect
         with self._read_tx() as cur:
             rows = cur.execute(self._q(sql), params).fetchall()
-        return [PendingRow(table=table, seq=int(s), row_id=i, kind=k, entity_id=e, body=d.json_out(b),
+        return [PendingRow(table=table, seq=int(s), row_id=i, kind=k, entity_id=e,
+                           body=d.json_out(b) if p is None else audit_rows.request_of(bytes(p)),
                            received_at=d.ts_out(r))  # type: ignore[arg-type]
-                for s, i, k, e, b, r in rows]
+                for s, i, k, e, b, p, r in rows]
 
     def clear_online_pending(self, table: str, row_ids: Sequence[str]) -> None:
         """The online log has these rows (or they are superseded): no longer pending."""

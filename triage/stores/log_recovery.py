@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ from typing import Any
 import orjson
 
 from triage.audit_flow import jsonable
+from triage.stores import plain
 from triage.stores.base import PendingRow
 from triage.stores.online import logs_outcome
 
@@ -83,8 +83,10 @@ class _LogIndex:
             entries = self.log.read(self.pos)
             for seq, body in entries:
                 self.pos = seq
+                if plain.is_dataset(body):
+                    continue  # carries no audited row
                 try:
-                    entry = pickle.loads(body)
+                    entry = plain.loads(body)
                 except Exception:  # noqa: BLE001 - workers skip it too
                     continue
                 if entry[0] == "reset" and entry[1] != self.epoch:
@@ -166,7 +168,7 @@ def recover_log(log_: Any, store: Any, *, settle_s: float = 1.0, recent_s: float
         missing = [r for r in missing if _row_digest(r) not in index.seen]
     for start in range(0, len(missing), chunk):
         part = missing[start:start + chunk]
-        log_.append([pickle.dumps(_row_entry(r), protocol=pickle.HIGHEST_PROTOCOL) for r in part])
+        log_.append([plain.dumps(_row_entry(r)) for r in part])
         for r in part:
             cleared[r.table].append(r.row_id)
     for table, ids in cleared.items():

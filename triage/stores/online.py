@@ -5,7 +5,7 @@
   one machine). It holds a snapshot — the bootstrap contract dataset — and, after it, every
   observed event and outcome in sequence order.
 - Each worker process keeps the state **in memory** (`triage.stores.online_index.IndexedStore`:
-  sorted time arrays and prefix sums per aggregation key, pickled records), built from the
+  time-sorted blocks per aggregation key in a compiled core, JSON records), built from the
   snapshot with `features.online.OnlineFeatures.bootstrap` (vectorised, from the offline
   streams) and kept current by applying the log: before an event's features are computed,
   the worker applies the entries appended since its last sequence number (one indexed query
@@ -21,6 +21,10 @@
 puts a contract folder in the log as the new snapshot; running workers rebuild from it when
 they reach its reset entry. At start, `open_online` first re-appends what the audit store
 committed and the log never received (a crash between the two: `triage.stores.log_recovery`).
+Log entries and records are plain data (`triage.stores.plain`: JSON, datasets as Arrow IPC),
+never pickle: a log written before that change is not read (its entries are skipped with a
+log line; `triage online load DIR` writes a new snapshot, and `serve --bootstrap` does it by
+itself when the loaded snapshot is of the old format).
 If the log is unreachable, `features()` raises (the service then decides rules-only,
 `degraded`); after a failure, calls fail fast for `retry_after_s`.
 """
@@ -31,7 +35,6 @@ import fcntl
 import gc
 import hashlib
 import logging
-import pickle
 import threading
 import time
 import uuid
@@ -47,6 +50,7 @@ from features.overlay import BatchOverlay, LayeredStore
 from features.scalar import is_null
 from triage.errors import UnavailableError
 from triage.progress import Progress, report
+from triage.stores import plain
 from triage.stores.online_index import IndexedStore
 
 __all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "recover_from_audit",
@@ -96,7 +100,17 @@ def _describe(log_: Any) -> str:
 
 
 def _dumps(entry: tuple) -> bytes:
-    return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+    """A log entry's bytes: JSON (`triage.stores.plain`); a dataset entry, Arrow IPC."""
+    if entry[0] == "dataset":
+        return plain.dumps_dataset(entry[1])
+    return plain.dumps(entry)
+
+
+def _loads(body: bytes) -> Any:
+    """A log entry as every worker applies it (lists for tuples, datetimes as ISO text)."""
+    if plain.is_dataset(body):
+        return ("dataset", plain.loads_dataset(body))
+    return plain.loads(body)
 
 
 class OnlineState:
@@ -114,12 +128,13 @@ class OnlineState:
         self._problem = problem
         self._lock = threading.RLock()  # the indexes: applying the log, computing features
         self._write_lock = threading.Lock()  # one log writer per process (no SQLite busy-handler sleeps)
-        self._own: dict[Any, tuple] = {}  # entries this process appended, not applied yet (skip unpickling)
         self.store = IndexedStore()
         self.online = OnlineFeatures(self.store, present=_PRESENT)
         self._seq: Any = None  # last applied log position; None: not built yet
         self._epoch: str | None = None
         self.applied = 0  # log entries applied (for tests and the benchmark)
+        self.lagging = False  # an append failed: the audit has events the log lacks (api.recovery)
+        self.lag_marks = 0  # how many appends failed so far (a catch-up clears `lagging` only if none since)
         self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
 
     # -- health ------------------------------------------------------------------------
@@ -140,6 +155,10 @@ class OnlineState:
             raise UnavailableError(self._problem or "no online store")
         if time.monotonic() < self._down_until:
             raise UnavailableError(self._problem or "online store down")
+
+    def _lag(self) -> None:
+        self.lag_marks += 1
+        self.lagging = True
 
     def ping(self) -> None:
         """Raise `UnavailableError` when the log does not answer (for /readyz)."""
@@ -176,14 +195,15 @@ class OnlineState:
         epoch = None
         if snap is not None:
             meta, body = snap
-            online.bootstrap(pickle.loads(body))
+            online.bootstrap(plain.loads_dataset(body))
             online.present = frozenset(online.present | _PRESENT)
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
-        self._own.clear()
         # The indexes are ~400k long-lived objects: a full (generation 2) garbage collection
         # walks them all — ~100 ms measured, a stall of every request in flight. Frozen
-        # objects are never scanned again (they are still freed by reference counting).
+        # objects are never scanned again (they are still freed by reference counting), so
+        # the bootstrap's garbage in reference cycles (the dataset's frames) is collected first.
+        gc.collect()
         gc.freeze()
         self._seq = self.log.start()
 
@@ -193,12 +213,9 @@ class OnlineState:
             self._rebuild()
         while True:
             entries = self.log.read(self._seq)
-            own = self._own
             for seq, body in entries:
                 try:
-                    entry = own.pop(seq, None) if own else None
-                    if entry is None:
-                        entry = pickle.loads(body)
+                    entry = _loads(body)
                 except Exception:  # noqa: BLE001 - every worker skips it alike
                     log.exception("online log entry unreadable; skipped", extra={"seq": str(seq)})
                     self._seq = seq
@@ -211,7 +228,7 @@ class OnlineState:
                 if len(entries) < 5000:
                     return
 
-    def _apply_entry(self, seq: Any, entry: tuple) -> None:
+    def _apply_entry(self, seq: Any, entry: Any) -> None:
         if entry[0] != "reset":
             try:
                 self._apply(entry)
@@ -220,7 +237,7 @@ class OnlineState:
         self._seq = seq
         self.applied += 1
 
-    def _apply(self, entry: tuple) -> None:
+    def _apply(self, entry: Any) -> None:
         online = self.online
         what = entry[0]
         if what == "order":
@@ -241,7 +258,7 @@ class OnlineState:
                 body = self._merged_fulfillment(type_, body)
             online.observe_outcome(kind, body)
         elif what == "dataset":
-            online.bootstrap(pickle.loads(entry[1]))
+            online.bootstrap(entry[1])
             online.present = frozenset(online.present | _PRESENT)
         else:
             raise ValueError(f"unknown online log entry {what!r}")
@@ -249,10 +266,14 @@ class OnlineState:
     def _append(self, entries: Sequence[tuple]) -> None:
         bodies = [_dumps(e) for e in entries]
         with self._lock:
-            with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
-                seqs = self.log.append(bodies)
+            try:
+                with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
+                    seqs = self.log.append(bodies)
+            except BaseException:
+                self._lag()
+                raise
             if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
-                self._apply_entry(seqs[0], entries[0])  # nobody appended in between
+                self._apply_entry(seqs[0], _loads(bodies[0]))  # nobody appended in between: as read back
             else:
                 self.sync()
 
@@ -385,21 +406,24 @@ class OnlineState:
         the index lock, so it never waits for a feature computation."""
         if not events:
             return
-        entries = [(kind, dict(e)) for e in events]
-        bodies = [_dumps(e) for e in entries]
-        with self._guard(), self._write_lock:
-            seqs = self.log.append(bodies)
-        own = self._own
-        if len(own) > 10_000:  # a sync may read an entry before it lands here: it stays, stale but equal
-            own.clear()
-        own.update(zip(seqs, entries, strict=True))
+        bodies = [_dumps((kind, e)) for e in events]
+        try:
+            with self._guard(), self._write_lock:
+                self.log.append(bodies)
+        except BaseException:
+            self._lag()  # audited, not logged: `recover_from_audit` once the log answers
+            raise
 
     def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
         """Add a posted outcome (an API outcome `type`, or an online kind) to the history."""
         if not logs_outcome(type_, row):
             return  # a cleared review is not a fraud label; a return's review is no online history
-        with self._guard():
-            self._append([("outcome", type_, dict(row))])
+        try:
+            with self._guard():
+                self._append([("outcome", type_, dict(row))])
+        except BaseException:
+            self._lag()
+            raise
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -472,7 +496,7 @@ def open_online(settings: Any) -> OnlineState:
     return state
 
 
-def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
+def recover_from_audit(settings: Any, log_: Any, *, store: Any = None) -> dict[str, Any] | None:
     """Re-append to the log, in audit order, the decided events and outcomes the audit store
     (`settings.audit_url`) committed and the log lacks (`triage.stores.log_recovery`): a
     crash between the audit commit and the log append loses nothing. Never raises (a
@@ -480,9 +504,10 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
 
     The workers of one machine start together and each calls this: an exclusive lock on a
     file in `settings.home` makes them recover one after the other, so the first re-appends
-    and clears the marks and the others find nothing pending (never two appends of a row)."""
+    and clears the marks and the others find nothing pending (never two appends of a row).
+    `store`: the audit store already open (a running service catching up), else opened here."""
     url = settings.audit_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if store is None and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None  # nothing audited yet
     try:
         from triage.stores import open_store
@@ -492,13 +517,14 @@ def recover_from_audit(settings: Any, log_: Any) -> dict[str, Any] | None:
         home.mkdir(parents=True, exist_ok=True)
         with (home / "online-recovery.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            store = open_store(url)
+            db = store if store is not None else open_store(url)
             try:
-                if not hasattr(store, "pending_online"):
+                if not hasattr(db, "pending_online"):
                     return None
-                return recover_log(log_, store)
+                return recover_log(log_, db)
             finally:
-                store.close()
+                if store is None:
+                    db.close()
     except Exception as exc:  # noqa: BLE001 - the service still starts; the next start retries
         log.error("online log recovery failed; retried at the next start",
                   extra={"reason": f"{type(exc).__name__}: {exc}"})
@@ -537,14 +563,14 @@ def load_online(
     owned = log_ is None
     lg = log_ if log_ is not None else open_online_log(settings)
     try:
-        body = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL)
         if replace:
             epoch = uuid.uuid4().hex
             meta = {"folder": str(folder.resolve()), "fingerprint": _fingerprint(folder), "epoch": epoch,
-                    "loaded_at": datetime.now(UTC).isoformat()}  # audit rows before it: superseded
-            lg.put_snapshot(meta, body, _dumps(("reset", epoch)))
+                    "loaded_at": datetime.now(UTC).isoformat(),  # audit rows before it: superseded
+                    "format": plain.FORMAT}
+            lg.put_snapshot(meta, plain.dumps_dataset(ds), _dumps(("reset", epoch)))
         else:
-            lg.append([_dumps(("dataset", body))])
+            lg.append([_dumps(("dataset", ds))])
     finally:
         if owned:
             lg.close()
@@ -563,7 +589,8 @@ def ensure_loaded(settings: Any, folder: str | Path, *, log_: Any) -> bool:
     rebuild from it."""
     folder = Path(folder)
     done = log_.get_meta() or {}
-    if done.get("folder") == str(folder.resolve()) and done.get("fingerprint") == _fingerprint(folder):
+    if (done.get("folder") == str(folder.resolve()) and done.get("fingerprint") == _fingerprint(folder)
+            and done.get("format") == plain.FORMAT):  # a snapshot of the pickle era is loaded again
         return False
     summary = load_online(settings, folder, log_=log_)
     log.info("online state bootstrapped", extra=summary)

@@ -6,6 +6,12 @@ reads what the others appended since its last entry id (XREAD, one round trip), 
 applies it to its own in-memory indexes. The snapshot (the bootstrap contract dataset)
 and its description are two plain keys. Keys start with a prefix (`triage:` by default)
 so one Redis can hold several deployments.
+
+The client's failure policy is explicit: a command that meets a broken connection or a
+timeout is retried once on a new connection after a short jittered backoff (≤ 50 ms), then
+the error reaches `OnlineState`, which decides rules-only (`degraded`) and fails fast for a
+second before trying again; a pooled connection idle for `health_check_s` is PINGed before
+use, so a Redis restart costs no request its first command on a dead socket.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import json
 from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 __all__ = ["RedisLog"]
 
@@ -21,10 +29,16 @@ __all__ = ["RedisLog"]
 class RedisLog:
     """The online-state log at `url` (`redis://host:port/db`)."""
 
-    def __init__(self, url: str, *, prefix: str = "triage:", timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, *, prefix: str = "triage:", timeout_s: float = 0.5, retries: int = 1,
+                 health_check_s: int = 5) -> None:
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.05, base=0.01), retries),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError],
+            health_check_interval=health_check_s,
+        )
         self._stream = f"{prefix}online:log"
         self._snap = f"{prefix}online:snapshot"
         self._meta = f"{prefix}online:meta"

@@ -40,7 +40,7 @@ class SqliteStore(SqlStore):
     dialect = _SqliteDialect(
         name="sqlite",
         placeholder="?",
-        types={"ts": "TEXT", "json": "TEXT", "bool": "INTEGER", "float": "REAL"},
+        types={"ts": "TEXT", "json": "TEXT", "bool": "INTEGER", "float": "REAL", "blob": "BLOB"},
     )
 
     # reads (idempotency lookups, key lookups) take tens of microseconds on a local file and a
