@@ -164,3 +164,10 @@ def test_nothing_to_tune_is_one_clear_error():
     df = scored_orders(50).assign(p_fraud=np.nan, is_late=np.nan)
     with pytest.raises(NotEnoughDataError, match="nothing to tune: fraud: no p_fraud scores.*delay: no scored"):
         tune_policy(default_policy(), df)
+
+
+def test_plots_show_only_the_delay_curve_when_the_fraud_thresholds_were_kept():
+    from triage.policy.plots import tune_figures
+
+    result = tune_policy(default_policy(), scored_orders(400, seed=3).assign(is_fraud=np.nan))
+    assert [f.layout.title.text.split(":")[0] for f in tune_figures(result)] == ["Delay"]
