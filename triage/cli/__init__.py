@@ -66,12 +66,11 @@ service.register(app)
 
 def _command_name(argv: list[str]) -> str:
     """The sub-command a command line ran (`train`, `policy tune`), for the one-line error."""
-    import click
-
+    # typer 0.29 carries its own click: a group is whatever has sub-commands, not a click.Group
     words = [a for a in argv if not a.startswith("-")]
-    group = typer.main.get_command(app)
-    sub = group.commands.get(words[0]) if words and isinstance(group, click.Group) else None
-    return " ".join(words[: 2 if isinstance(sub, click.Group) else 1])
+    commands = getattr(typer.main.get_command(app), "commands", None) or {}
+    sub = commands.get(words[0]) if words else None
+    return " ".join(words[: 2 if getattr(sub, "commands", None) else 1])
 
 
 def main(argv: Sequence[str] | None = None, *, out: Output | None = None) -> int:
