@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 DATA ?= data/sim
 OUT ?= out
 
-.PHONY: help install quickstart test lint bench clean
+.PHONY: help install constraints quickstart test lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,8 +13,11 @@ $(PY):
 	python3.11 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-install: $(PY)  ## create .venv and install triage with its dev tools
-	$(PY) -m pip install -q -e ".[dev]"
+install: $(PY)  ## create .venv and install triage with its dev tools, at the versions in constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+
+constraints: install  ## re-pin constraints.txt from the installed, tested venv (after changing pyproject.toml)
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 quickstart: install  ## set up, then run the main job end to end on the simulated retailer
 	$(VENV)/bin/triage demo --data $(DATA) --out $(OUT)

@@ -150,5 +150,6 @@ def app_from_env() -> FastAPI:
     """Factory for uvicorn workers (`api.app:app_from_env`): settings from the environment."""
     from api.logs import configure_logging
 
-    configure_logging()
-    return create_app(get_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

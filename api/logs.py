@@ -101,10 +101,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for our loggers and uvicorn's."""
+    """JSON lines on stderr for our loggers and uvicorn's (the service and long CLI commands)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    for name in ("triage", "api", "uvicorn", "uvicorn.error"):
+    for name in ("triage", "api", "training", "features", "models", "uvicorn", "uvicorn.error"):
         lg = logging.getLogger(name)
         lg.handlers[:] = [handler]
         lg.setLevel(level)

@@ -10,7 +10,8 @@ worker's files.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -22,7 +23,16 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST", "scrape_gauges", "SCRAPE_GAUGES"]
+
+# Gauges computed when /metrics is scraped (not kept per worker): the audit store answering,
+# and what the last `triage monitor` run found (its `summary.json`).
+SCRAPE_GAUGES = {
+    "triage_audit_store_up": "1 when the audit store answers a ping at scrape time, else 0",
+    "triage_drift_alert": "1 when the last `triage monitor` run raised an alert for the model, else 0",
+    "triage_monitor_last_run_timestamp_seconds": "when the last `triage monitor` summary was written",
+    "triage_exception_queue_open": "open exceptions (reviews, verifications, expedites…) at the last monitor run",
+}
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -93,11 +103,40 @@ class Metrics:
         for name, version in models.items():
             self.model_info.labels(name, version).set(1)
 
-    def render(self) -> bytes:
+    def render(self, extra: bytes = b"") -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             reg = CollectorRegistry()
             multiprocess.MultiProcessCollector(reg)
-            return generate_latest(reg)
-        return generate_latest(self.registry)
+            return generate_latest(reg) + extra
+        return generate_latest(self.registry) + extra
+
+
+def scrape_gauges(ping: Callable[[], Any] | None, monitor_summary: Path) -> bytes:
+    """The scrape-time gauges as exposition text: audit store up, and the last monitor run's findings."""
+    import json
+
+    r = CollectorRegistry()
+    up = Gauge("triage_audit_store_up", SCRAPE_GAUGES["triage_audit_store_up"], registry=r)
+    try:
+        if ping is None:
+            raise RuntimeError("no audit store")
+        ping()
+        up.set(1)
+    except Exception:  # any failure to answer is "down"; readyz names the reason
+        up.set(0)
+    try:
+        summary = json.loads(monitor_summary.read_text())
+        written = monitor_summary.stat().st_mtime
+    except (OSError, ValueError):
+        return generate_latest(r)
+    drift = Gauge("triage_drift_alert", SCRAPE_GAUGES["triage_drift_alert"], ["model"], registry=r)
+    for m in summary.get("models", []):
+        drift.labels(str(m.get("model"))).set(1 if m.get("alerts") else 0)
+    Gauge("triage_monitor_last_run_timestamp_seconds", SCRAPE_GAUGES["triage_monitor_last_run_timestamp_seconds"],
+          registry=r).set(written)
+    Gauge("triage_exception_queue_open", SCRAPE_GAUGES["triage_exception_queue_open"], registry=r).set(
+        float((summary.get("exceptions") or {}).get("exceptions", 0))
+    )
+    return generate_latest(r)

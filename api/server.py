@@ -31,7 +31,7 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000, wo
 
     from api.logs import configure_logging
 
-    configure_logging()
+    configure_logging(settings.log_level)
     if workers <= 1:
         from api.app import create_app
 

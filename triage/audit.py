@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from triage.progress import Progress, report
 from triage.schema import TABLES
 from triage.settings import Settings
 from triage.stores import Store, open_store
@@ -140,7 +141,12 @@ def outcome_rows(outcomes: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def export(
-    settings: Settings, out_dir: str | Path, since: datetime | None = None, *, store: Store | None = None
+    settings: Settings,
+    out_dir: str | Path,
+    since: datetime | None = None,
+    *,
+    store: Store | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, int]:
     """Write audited events (event time ≥ `since`) and their outcomes as contract CSVs.
 
@@ -154,13 +160,16 @@ def export(
         orders: dict[str, dict[str, Any]] = {}
         returns: dict[str, dict[str, Any]] = {}
         customers: dict[str, dict[str, Any]] = {}
-        for rec in db.iter_decisions(since):
+        for n, rec in enumerate(db.iter_decisions(since), 1):
+            if n % 10_000 == 0:
+                report(progress, "export: audited decisions read", n, None)
             if rec.kind == "order":
                 orders[rec.event_id] = rec.request
                 if isinstance(rec.request.get("customer"), Mapping):
                     customers[rec.request["customer"]["customer_id"]] = rec.request["customer"]
             else:
                 returns[rec.event_id] = rec.request
+        report(progress, f"export: {len(orders) + len(returns):,} events read; reading outcomes, writing tables")
         rows = outcome_rows(
             o
             for o in db.iter_outcomes(set(orders) | set(returns))

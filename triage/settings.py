@@ -2,18 +2,32 @@
 
 Read from the environment (prefix `TRIAGE_`, plus `MLFLOW_TRACKING_URI`) so that
 `triage keys create`, `triage train` and `triage serve` run in the same shell meet the
-same stores. Built by `get_settings()`; tests build their own `Settings(...)`.
+same stores, over a TOML file (`triage.toml` in the working directory, or the file
+`TRIAGE_CONFIG` names) whose keys are the field names (`home = "/var/lib/triage"`);
+the environment overrides the file, a key the file misspells is an error naming it.
+Built by `get_settings()`; tests build their own `Settings(...)`.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-__all__ = ["Settings", "get_settings", "project_root"]
+from triage.errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "project_root", "config_file"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 MODEL_NAMES = ("triage-delay", "triage-fraud", "triage-returns")
 
@@ -30,8 +44,46 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+def config_file() -> Path:
+    """The settings file: `TRIAGE_CONFIG`, else `triage.toml` in the working directory (may not exist)."""
+    return Path(os.environ.get("TRIAGE_CONFIG") or "triage.toml")
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """`triage.toml`: field names as keys; an unknown key is an error naming the file and key."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        self.path = config_file()
+        if os.environ.get("TRIAGE_CONFIG") and not self.path.is_file():
+            raise ConfigError(f"TRIAGE_CONFIG names {self.path}, which is not a file")
+        super().__init__(settings_cls, toml_file=self.path)
+
+    def __call__(self) -> dict[str, Any]:
+        unknown = sorted(set(self.toml_data) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: unknown setting {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(self.settings_cls.model_fields))}"
+            )
+        return super().__call__()
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", validate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `triage.toml`, then the defaults."""
+        return init_settings, env_settings, _TomlFile(settings_cls)
+
+    log_level: str = Field(default="INFO", description="level of the JSON log lines (DEBUG, INFO, WARNING, ERROR)")
 
     home: Path = Field(default=Path(".triage"), description="state folder: audit, keys, online store")
     database_url: str | None = Field(default=None, description="audit/key store; default SQLite in home")
@@ -92,6 +144,13 @@ class Settings(BaseSettings):
     min_rows_for_drift: int = Field(default=200, ge=1, description="recent decisions needed to judge drift")
     quality_drop_threshold: float = Field(default=0.05, ge=0, le=1)
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, v: str) -> str:
+        if v.upper() not in LOG_LEVELS:
+            raise ValueError(f"TRIAGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {v!r}")
+        return v.upper()
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, v: str | None) -> str | None:
@@ -115,4 +174,12 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; a bad value is a `ConfigError` naming the setting and where it came from."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"setting {name!r} (TRIAGE_{name.upper()} or {config_file()}): {first['msg']}"
+        ) from None

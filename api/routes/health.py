@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, Security
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState, StateDep, _api_key_header
-from api.metrics import CONTENT_TYPE_LATEST
+from api.metrics import CONTENT_TYPE_LATEST, scrape_gauges
 from triage.errors import TriageError, UnavailableError
 
 __all__ = ["router"]
@@ -100,4 +101,6 @@ def metrics(
             raise UnavailableError("the key store is not open; metrics need a read key")
         key = state.keys.authenticate(presented)
         key.require("read")
-    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    extra = scrape_gauges(state.store.ping if state.store is not None else None,
+                          Path(state.settings.home) / "monitor" / "summary.json")
+    return Response(state.metrics.render(extra), media_type=CONTENT_TYPE_LATEST)

@@ -153,6 +153,7 @@ def test_metrics_count_requests_decisions_and_versions(client):
     assert 'triage_model_info{name="triage-fraud",version="7"} 1.0' in text
     assert "triage_http_request_duration_seconds_bucket" in text
     assert "triage_decision_group_size_count 2.0" in text  # two single decisions, each its own group
+    assert "triage_audit_store_up 1.0" in text  # the scrape pinged the (local) audit store
 
 
 def test_unknown_error_is_a_generic_500_with_correlation_id(settings, store, keys, caplog):

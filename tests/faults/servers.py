@@ -42,6 +42,16 @@ def unavailable(what: str) -> None:
     pytest.skip(message)
 
 
+def wait_until(check, timeout_s: float) -> bool:
+    """Poll `check()` every 20 ms until it is true (True) or `timeout_s` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

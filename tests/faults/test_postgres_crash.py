@@ -12,20 +12,11 @@ import pytest
 from api.app import create_app
 from tests.api.conftest import make_services
 from tests.faults.load import Load
-from tests.faults.servers import ThrowawayPostgres, UvicornThread
+from tests.faults.servers import ThrowawayPostgres, UvicornThread, wait_until
 from triage.keys import create_key
 from triage.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(check, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_postgres_crash_mid_load_loses_no_acknowledged_decision_and_decisions_resume(tmp_path):
@@ -37,15 +28,15 @@ def test_postgres_crash_mid_load_loses_no_acknowledged_decision_and_decisions_re
         key = create_key(settings, "oms", "decide,read")
         app = create_app(settings, services=make_services())
         with UvicornThread(app) as server, Load(server.base, key, threads=3) as load:
-            assert _wait(lambda: len(load.acked) >= 10, 20), f"no load before the crash: {load.statuses}"
+            assert wait_until(lambda: len(load.acked) >= 10, 20), f"no load before the crash: {load.statuses}"
             pg.kill()
             killed = time.monotonic()
-            assert _wait(lambda: load.statuses[503] >= 3, 10), f"no 503 while the database was down: {load.statuses}"
+            assert wait_until(lambda: load.statuses[503] >= 3, 10), f"no 503 while the database was down: {load.statuses}"
             pg.start()
             up = time.monotonic()
-            assert _wait(lambda: load.first_ack_after(up) is not None, 10), "decisions did not resume"
+            assert wait_until(lambda: load.first_ack_after(up) is not None, 10), "decisions did not resume"
             resumed_s = load.first_ack_after(up) - up  # type: ignore[operator]
-            assert _wait(lambda: load.acks_after(up) >= 10, 20)
+            assert wait_until(lambda: load.acks_after(up) >= 10, 20)
         print(f"\npostgres crash: outage {up - killed:.2f} s, decisions resumed {resumed_s:.2f} s after the "
               f"database accepted connections; statuses {dict(load.statuses)}; acknowledged {len(load.acked)}")
         assert resumed_s < 5.0

@@ -12,20 +12,11 @@ import pytest
 from api.app import create_app
 from tests.api.conftest import order_body
 from tests.faults.load import Load
-from tests.faults.servers import ThrowawayRedis, UvicornThread
+from tests.faults.servers import ThrowawayRedis, UvicornThread, wait_until
 from triage.keys import create_key
 from triage.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(check, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_redis_crash_degrades_decisions_then_the_online_state_catches_up(tmp_path):
@@ -38,11 +29,11 @@ def test_redis_crash_degrades_decisions_then_the_online_state_catches_up(tmp_pat
         key = create_key(settings, "oms", "decide,read")
         with UvicornThread(create_app(settings)) as server:
             with Load(server.base, key, threads=2) as load:
-                assert _wait(lambda: len(load.acked) >= 8, 20), f"no load before the crash: {load.statuses}"
+                assert wait_until(lambda: len(load.acked) >= 8, 20), f"no load before the crash: {load.statuses}"
                 assert not any(load.degraded.values())
                 redis.kill()
                 killed = time.monotonic()
-                assert _wait(lambda: sum(load.degraded.values()) >= 5, 15), "no degraded decision while Redis was down"
+                assert wait_until(lambda: sum(load.degraded.values()) >= 5, 15), "no degraded decision while Redis was down"
                 time.sleep(max(0.0, killed + 1.0 - time.monotonic()))  # a second of outage at least
                 redis.start()
                 up = time.monotonic()
@@ -50,7 +41,7 @@ def test_redis_crash_degrades_decisions_then_the_online_state_catches_up(tmp_pat
                 def healthy_after_up() -> bool:
                     return any(not d for o, d in list(load.degraded.items())[-3:])
 
-                assert _wait(lambda: load.acks_after(up) >= 3 and healthy_after_up(), 10), "decisions stayed degraded"
+                assert wait_until(lambda: load.acks_after(up) >= 3 and healthy_after_up(), 10), "decisions stayed degraded"
                 recovered_s = time.monotonic() - up
             degraded = sum(load.degraded.values())
             with httpx.Client(base_url=server.base, headers={"X-API-Key": key}, timeout=10) as c:
@@ -58,7 +49,7 @@ def test_redis_crash_degrades_decisions_then_the_online_state_catches_up(tmp_pat
                     problems = c.get("/readyz").json()["problems"]
                     return not any("online store" in p for p in problems)
 
-                assert _wait(caught_up, 10), c.get("/readyz").json()
+                assert wait_until(caught_up, 10), c.get("/readyz").json()
                 probe = c.post("/v1/orders/decisions", json=order_body(
                     customer_id=load.customer, created_at="2026-03-02T10:00:00Z"))
                 assert probe.status_code == 200, probe.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -80,13 +81,27 @@ def test_returns_report_abusive_refunds_and_recovery():
     assert t.loc["recovery value of routing", "policy"] > 0
 
 
-def test_report_renders_text_and_html_with_embedded_plots(tmp_path):
+def test_report_renders_text_and_a_self_contained_html_page_with_interactive_plots(tmp_path):
     report = backtest(default_policy(), scored_orders(300, seed=6), scored_returns(80, seed=6))
     text = report.to_text()
     assert "total cost" in text and "no automation" in text
     page = report.to_html(tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
     assert "fraud value stopped" in page
+    # plotly.js inline once (no CDN: the report opens offline), one div per figure
+    assert page.count("* plotly.js v") == 1
+    assert re.search(r"<script[^>]*\bsrc=", page) is None
+    assert page.count("plotly-graph-div") == 4
+
+
+def test_reviews_per_day_plot_draws_each_day_against_the_capacity_line():
+    from triage.policy.plots import backtest_figures
+
+    report = backtest(default_policy(), _orders())
+    reviews = backtest_figures(report)[0]
+    assert reviews.layout.title.text == "Order reviews per day vs capacity"
+    assert [(s.y0, s.y1) for s in reviews.layout.shapes] == [(report.capacity.order_reviews_per_day,) * 2]
+    policy = next(t for t in reviews.data if t.name == "policy")
+    assert list(policy.y) == list(report.run("policy").order_reviews.to_numpy())
 
 
 def test_missing_labels_are_named():

@@ -131,6 +131,23 @@ def test_rows_without_labels_are_left_out(seed):
     assert t["fraud_verify"] <= t["fraud_hold"] and t["delay_notify"] <= t["delay_expedite"]
 
 
+def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity(tmp_path):
+    from triage.policy.plots import tune_figures
+
+    result = tune_policy(_policy(1), _orders())
+    fig = tune_figures(result)[0]
+    vertical = [s.x0 for s in fig.layout.shapes if s.x0 == s.x1 and s.x0 is not None]
+    horizontal = [s.y0 for s in fig.layout.shapes if s.y0 == s.y1 and s.y0 is not None]
+    assert vertical == [0.9] and horizontal == [1.0]
+    curve = result.hold_curve()
+    cost = next(t for t in fig.data if t.name == "best cost")
+    assert list(cost.x) == list(curve["hold_threshold"]) and list(cost.y) == list(curve["cost"])
+    over = next(t for t in fig.data if t.name == "over capacity")
+    assert set(over.x) == set(curve.loc[~curve["feasible"].astype(bool), "hold_threshold"])
+    page = result.to_html(tmp_path / "tune.html").read_text()
+    assert page.count("* plotly.js v") == 1 and "fraud_hold" in page
+
+
 def test_fraud_thresholds_are_kept_with_the_reason_when_no_fraud_label_has_matured():
     df = scored_orders(400, seed=3).assign(is_fraud=np.nan)
     policy = default_policy()
@@ -147,3 +164,10 @@ def test_nothing_to_tune_is_one_clear_error():
     df = scored_orders(50).assign(p_fraud=np.nan, is_late=np.nan)
     with pytest.raises(NotEnoughDataError, match="nothing to tune: fraud: no p_fraud scores.*delay: no scored"):
         tune_policy(default_policy(), df)
+
+
+def test_plots_show_only_the_delay_curve_when_the_fraud_thresholds_were_kept():
+    from triage.policy.plots import tune_figures
+
+    result = tune_policy(default_policy(), scored_orders(400, seed=3).assign(is_fraud=np.nan))
+    assert [f.layout.title.text.split(":")[0] for f in tune_figures(result)] == ["Delay"]

@@ -33,6 +33,14 @@ def test_an_unexpected_error_is_one_line_and_exit_70_and_the_traceback_only_on_r
         cli.main(["validate", str(env)])
 
 
+def test_the_error_line_names_a_two_word_command_whole():
+    """`triage policy tune` failing names `policy tune`, not just the group (typer 0.29's click is
+    its own copy, so a check against click.Group never matched)."""
+    assert cli._command_name(["policy", "tune", "--data", "x"]) == "policy tune"
+    assert cli._command_name(["--json", "keys", "list"]) == "keys list"
+    assert cli._command_name(["train", "--data", "x"]) == "train"
+
+
 def test_commands_on_a_dataset_without_labels_say_what_they_cannot_do(env, capsys):
     from triage.contract import load_dataset
 

@@ -56,7 +56,7 @@ def _root(
     ] = False,
 ) -> None:
     o = output()
-    o.quiet, o.json = quiet, json
+    o.quiet, o.json = o.quiet or quiet, o.json or json  # a nested run keeps its caller's mode
 
 
 data.register(app)
@@ -66,21 +66,22 @@ service.register(app)
 
 def _command_name(argv: list[str]) -> str:
     """The sub-command a command line ran (`train`, `policy tune`), for the one-line error."""
-    import click
-
+    # typer 0.29 carries its own click: a group is whatever has sub-commands, not a click.Group
     words = [a for a in argv if not a.startswith("-")]
-    group = typer.main.get_command(app)
-    sub = group.commands.get(words[0]) if words and isinstance(group, click.Group) else None
-    return " ".join(words[: 2 if isinstance(sub, click.Group) else 1])
+    commands = getattr(typer.main.get_command(app), "commands", None) or {}
+    sub = commands.get(words[0]) if words else None
+    return " ".join(words[: 2 if getattr(sub, "commands", None) else 1])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: Output | None = None) -> int:
     """Run `triage` with `argv` (default: the process arguments); returns the exit code.
 
     Usage errors, `--help` and `--version` are typer's (exit 2 / 0); a `TriageError` from
-    the core becomes one `error:` line and exit 1.
+    the core becomes one `error:` line and exit 1. With `out` (a command running another,
+    as `demo` does) the caller owns the output: its mode, its display, its JSON record.
     """
-    out = Output()
+    owner = out is None
+    out = out or Output()
     token = use_output(out)
     try:
         typer.main.get_command(app).main(
@@ -105,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70  # EX_SOFTWARE: not the user's input (usage errors are 2)
     finally:
         reset_output(token)
-    out.flush()
+    if owner:
+        out.flush()
     return code
 
 

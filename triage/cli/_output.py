@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from triage.cli._progress import Display, PlainDisplay, open_display
 
 __all__ = ["Output", "output", "use_output", "reset_output", "print_error", "TIMESTAMP", "load_data"]
 
@@ -30,6 +33,7 @@ class Output:
     quiet: bool = False
     json: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    display: Display | None = None
 
     def say(self, text: str = "", *, err: bool = False) -> None:
         """A human line: shown unless --quiet or --json (stderr lines survive --json)."""
@@ -46,12 +50,46 @@ class Output:
         if not self.json:
             print(text, flush=True)
 
-    def progress(self, message: str) -> None:
-        """A step line from long work; on stderr under --json so stdout stays one document."""
-        if self.quiet:
+    def progress(self, message: str, done: float | None = None, total: float | None = None, /) -> None:
+        """The core's ``progress=`` callback: a step line, or how far counted work is.
+
+        Shown by the open display (a bar on a terminal, plain lines elsewhere); on stderr
+        under --json so stdout stays one document; nothing under --quiet.
+        """
+        if self.display is None:  # outside a `working` block: a plain line
+            if not self.quiet:
+                PlainDisplay(sys.stderr if self.json else sys.stdout)(message, done, total)
             return
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr if self.json else sys.stdout,
-              flush=True)
+        self.display(message, done, total)
+
+    @contextmanager
+    def working(self, title: str) -> Iterator[Output]:
+        """Show progress while the block runs (a bar on a terminal); nests into the open one."""
+        if self.display is not None:
+            yield self
+            return
+        _json_logs()
+        self.display = open_display(title, quiet=self.quiet, json=self.json)
+        try:
+            yield self
+        finally:
+            self.display.close()
+            self.display = None
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """A summary table at the end of a command (rich; plain text off a terminal); not under --quiet/--json."""
+        if self.quiet or self.json:
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, title=title, title_justify="left", header_style="bold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console = Console(soft_wrap=True, highlight=False)
+        if not console.is_terminal:
+            console.width = 160  # CI logs: do not fold the table into 80 columns
+        console.print(table)
 
     def add(self, **fields: Any) -> None:
         """Fields of the --json document."""
@@ -60,6 +98,14 @@ class Output:
     def flush(self) -> None:
         if self.json and self.record:
             print(json.dumps(self.record, default=_jsonable, ensure_ascii=False), flush=True)
+
+
+def _json_logs() -> None:
+    """Long-running commands log as the service does: JSON lines on stderr at TRIAGE_LOG_LEVEL."""
+    from api.logs import configure_logging
+    from triage.settings import get_settings
+
+    configure_logging(get_settings().log_level)
 
 
 def _jsonable(value: Any) -> Any:

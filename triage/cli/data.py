@@ -41,10 +41,11 @@ def simulate(
     """Write a simulated retailer's history in the contract shape."""
     from triage.simulator import simulate as run
 
-    started = time.perf_counter()
-    summary = run(Path(out), orders=orders, days=days, seed=seed, fmt=format.value)
-    seconds = time.perf_counter() - started
     o = output()
+    started = time.perf_counter()
+    with o.working("simulate"):
+        summary = run(Path(out), orders=orders, days=days, seed=seed, fmt=format.value, progress=o.progress)
+    seconds = time.perf_counter() - started
     o.say(str(summary))
     o.say(f"wrote {out} in {seconds:.1f} s")
     o.add(out=out, seconds=round(seconds, 2), summary=str(summary))
@@ -103,15 +104,20 @@ def features(
         o.say(f"done in {run.seconds:.1f} s")
         o.add(tables=run.outputs, seconds=round(run.seconds, 2))
         return
-    ds = load_data(data, quarantine)
-    out.mkdir(parents=True, exist_ok=True)
+    builds = (("order_features", build_order_features), ("return_features", build_return_features))
     tables = {}
-    for name, build in (("order_features", build_order_features), ("return_features", build_return_features)):
-        started = time.perf_counter()
-        frame = build(ds, since=since)
-        frame.to_parquet(out / f"{name}.parquet", index=False)
-        o.say(f"{name}: {len(frame)} rows × {frame.shape[1]} columns in {time.perf_counter() - started:.1f} s")
-        tables[name] = {"rows": len(frame), "columns": frame.shape[1], "path": out / f"{name}.parquet"}
+    with o.working("features"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, (name, build) in enumerate(builds):
+            o.progress(f"features: {name}", i, len(builds))
+            started = time.perf_counter()
+            frame = build(ds, since=since)
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+            o.say(f"{name}: {len(frame)} rows × {frame.shape[1]} columns in {time.perf_counter() - started:.1f} s")
+            tables[name] = {"rows": len(frame), "columns": frame.shape[1], "path": out / f"{name}.parquet"}
+        o.progress("features: tables", len(builds), len(builds))
     o.add(tables=tables)
 
 
@@ -130,9 +136,9 @@ def demo(
     import pandas as pd
 
     from triage.cli import main
+    from triage.cli._output import Output
 
     o = output()
-    forward = ["--quiet"] if (o.quiet or o.json) else []
     steps: list[list[str]] = []
     if not (data / "orders.csv").exists():
         steps.append(["simulate", "--out", str(data), "--orders", str(orders), "--days", str(days)])
@@ -144,17 +150,44 @@ def demo(
         ["score", "--data", str(data), "--out", str(out)],
         ["backtest", "--data", str(data), "--html", str(out / "backtest.html")],
     ]
-    for step in steps:
-        o.progress(f"triage {' '.join(step)}")
-        if main([*forward, *step]) != 0:
-            raise typer.Exit(1)
+    done: list[list[str]] = []
+    with o.working("demo"):
+        for i, step in enumerate(steps):
+            o.progress(f"demo: step {i + 1}/{len(steps)}: triage {' '.join(step)}")
+            o.progress("demo: steps", i, len(steps))
+            # each step shares this display and mode; its --json fields come back in `inner`
+            inner = Output(quiet=o.quiet, json=o.json, display=o.display)
+            started = time.perf_counter()
+            if main(step, out=inner) != 0:
+                raise typer.Exit(1)
+            done.append([step[0], f"{time.perf_counter() - started:.1f}", _step_result(step[0], inner.record)])
+        o.progress("demo: steps", len(steps), len(steps))
+    o.table("demo", ["step", "seconds", "result"], done)
     o.say(
         "\ndone. Next:\n"
         "  triage ui                                   # review the runs and models in MLflow\n"
         f"  triage serve --bootstrap {data}              # the scoring API on http://127.0.0.1:8000/docs"
     )
-    o.add(data=data, out=out, backtest_html=out / "backtest.html")
+    o.add(data=data, out=out, backtest_html=out / "backtest.html",
+          steps=[{"step": s, "seconds": float(t), "result": r} for s, t, r in done])
     _quickstart_key()
+
+
+def _step_result(step: str, record: dict) -> str:
+    """One cell for the demo's summary table, from what the step put in its --json record."""
+    if step == "simulate":
+        return f"wrote {record.get('out')}"
+    if step == "validate":
+        rows = record.get("rows_read", {})
+        return f"{rows.get('orders', 0):,} orders, {rows.get('returns', 0):,} returns; {len(record.get('problems', []))} problems"
+    if step == "train":
+        lines = str(record.get("summary", "")).splitlines()
+        return "; ".join(line.strip() for line in lines if ": trained" in line or ": skipped" in line)
+    if step == "score":
+        return f"{record.get('orders_scored', 0):,} orders, {record.get('returns_scored', 0):,} returns scored"
+    if step == "backtest":
+        return f"report {record.get('html')}"
+    return ""
 
 
 def _quickstart_key() -> None:

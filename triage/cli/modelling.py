@@ -52,18 +52,39 @@ def train(
         o.say(result.summary())
         o.add(summary=result.summary(), tracking_uri=get_settings().tracking_uri)
         return
-    ds = load_data(data, quarantine)
-    result = train_all(
-        ds,
-        cutoff=cutoff,
-        experiment=experiment,
-        fraud_label_window_days=fraud_label_window,
-        settings=get_settings(),
-        progress=o.progress,
-    )
+    with o.working("train"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        result = train_all(
+            ds,
+            cutoff=cutoff,
+            experiment=experiment,
+            fraud_label_window_days=fraud_label_window,
+            settings=get_settings(),
+            progress=o.progress,
+        )
     o.say(result.summary())
+    o.table(f"train (cutoff {result.cutoff:%Y-%m-%d}, {result.seconds:.0f} s)",
+            ["model", "head", "test metric", "model", "prior", "logistic", "oracle", "registry"], _train_rows(result))
     o.say(f"review the runs: triage ui   (MLflow store: {get_settings().tracking_uri})")
     o.add(summary=result.summary(), tracking_uri=get_settings().tracking_uri)
+
+
+def _train_rows(result) -> list[list[str]]:
+    """One row per trained head (the metric `summary()` reports), one per skipped model."""
+    rows = []
+    for r in result.models.values():
+        state = f"v{r.version}" if r.version else "not registered"
+        if r.promoted is not None:
+            state += " champion" if r.promoted else " challenger"
+        for t, h in r.heads.items():
+            key = "log_loss" if t == "disposition" else ("pr_auc" if t in ("fraud", "abuse") else "roc_auc")
+            cells = [f"{h.metrics[ref][key]:.4f}" if key in h.metrics.get(ref, {}) else "—"
+                     for ref in ("model", "prior", "logistic", "oracle")]
+            rows.append([r.name, t, key, *cells, state])
+        rows += [[r.name, t, "skipped", why, "", "", "", state] for t, why in r.skipped_heads.items()]
+    rows += [[name, "", "skipped", why, "", "", "", ""] for name, why in result.skipped.items()]
+    return rows
 
 
 def _bundles(settings):
@@ -119,6 +140,15 @@ def score(
         o.say(f"done in {run.seconds:.1f} s")
         o.add(outputs=run.outputs, seconds=round(run.seconds, 2))
         return
+    with o.working("score"):
+        paths, orders, returns = _score(o, settings, data, out, quarantine, since, policy, scores_only)
+    for what, path in paths.items():
+        o.say(f"{what}: {path}")
+    o.add(**{what: path for what, path in paths.items()}, orders_scored=len(orders), returns_scored=len(returns))
+
+
+def _score(o, settings, data, out, quarantine, since, policy, scores_only):
+    o.progress(f"loading {data}")
     ds = load_data(data, quarantine)
     bundles = _bundles(settings)
     if scores_only:
@@ -141,11 +171,12 @@ def score(
         o.progress(f"decisions: {len(orders) + len(returns)} events in {time.perf_counter() - started:.1f}s")
         out.mkdir(parents=True, exist_ok=True)
         paths = {"orders": out / "order_scores.csv", "returns": out / "return_scores.csv"}
+        o.progress("writing scores", 0, 2)
         orders.to_csv(paths["orders"], index=False, float_format="%.6g")
+        o.progress("writing scores", 1, 2)
         returns.to_csv(paths["returns"], index=False, float_format="%.6g")
-    for what, path in paths.items():
-        o.say(f"{what}: {path}")
-    o.add(**{what: path for what, path in paths.items()}, orders_scored=len(orders), returns_scored=len(returns))
+        o.progress("writing scores", 2, 2)
+    return paths, orders, returns
 
 
 def backtest(
@@ -160,26 +191,43 @@ def backtest(
 ) -> None:
     """Replay scored history through a policy and compare."""
     from training.replay import scored_history
-    from triage.policy.backtest import backtest as run_backtest
     from triage.settings import get_settings
 
     o = output()
     settings = get_settings()
-    ds = load_data(data, quarantine)
     chosen = _policy(policy, settings)
     other = _policy(against, settings) if against else None
-    bundles = _bundles(settings)
-    history = scored_history(ds, bundles, since=_out_of_time(since, bundles), progress=o.progress)
+    with o.working("backtest"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        bundles = _bundles(settings)
+        history = scored_history(ds, bundles, since=_out_of_time(since, bundles), progress=o.progress)
+        report, path = _replay(o, settings, chosen, other, history, html)
+    o.say(report.to_text())
+    o.table("backtest", *_backtest_table(report))
+    o.say(f"HTML report: {path}")
+    o.add(report=report.to_text(), html=path)
+
+
+def _backtest_table(report) -> tuple[list[str], list[list[str]]]:
+    """The headline rows of the report: cost, reviews per day (capacity), fraud stopped."""
+    cols, body = report._cells()
+    keep = [r for r in body if "cost" in r[0] or "reviews / day" in r[0] or "stopped" in r[0]]
+    return ["metric", *cols], keep or body
+
+
+def _replay(o, settings, chosen, other, history, html):
+    from triage.policy.backtest import backtest as run_backtest
+
     orders = history.orders
     if orders.empty and history.returns.empty:
         raise TriageError("no orders or returns after the champions' training window; use an earlier --since")
     report = run_backtest(chosen, orders, history.returns, against=other, progress=o.progress)
-    o.say(report.to_text())
     path = Path(html or Path(settings.home) / "reports" / "backtest.html")
     path.parent.mkdir(parents=True, exist_ok=True)
+    o.progress(f"writing {path}")
     report.to_html(path)
-    o.say(f"HTML report: {path}")
-    o.add(report=report.to_text(), html=path)
+    return report, path
 
 
 def policy_tune(
@@ -188,6 +236,10 @@ def policy_tune(
     since: SinceOpt = None,
     policy: Annotated[Path | None, typer.Option(help="policy to start from (default: the active policy)")] = None,
     out: Annotated[Path | None, typer.Option(help="new policy file (default: <TRIAGE_HOME>/policies/…)")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="cost-curve plots (default: <TRIAGE_HOME>/reports/policy-tune-<version>.html)"),
+    ] = None,
 ) -> None:
     """Pick cost-minimising thresholds within review capacity."""
     from training.replay import scored_history
@@ -197,19 +249,25 @@ def policy_tune(
 
     o = output()
     settings = get_settings()
-    ds = load_data(data, quarantine)
     start = _policy(policy, settings)
-    bundles = _bundles(settings)
-    since = _out_of_time(since, bundles)
-    history = scored_history(ds, bundles, since=since, progress=o.progress)
-    result = tune_policy(start, history.orders, since=since)
+    with o.working("policy tune"):
+        o.progress(f"loading {data}")
+        ds = load_data(data, quarantine)
+        bundles = _bundles(settings)
+        since = _out_of_time(since, bundles)
+        history = scored_history(ds, bundles, since=since, progress=o.progress)
+        o.progress("tuning thresholds")
+        result = tune_policy(start, history.orders, since=since)
     o.say(result.to_text())
     path = out or Path(settings.home) / "policies" / f"policy-{result.policy.policy_version}.yaml"
     write_policy(result.policy, path)
     o.say(f"wrote {path} (policy_version {result.policy.policy_version})")
+    plots = html or Path(settings.home) / "reports" / f"policy-tune-{result.policy.policy_version}.html"
+    result.to_html(plots)
+    o.say(f"cost curves: {plots}")
     o.say(f"make it active: start the service with TRIAGE_POLICY_PATH={path}, or copy it over the running "
           "service's policy file and POST /v1/admin/reload")
-    o.add(policy=path, policy_version=result.policy.policy_version, report=result.to_text())
+    o.add(policy=path, policy_version=result.policy.policy_version, report=result.to_text(), html=plots)
 
 
 def promote(
@@ -260,20 +318,49 @@ def monitor(
     out: Annotated[Path | None, typer.Option(help="report folder (default: <TRIAGE_HOME>/monitor)")] = None,
 ) -> None:
     """Drift, live quality and exception queue of recent decisions (exit 3 on an alert)."""
-    from training import load_champions
-    from triage.monitoring.monitor import audited_window, log_to_mlflow
-    from triage.monitoring.monitor import monitor as run_monitor
+    from triage.monitoring.monitor import audited_window
     from triage.settings import get_settings
 
     o = output()
     settings = get_settings()
-    decisions, outcomes = audited_window(settings, since=since, until=until)
-    if decisions.empty:
-        o.warn("no audited decisions in the window: nothing to monitor")
-        raise typer.Exit(1)
+    with o.working("monitor"):
+        o.progress("reading audited decisions")
+        decisions, outcomes = audited_window(settings, since=since, until=until)
+        if decisions.empty:
+            o.warn("no audited decisions in the window: nothing to monitor")
+            raise typer.Exit(1)
+        result = _monitor(o, settings, decisions, outcomes, since, until, model, out)
+    o.say(result.to_text())
+    o.table("monitor", ["model", "version", "decisions", "drifted columns", "live quality", "alerts"],
+            _monitor_rows(result))
+    o.add(exit_code=result.exit_code, report=result.to_text())
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
+def _monitor_rows(result) -> list[list[str]]:
+    rows = []
+    for c in result.checks:
+        drift = f"{c.drift.share_drifted:.0%}" if c.drift else "—"
+        if c.quality and c.quality.labelled:
+            quality = ", ".join(f"{k} {c.quality.metrics[k]:.3f}" for k in ("roc_auc", "pr_auc") if k in c.quality.metrics)
+        else:
+            quality = "no matured labels"
+        rows.append([c.name, str(c.version), str(c.drift.current_rows if c.drift else 0), drift, quality,
+                     "; ".join(c.alerts) or "ok"])
+    return rows
+
+
+def _monitor(o, settings, decisions, outcomes, since, until, model, out):
+    from training import load_champions
+    from triage.monitoring.monitor import log_to_mlflow
+    from triage.monitoring.monitor import monitor as run_monitor
+
     as_of = until or decisions["received_at"].max()
+    o.progress("loading champions")
+    bundles = load_champions(settings)
     result = run_monitor(
-        decisions, outcomes, load_champions(settings),
+        decisions, outcomes, bundles,
         out_dir=Path(out or Path(settings.home) / "monitor"),
         since=since, until=until, as_of=as_of,
         drift_share_threshold=settings.drift_share_threshold,
@@ -283,12 +370,11 @@ def monitor(
         min_rows=settings.min_rows_for_drift,
         fraud_label_window_days=settings.fraud_label_window_days,
         only=model.value if model else None,
+        progress=o.progress,
     )
+    o.progress("logging to MLflow")
     log_to_mlflow(result, settings)
-    o.say(result.to_text())
-    o.add(exit_code=result.exit_code, report=result.to_text())
-    if result.exit_code:
-        raise typer.Exit(int(result.exit_code))
+    return result
 
 
 policy_app = typer.Typer(help="Policy tools.", no_args_is_help=True)

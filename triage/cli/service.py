@@ -172,10 +172,12 @@ def online_load(
     from triage.settings import get_settings
     from triage.stores.online import load_online
 
-    summary = load_online(get_settings(), data, replace=not append)
+    o = output()
+    with o.working("online load"):
+        summary = load_online(get_settings(), data, replace=not append, progress=o.progress)
     for key, value in summary.items():
-        output().say(f"{key}: {value}")
-    output().add(**summary)
+        o.say(f"{key}: {value}")
+    o.add(**summary)
 
 
 def export(
@@ -188,8 +190,12 @@ def export(
     from triage.audit import export as run_export
     from triage.settings import get_settings
 
-    counts = run_export(get_settings(), out, pd.Timestamp(since).to_pydatetime() if since is not None else None)
     o = output()
+    with o.working("export"):
+        counts = run_export(
+            get_settings(), out, pd.Timestamp(since).to_pydatetime() if since is not None else None,
+            progress=o.progress,
+        )
     for table, n in counts.items():
         o.say(f"{table}: {n} rows")
     o.say(f"wrote {out}; add the retailer's nodes and products tables before training from it")

@@ -24,6 +24,8 @@ from triage.mlflow_store import experiment_id
 from triage.monitoring.drift import DriftResult, compute_drift
 from triage.monitoring.exceptions import exception_summary
 from triage.monitoring.quality import QualityResult, live_quality
+from triage.progress import Progress
+from triage.progress import report as report_progress
 from triage.settings import Settings
 
 __all__ = ["ModelCheck", "MonitorResult", "monitor", "audited_window", "decisions_frame", "outcome_dataset"]
@@ -270,8 +272,11 @@ def monitor(
     min_rows: int = 200,
     fraud_label_window_days: int = 60,
     only: str | None = None,
+    progress: Progress | None = None,
 ) -> MonitorResult:
-    """Check each champion (or `only` one) against its training reference; write the reports."""
+    """Check each champion (or `only` one) against its training reference; write the reports.
+
+    `progress` (see `triage.progress`) hears the models checked so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     thresholds = {
         "drift_share": drift_share_threshold,
@@ -283,9 +288,11 @@ def monitor(
     checks: list[ModelCheck] = []
     notes: list[str] = []
     ds = outcome_dataset(decisions, outcomes)
+    todo = [name for name in TARGETS if not only or name == only]
     for name, (kind, score, _label) in TARGETS.items():
         if only and name != only:
             continue
+        report_progress(progress, f"monitor: drift and quality of {name}", todo.index(name), len(todo))
         bundle = champions.get(name)
         if bundle is None:
             notes.append(f"{name}: no champion loaded — not monitored")
@@ -332,6 +339,7 @@ def monitor(
         elif quality.labelled:
             notes.append(f"{name}: {quality.labelled} matured labels — too few to judge live quality (< {min_labels})")
         checks.append(check)
+    report_progress(progress, "monitor: models checked", len(todo), len(todo))
     resolved = {o.entity_id for o in outcomes}
     exceptions = exception_summary(decisions, now=as_of, resolved=resolved)
     result = MonitorResult(

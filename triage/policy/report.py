@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +13,6 @@ from triage.policy.model import Capacity
 __all__ = ["PolicyRun", "BacktestReport"]
 
 _MONEY = ("value", "cost", "refunds")
-_COST_PARTS = ("fraud cost", "delay cost", "returns cost")
 
 
 @dataclass(frozen=True)
@@ -96,65 +93,13 @@ class BacktestReport:
         )
         return "\n".join(out)
 
-    def _plots(self) -> list[tuple[str, str]]:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figs = []
-
-        fig, ax = plt.subplots(figsize=(9, 3.6))
-        for r in self.runs:
-            if r.name != "no automation":  # plain matplotlib dates: pandas' converter warns
-                days = pd.DatetimeIndex(r.order_reviews.index).tz_localize(None).to_numpy()
-                ax.plot(days, r.order_reviews.to_numpy(), marker=".", label=r.name)
-        ax.axhline(self.capacity.order_reviews_per_day, color="red", linestyle="--", label="capacity")
-        ax.set_title("Order reviews per day")
-        ax.legend()
-        figs.append(("Order reviews per day vs capacity", fig))
-
-        t = self.table()
-        fig, ax = plt.subplots(figsize=(9, 3.6))
-        parts = [p for p in _COST_PARTS if p in t.index]
-        t.loc[parts].T.plot.bar(stacked=True, ax=ax, rot=0)
-        ax.set_title("Realised cost by part (lower is better)")
-        figs.append(("Cost by part", fig))
-
-        per_day = [i for i in t.index if i.endswith(" / day") and "reviews" not in i]
-        fig, ax = plt.subplots(figsize=(9, 4))
-        t.loc[per_day].plot.barh(ax=ax)
-        ax.set_title("Actions per day")
-        figs.append(("Actions per day", fig))
-
-        out = []
-        for title, f in figs:
-            buf = io.BytesIO()
-            f.tight_layout()
-            f.savefig(buf, format="png", dpi=90)
-            plt.close(f)
-            out.append((title, base64.b64encode(buf.getvalue()).decode("ascii")))
-        return out
-
     def to_html(self, path: str | Path) -> Path:
-        """A self-contained HTML page: the table and plots (PNG embedded as base64)."""
+        """A self-contained HTML page: the table and interactive plots (plotly.js inline, no CDN)."""
+        from triage.policy.plots import backtest_figures, write_page
+
         cols, body = self._cells()
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["metric", *cols])
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-        imgs = "".join(
-            f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'/>"
-            for t, b in self._plots()
-        )
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>triage backtest</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
-            "</style></head><body><h1>triage backtest</h1>"
-            f"<p>{html.escape(self._header())}</p>"
-            + "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-            + f"<table><tr>{head}</tr>{rows}</table>{imgs}</body></html>"
-        )
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-        return path
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return write_page(path, "triage backtest", self._header(), backtest_figures(self),
+                          f"{notes}<table><tr>{head}</tr>{rows}</table>")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from triage.progress import Progress, report
 from triage.simulator import config as C
 from triage.simulator import delay, fraud, tables
 from triage.simulator.actors import Actors
@@ -71,8 +72,10 @@ def _merge(a, b):
 
 
 def simulate(out_dir: Path, *, orders: int = 200_000, days: int = 365, seed: int = 7, fmt: str = "csv",
-             start: str = "2025-01-01") -> SimulationSummary:
-    """Write a simulated omnichannel retailer's history (all contract tables + `truth/`) to `out_dir`."""
+             start: str = "2025-01-01", progress: Progress | None = None) -> SimulationSummary:
+    """Write a simulated omnichannel retailer's history (all contract tables + `truth/`) to `out_dir`.
+
+    `progress` (see `triage.progress`) hears the orders written so far after each chunk."""
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet'. Got {fmt!r} instead.")
     if orders < 1 or days < 1:
@@ -88,6 +91,8 @@ def simulate(out_dir: Path, *, orders: int = 200_000, days: int = 365, seed: int
     w = Writer(Path(out_dir), fmt)
     w.table("nodes", tables.nodes(m))
     w.table("products", tables.products(m))
+    total = int(cal.day_orders.sum())
+    report(progress, "simulate: orders", 0, total)
     n_done, late_n, fraud_n, p_late_sum, p_fraud_sum = 0, 0, 0, 0.0, 0.0
     returned_orders = np.zeros(0, np.int64)
     soft_orders = []
@@ -124,11 +129,13 @@ def simulate(out_dir: Path, *, orders: int = 200_000, days: int = 365, seed: int
         soft_orders.append(no[np.unique(lines["o"][soft])])
         returned_orders = _write_returns(w, book.release(rng, m, len(cust), hi, end_s), returned_orders)
         n_done += n
+        report(progress, "simulate: orders", min(n_done, total), total)
         late_n, fraud_n = late_n + int(late.sum()), fraud_n + int(is_fraud.sum())
         p_late_sum, p_fraud_sum = p_late_sum + float(pl.sum()), p_fraud_sum + float(pf.sum())
     rng = np.random.default_rng([seed, 99])
     returned_orders = _write_returns(w, book.release(rng, m, len(cust), end_s + 1, end_s), returned_orders)
     w.finish()
+    report(progress, f"simulate: {n_done:,} orders written to {out_dir}")
     soft_all = np.concatenate(soft_orders) if soft_orders else np.zeros(0, np.int64)
     rows = {k: v for k, v in w.rows.items()}
     return SimulationSummary(

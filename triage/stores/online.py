@@ -49,6 +49,7 @@ from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
 from features.overlay import BatchOverlay, LayeredStore
 from features.scalar import is_null
 from triage.errors import UnavailableError
+from triage.progress import Progress, report
 from triage.stores import plain
 from triage.stores.online_index import IndexedStore
 
@@ -542,7 +543,9 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True) -> dict[str, Any]:
+def load_online(
+    settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True, progress: Progress | None = None
+) -> dict[str, Any]:
     """Bootstrap the online state from a contract folder (`triage online load DIR`).
 
     Loads and validates the folder and puts the dataset in the log: `replace=True` makes it
@@ -554,7 +557,9 @@ def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace:
 
     t0 = time.perf_counter()
     folder = Path(folder)
+    report(progress, "online load: read + validate, write the snapshot", 0, 2)
     ds = load_dataset(folder)
+    report(progress, "online load: read + validate, write the snapshot", 1, 2)
     owned = log_ is None
     lg = log_ if log_ is not None else open_online_log(settings)
     try:
@@ -569,6 +574,7 @@ def load_online(settings: Any, folder: str | Path, *, log_: Any = None, replace:
     finally:
         if owned:
             lg.close()
+    report(progress, "online load: read + validate, write the snapshot", 2, 2)
     return {
         "store": _describe(lg),
         "rows": {t: int(len(ds[t])) for t in sorted(ds.present)},
