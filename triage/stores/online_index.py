@@ -7,6 +7,9 @@ latest time before `upper` — cost O(log n) in the series' length, wherever in 
 falls (a delivery filed at its promise, days ahead of the last entry, included). An event's
 ~60 windows cost a few microseconds, however wide and however long the history.
 
+A count-only index whose entries are exactly a summed index's (`features.online._shared_indexes`:
+same stream, key and grain) is kept as that index (`alias`): filed once, read with a total of 0.0.
+
 Memory: ~12 B per entry (time, id code) [+ 8 B for summed indexes] in blocks filled to 3/4
 when bootstrapped, plus where each id is filed: an int64/int32 pair per (index, id code), with
 a small overflow dict for the ids filed under several keys of one index (the `distinct`
