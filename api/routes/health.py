@@ -79,6 +79,9 @@ async def readyz(state: StateDep) -> JSONResponse:
             else:
                 if getattr(online, "lagging", False):
                     problems.append("online store: catching up with decisions made while it was down")
+            bootstrap_problem = getattr(online, "bootstrap_problem", None)
+            if bootstrap_problem:
+                problems.append(bootstrap_problem)
     status = "ready" if ready and not problems else "degraded" if ready else "unavailable"
     body = {
         "status": status,

@@ -68,6 +68,18 @@ def test_default_sqlite_state_is_bootstrapped_and_learns(tmp_path):
     assert (tmp_path / "home" / "online.db").exists()
 
 
+def test_a_failed_bootstrap_is_named_by_readyz(tmp_path):
+    """Check that a bootstrap folder the service cannot load leaves /readyz degraded with the
+    reason, instead of "ready" over an online state without the retailer's history."""
+    broken = _master(tmp_path)
+    (broken / "nodes.csv").write_text("node_id,node_type\n")  # required columns missing
+    settings = Settings(home=tmp_path / "home", bootstrap_dir=broken, bundle_dir=tmp_path)
+    with _client(settings) as c:
+        ready = c.get("/readyz").json()
+    assert ready["status"] == "degraded", ready
+    assert any("online bootstrap from" in p and "failed" in p for p in ready["problems"]), ready
+
+
 def test_unreachable_online_store_gives_rules_only_degraded_decisions(tmp_path):
     """Check that with the online store down decisions continue, degraded, and /readyz says why."""
     from tests.api.conftest import FakeBundle

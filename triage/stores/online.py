@@ -136,6 +136,7 @@ class OnlineState:
         self.lagging = False  # an append failed: the audit has events the log lacks (api.recovery)
         self.lag_marks = 0  # how many appends failed so far (a catch-up clears `lagging` only if none since)
         self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
+        self.bootstrap_problem: str | None = None  # why the start-up bootstrap failed (for /readyz)
 
     # -- health ------------------------------------------------------------------------
     def describe(self) -> str:
@@ -484,8 +485,11 @@ def open_online(settings: Any) -> OnlineState:
     if settings.bootstrap_dir is not None:
         try:
             ensure_loaded(settings, settings.bootstrap_dir, log_=log_)
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - the service starts; /readyz says what is missing
             log.exception("online bootstrap failed", extra={"folder": str(settings.bootstrap_dir)})
+            state.bootstrap_problem = (
+                f"online bootstrap from {settings.bootstrap_dir} failed ({type(exc).__name__}: {exc}); "
+                "features see only the history already in the online log")
     recover_from_audit(settings, log_)
     try:
         with state._lock:
