@@ -454,25 +454,23 @@ def derive_order_features(
                                                                          agg["cust_prior_orders"]))
     out["device_fraud_rate_all"] = safe_ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
     has_delivery = "fulfillment_outcomes" in present
-    for wl in ("7d", "28d", "all"):
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
-        for label in ("node", "carrier", "carrier_region"):
-            if label == "carrier_region" and wl != "7d":
-                continue
-            known = agg[f"{label}_known_{wl}"]
-            rate = _smoothed_rate(agg[f"_{label}_late_{wl}"], known, prior)
-            rate[np.isnan(known)] = np.nan
-            if not has_delivery:
-                rate[:] = np.nan
-            out[f"{label}_late_rate_{wl}"] = rate
-    for label, wl, pw in RECENT_LATE_RATES:
+
+    def late_rate(label: str, wl: str, pw: str) -> np.ndarray:
+        """`label`'s late rate over window `wl`, smoothed towards the retailer's rate over `pw`."""
         prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
         known = agg[f"{label}_known_{wl}"]
         rate = _smoothed_rate(agg[f"_{label}_late_{wl}"], known, prior)
         rate[np.isnan(known)] = np.nan
         if not has_delivery:
             rate[:] = np.nan
-        out[f"{label}_late_rate_{wl}"] = rate
+        return rate
+
+    for wl in ("7d", "28d", "all"):
+        for label in ("node", "carrier", "carrier_region"):
+            if label != "carrier_region" or wl == "7d":
+                out[f"{label}_late_rate_{wl}"] = late_rate(label, wl, wl)
+    for label, wl, pw in RECENT_LATE_RATES:
+        out[f"{label}_late_rate_{wl}"] = late_rate(label, wl, pw)
     return out
 
 
