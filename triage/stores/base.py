@@ -396,25 +396,29 @@ class SqlStore(Store):
 
     # -- schema ----------------------------------------------------------------
     def migrate(self) -> int:
+        return self.run_migrations("schema_version", MIGRATIONS, SCHEMA_VERSION, "the audit database")
+
+    def run_migrations(self, version_table: str, migrations, latest: int, what: str) -> int:
+        """Apply the `(version, build)` steps above the version recorded in `version_table`, in one
+        transaction under the migration lock; refuse a database newer than `latest` (`what` names it)."""
         with self._tx() as cur:
             self._lock_for_migration(cur)
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            if current > SCHEMA_VERSION:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER NOT NULL)")
+            current = cur.execute(f"SELECT MAX(version) FROM {version_table}").fetchone()[0] or 0
+            if current > latest:
                 from triage.errors import ConfigError
 
                 raise ConfigError(
-                    f"the audit database {self.url_for_humans()} has schema version {current}; "
-                    f"this build knows up to {SCHEMA_VERSION}: upgrade triage"
+                    f"{what} {self.url_for_humans()} has schema version {current}; "
+                    f"this build knows up to {latest}: upgrade triage"
                 )
-            for version, build in MIGRATIONS:
+            for version, build in migrations:
                 if version <= current:
                     continue
                 for stmt in build(self.dialect.types):
                     cur.execute(stmt)
-                cur.execute(self._q("INSERT INTO schema_version (version) VALUES (?)"), (version,))
-        return SCHEMA_VERSION
+                cur.execute(self._q(f"INSERT INTO {version_table} (version) VALUES (?)"), (version,))
+        return latest
 
     def url_for_humans(self) -> str:
         """The URL without a password."""

@@ -123,25 +123,8 @@ class ReviewStore:
     # -- schema ------------------------------------------------------------------
     def migrate(self) -> int:
         """Create or upgrade the review tables (under the audit store's migration lock)."""
-        db = self._db
-        with db._tx() as cur:
-            db._lock_for_migration(cur)
-            cur.execute("CREATE TABLE IF NOT EXISTS review_schema_version (version INTEGER NOT NULL)")
-            current = cur.execute("SELECT MAX(version) FROM review_schema_version").fetchone()[0] or 0
-            if current > REVIEW_SCHEMA_VERSION:
-                from triage.errors import ConfigError
-
-                raise ConfigError(
-                    f"the review tables in {db.url_for_humans()} have schema version {current}; "
-                    f"this build knows up to {REVIEW_SCHEMA_VERSION}: upgrade triage"
-                )
-            for version, build in MIGRATIONS:
-                if version <= current:
-                    continue
-                for stmt in build(self._d.types):
-                    cur.execute(stmt)
-                cur.execute(db._q("INSERT INTO review_schema_version (version) VALUES (?)"), (version,))
-        return REVIEW_SCHEMA_VERSION
+        return self._db.run_migrations("review_schema_version", MIGRATIONS, REVIEW_SCHEMA_VERSION,
+                                       "the review tables in")
 
     # -- helpers -----------------------------------------------------------------
     def _ts(self, ts: datetime) -> Any:
