@@ -30,6 +30,7 @@ import pandas as pd
 
 from features import scalar
 from features.declarations import Aggregation, FeatureSet
+from features.filing import BY_TIME, IndexSpec, index_specs, plan_steps, row_entries, shared_indexes, sync_id
 from features.frame import to_feature_frame
 from features.orders import (
     _CONTRACT_CATEGORIES as _ORDER_CATEGORIES,
@@ -66,9 +67,10 @@ class OnlineStore(Protocol):
 
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None: ...
 
-    def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
-                    values: np.ndarray) -> None:
-        """Many `put_entry` calls at once (bootstrap)."""
+    def put_entries(self, index: str, key_columns: Sequence[np.ndarray], entry_ids: np.ndarray | None,
+                    times_ns: np.ndarray, values: np.ndarray) -> None:
+        """Many `put_entry` calls at once (bootstrap): entry i's key is (key_columns[0][i], …)
+        (strings); `entry_ids` None: a `filing.BY_TIME` index (the id is `filing.sync_id`)."""
         ...
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None: ...
@@ -119,8 +121,11 @@ class MemoryStore:
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
         self._entries.setdefault((index, key), _Entries()).put(entry_id, int(time_ns), float(value))
 
-    def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
-                    values: np.ndarray) -> None:
+    def put_entries(self, index: str, key_columns: Sequence[np.ndarray], entry_ids: np.ndarray | None,
+                    times_ns: np.ndarray, values: np.ndarray) -> None:
+        keys = list(zip(*key_columns, strict=True))
+        if entry_ids is None:
+            entry_ids = np.array([sync_id(k[0], int(t)) for k, t in zip(keys, times_ns, strict=True)], dtype=object)
         codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
         order = np.lexsort((times_ns, codes))
         codes, times, vals = codes[order], np.asarray(times_ns)[order], np.asarray(values, np.float64)[order]
@@ -171,56 +176,10 @@ class MemoryStore:
         return None if r is None else dict(r)
 
 
-# --- which indexes the declarations need -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _IndexSpec:
-    name: str
-    stream: str
-    key: tuple[str, ...]
-    value: str | None  # column summed (None: entries carry 0)
-    distinct: str | None
-    per_line: bool = False  # filed once per distinct line key of the order (grain="line")
-
-
-def _index_specs(feature_sets: Iterable[FeatureSet]) -> dict[str, _IndexSpec]:
-    specs: dict[str, _IndexSpec] = {}
-    for fs in feature_sets:
-        for a in fs.aggregations:
-            specs[a.index_name] = _IndexSpec(a.index_name, a.stream, a.key, a.value if a.agg == "sum" else None,
-                                             a.value if a.agg == "distinct" else None, a.grain == "line")
-    return specs
-
-
-def _shared_indexes(specs: Mapping[str, _IndexSpec]) -> dict[str, str]:
-    """Count-only indexes whose entries are exactly a summed index's (same stream, key and
-    grain: the same rows, ids and times; only the values differ): count index → summed index.
-    A store that can (`alias`) keeps one index for both; a count read of the summed index is
-    the count index's read (counts and latest times are the same entries')."""
-    summed = {(s.stream, s.key, s.per_line): s.name for s in specs.values() if s.value and not s.distinct}
-    return {s.name: summed[(s.stream, s.key, s.per_line)] for s in specs.values()
-            if s.value is None and not s.distinct and (s.stream, s.key, s.per_line) in summed}
-
-
-def _agg_index(a: Aggregation) -> str:
-    """The index an aggregation reads (`Aggregation.index_name`; kept for existing callers)."""
-    return a.index_name
+# --- which indexes the declarations need: `features.filing` ------------------------------
 
 
 _ns = scalar.ns  # an event time as ns since the epoch (UTC), the one parser the reads use too
-
-
-def _key_of(row: Mapping[str, Any], cols: tuple[str, ...]) -> tuple[str, ...] | None:
-    out = []
-    for c in cols:
-        v = row.get(c)
-        if type(v) is not str:
-            if v is None or pd.isna(v):
-                return None
-            v = str(v)
-        out.append(v)
-    return tuple(out)
 
 
 def _null(v: object) -> bool:
@@ -260,18 +219,24 @@ class OnlineFeatures:
     def __init__(self, store: OnlineStore | None = None, *, present: Iterable[str] = _OPTIONAL_OUTCOMES) -> None:
         self.store: OnlineStore = store if store is not None else MemoryStore()
         self.present = frozenset(present) | {"nodes", "products", "customers", "orders", "order_lines"}
-        self.specs = _index_specs((ORDER_FEATURES, RETURN_FEATURES))
-        # count indexes the store keeps as their summed twin (`_shared_indexes`): not filed apart
+        self.specs = index_specs((ORDER_FEATURES, RETURN_FEATURES))
+        # count indexes the store keeps as their summed twin (`shared_indexes`): not filed apart
         alias = getattr(self.store, "alias", None)
         self.aliases: dict[str, str] = {}
         if alias is not None:
-            self.aliases = _shared_indexes(self.specs)
+            self.aliases = shared_indexes(self.specs)
             for name, target in self.aliases.items():
                 alias(name, target)
-        self._by_stream: dict[str, list[_IndexSpec]] = {}
+        self._by_stream: dict[str, list[IndexSpec]] = {}
         for s in self.specs.values():
             if s.name not in self.aliases:
                 self._by_stream.setdefault(s.stream, []).append(s)
+        # a store that compiles the filing rules (`IndexedStore.plan`) files a whole row in one call
+        plan = getattr(self.store, "plan", None)
+        self._compiled = plan is not None
+        if plan is not None:
+            for stream, specs in self._by_stream.items():
+                plan(stream, plan_steps(specs))
 
     # --- master data ----------------------------------------------------------------------
 
@@ -313,11 +278,8 @@ class OnlineFeatures:
             self.store.put_record("fraud", str(oid), {"known_ns": int(t.value)})
 
         streams = build_streams(ds, {s.stream for s in self.specs.values()})
-        if "syncs" in streams:
-            sy = streams["syncs"]
-            streams["syncs"] = sy.assign(_id=sy["fulfillment_node_id"].astype(str) + "|" + sy["_t"].astype(str))
         ids = {"orders": "order_id", "returns": "return_id", "delivery": "order_id", "fraud": "order_id",
-               "inspections": "return_id", "syncs": "_id"}
+               "inspections": "return_id"}  # BY_TIME streams: none (a row is its key and time)
         for spec in self.specs.values():
             if spec.name in self.aliases:
                 continue  # filed with its summed twin
@@ -328,7 +290,7 @@ class OnlineFeatures:
                 stream = first_appearances(stream, spec.key, spec.distinct)
                 entry_ids = stream[spec.distinct]
             else:
-                entry_ids = stream[ids[spec.stream]]
+                entry_ids = stream[ids[spec.stream]] if spec.stream not in BY_TIME else None
             keep = stream[list(spec.key)].notna().all(axis=1).to_numpy()
             if spec.stream == "delivery" and "fulfillment_outcomes" not in self.present:
                 keep[:] = False
@@ -337,56 +299,44 @@ class OnlineFeatures:
             stream = stream[keep]
             values = (stream[spec.value].to_numpy(np.float64) if spec.value
                       else np.zeros(len(stream)))
-            keys = list(zip(*(stream[k].astype(str) for k in spec.key), strict=True))
-            self.store.put_entries(spec.name, keys, entry_ids[keep].astype(str).tolist(),
+            self.store.put_entries(spec.name, [stream[k].astype(str).to_numpy(object) for k in spec.key],
+                                   None if entry_ids is None else entry_ids[keep].astype(str).to_numpy(object),
                                    stream["_t"].to_numpy(np.int64), np.nan_to_num(values))
+            del stream, values
 
     # --- indexing ---------------------------------------------------------------------------
 
-    def _file(self, stream: str, entry_id: str, row: Mapping[str, Any], t_ns: int | None) -> None:
-        """File (or re-file) one stream row under every index of its stream.
+    def _file(self, stream: str, entry_id: str, row: dict[str, Any], t_ns: int | None) -> None:
+        """File (or re-file) one stream row under every index of its stream (`features.filing`):
+        its earlier entries are dropped, then it is filed at `t_ns` (None: only dropped).
 
-        Per-line indexes file an order's row once per distinct vendor of its basket (`_vendors`).
-        Where the row was filed is kept as a note (`_filed`), so a re-filing drops it first.
-        """
+        A store with compiled plans (`IndexedStore.plan`) does it in one call, its locations
+        being where the row was filed; any other store is told entry by entry, and where the
+        row was filed is kept as a record (`_filed`) for the next re-filing."""
+        if self._compiled:
+            self.store.file(stream, entry_id, row, t_ns)  # type: ignore[attr-defined]
+            return
         store = self.store
         specs = self._by_stream.get(stream, [])
-        get_note, put_note = _notes(store)
         note = f"{stream}|{entry_id}"
-        previous = get_note("_filed", note)
+        previous = store.get_record("_filed", note)
         if previous:
             for spec in specs:
-                old = previous.get(spec.name)
-                if spec.distinct or old is None:
-                    continue
-                for key in (old if spec.per_line else [old]):
+                for key in previous.get(spec.name) or []:
                     store.drop_entry(spec.name, tuple(key), entry_id)
         filed: dict[str, list] = {}
         if t_ns is not None:
-            put_entry = store.put_entry
             for spec in specs:
-                v = 0.0 if spec.value is None else float(row.get(spec.value) or 0.0)
-                if spec.per_line:
-                    keys = [[str(x)] for x in row.get("_vendors") or []]
-                    for key in keys:
-                        put_entry(spec.name, tuple(key), entry_id, t_ns, v)
-                    filed[spec.name] = keys
-                    continue
-                found = _key_of(row, spec.key)
-                if found is None:
-                    continue
-                if spec.distinct:
-                    value = row.get(spec.distinct)
-                    if value is None or (not isinstance(value, str) and pd.isna(value)):
+                for key, dv, v in row_entries(spec, row):
+                    if dv is not None:  # distinct: filed where it is the value's first appearance
+                        first = store.get_entry(spec.name, key, dv)
+                        if first is None or t_ns < first:
+                            store.put_entry(spec.name, key, dv, t_ns, 0.0)
                         continue
-                    first = store.get_entry(spec.name, found, str(value))
-                    if first is None or t_ns < first:
-                        put_entry(spec.name, found, str(value), t_ns, 0.0)
-                    continue
-                put_entry(spec.name, found, entry_id, t_ns, v)
-                filed[spec.name] = list(found)
+                    store.put_entry(spec.name, key, entry_id, t_ns, v)
+                    filed.setdefault(spec.name, []).append(list(key))
         if filed or previous is not None:
-            put_note("_filed", note, filed)
+            store.put_record("_filed", note, filed)
 
     # --- observations -----------------------------------------------------------------------
 
@@ -431,7 +381,7 @@ class OnlineFeatures:
         if kind == "inventory_sync":
             r["fulfillment_node_id"] = r.get("node_id")
             t = _ns(r["synced_at"])
-            self._file("syncs", f"{r['node_id']}|{t}", r, t)
+            self._file("syncs", sync_id(r["node_id"], t), r, t)
             return
         event_key = "return_id" if kind == "return_outcome" else "order_id"
         event_table = "returns" if kind == "return_outcome" else "orders"
@@ -539,16 +489,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             cols[c] = s.astype(object).where(s.notna(), None).tolist()
     names = list(cols)
     return [dict(zip(names, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
-
-
-def _notes(store: OnlineStore) -> tuple[Any, Any]:
-    """The store's `get_note` / `put_note` (bookkeeping kept as given, `IndexedStore`), else
-    its records (a store without notes: the bookkeeping is a record like any other)."""
-    get = getattr(store, "get_note", None)
-    put = getattr(store, "put_note", None)
-    if get is None or put is None:
-        return store.get_record, store.put_record
-    return get, put
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from features import scalar
-from features.online import _key_of
+from features.filing import IndexSpec, row_entries
 from features.outcomes import is_late_known
 from features.streams import ALL, ship_area
 
@@ -136,9 +136,8 @@ class BatchOverlay:
                     dts.append(max(known, t))
             stream_rows["delivery"] = (drows, dts)
         for stream, (srows, sts) in stream_rows.items():
-            keys_of: dict[tuple[str, ...], list[tuple[str, ...] | None]] = {}
             for spec in online._by_stream.get(stream, []):
-                got = _file(store, spec, srows, sts, keys_of)
+                got = _file(store, spec, srows, sts)
                 if got is None:
                     return None  # the batch would move a first appearance the state holds
                 filed[spec.name] = got
@@ -181,47 +180,26 @@ class LayeredStore:
         return getattr(self._base, name)
 
 
-def _file(store: Any, spec: Any, rows: Sequence[Mapping[str, Any]], times: Sequence[int],
-          keys_of: dict[tuple[str, ...], list[tuple[str, ...] | None]],
+def _file(store: Any, spec: IndexSpec, rows: Sequence[Mapping[str, Any]], times: Sequence[int],
           ) -> tuple[list[tuple[str, ...]], list[int], list[float]] | None:
-    """What `OnlineFeatures._file` files for each row (in time order) under one index spec:
+    """What filing each row (in time order) under one index would add (`features.filing`):
     (keys, times, values); None when a distinct value would move the state's first appearance."""
     out_k: list[tuple[str, ...]] = []
     out_t: list[int] = []
     out_v: list[float] = []
-    n = len(rows)
-    values = [0.0] * n if spec.value is None else [float(r.get(spec.value) or 0.0) for r in rows]
-    if spec.per_line:
-        for r, t, v in zip(rows, times, values, strict=True):
-            for vendor in r.get("_vendors") or []:
-                out_k.append((str(vendor),))
-                out_t.append(t)
-                out_v.append(v)
-        return out_k, out_t, out_v
-    keys = keys_of.get(spec.key)
-    if keys is None:
-        keys = keys_of[spec.key] = [_key_of(r, spec.key) for r in rows]
-    if not spec.distinct:
-        for k, t, v in zip(keys, times, values, strict=True):
-            if k is not None:
-                out_k.append(k)
-                out_t.append(t)
-                out_v.append(v)
-        return out_k, out_t, out_v
     seen: set[tuple[tuple[str, ...], str]] = set()
-    for r, k, t in zip(rows, keys, times, strict=True):
-        value = r.get(spec.distinct)
-        if k is None or value is None or value != value:
-            continue
-        sv = str(value)
-        if (k, sv) in seen:
-            continue  # an earlier item of the batch appeared first
-        first = store.get_entry(spec.name, k, sv)
-        if first is not None and first > t:
-            return None
-        seen.add((k, sv))
-        if first is None:
+    for r, t in zip(rows, times, strict=True):
+        for k, dv, v in row_entries(spec, r):
+            if dv is not None:  # distinct: only a first appearance files an entry
+                if (k, dv) in seen:
+                    continue  # an earlier item of the batch appeared first
+                first = store.get_entry(spec.name, k, dv)
+                if first is not None and first > t:
+                    return None
+                seen.add((k, dv))
+                if first is not None:
+                    continue
             out_k.append(k)
             out_t.append(t)
-            out_v.append(0.0)
+            out_v.append(v)
     return out_k, out_t, out_v

@@ -65,7 +65,7 @@ def test_bulk_load_then_filings_equal_one_by_one() -> None:
     values = rng.choice([0.0, 2.5, 1.0], n)
     ids = [f"b{i}" for i in range(n)]
     bulk, single = IndexedStore(), IndexedStore()
-    bulk.put_entries("ix", [("k",)] * n, ids, times, values)
+    bulk.put_entries("ix", [np.array(["k"] * n, dtype=object)], np.array(ids, dtype=object), times, values)
     for e, t, v in zip(ids, times.tolist(), values.tolist(), strict=True):
         single.put_entry("ix", ("k",), e, t, v)
     for i in range(2000):

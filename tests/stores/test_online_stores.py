@@ -44,8 +44,8 @@ def test_entries_windows_and_records(online_store):
     s.drop_entry("ix", ("a",), "e1")
     assert s.get_entry("ix", ("a",), "e1") is None
     assert s.window("ix", ("a",), None, 10**18).count == 1
-    s.put_entries("bulk", [("k",), ("k",), ("j",)], ["x", "y", "z"], np.array([5_000, 6_000, 7_000]),
-                  np.array([1.5, 0.0, 2.5]))
+    s.put_entries("bulk", [np.array(["k", "k", "j"], dtype=object)], np.array(["x", "y", "z"], dtype=object),
+                  np.array([5_000, 6_000, 7_000]), np.array([1.5, 0.0, 2.5]))
     w = s.window("bulk", ("k",), None, 10_000)
     assert (w.count, w.total, w.last_ns) == (2, 1.5, 6_000)
     s.put_record("customers", "C1", {"customer_id": "C1", "is_guest": False, "n": [1, 2]})
@@ -128,8 +128,8 @@ def test_indexed_store_equals_memory_store_under_random_operations():
             fast.drop_entry(ix, key, eid)
         elif op < 0.78:
             n = int(rng.integers(1, 30))
-            keys = [(f"k{rng.integers(4)}",) for _ in range(n)]
-            ids = [f"b{rng.integers(400)}" for _ in range(n)]
+            keys = [np.array([f"k{rng.integers(4)}" for _ in range(n)], dtype=object)]
+            ids = np.array([f"b{rng.integers(400)}" for _ in range(n)], dtype=object)
             times, vals = rng.integers(0, 10_000, n), rng.choice([0.0, 1.0], n)
             ref.put_entries(ix, keys, ids, times, vals)
             fast.put_entries(ix, keys, ids, times, vals)

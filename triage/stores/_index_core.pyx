@@ -26,16 +26,20 @@ An `Index` is one declared index: its series by key, and where each entry id is 
 under a second key of the index — the `distinct` indexes).
 """
 
-from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memmove, memset
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memmove, memset
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
 
 import numpy as np
 import pandas as pd
 
 from features.online import Window
 
-__all__ = ["Series", "Index", "windows", "NONE"]
+__all__ = ["Series", "StrTable", "Index", "Plan", "windows", "NONE"]
 
 cdef enum:
     CAP = 256  # entries per block at most
@@ -369,6 +373,10 @@ cdef class Series:
             self._touch(k)
         return value
 
+    cdef bint has(self, int64_t t, int32_t code) noexcept:
+        cdef int32_t k = 0, i = 0
+        return self._find(t, code, &k, &i) == 0
+
     def value_of(self, int64_t t, int32_t code):
         """The value of the entry (t, code) (0.0 for a count-only series)."""
         cdef int32_t k = 0, i = 0
@@ -534,128 +542,390 @@ cdef class Series:
         return total
 
 
+# ----------------------------------------------------------------------------------- StrTable
+
+cdef inline uint64_t fnv1a(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h = 1469598103934665603ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        h ^= <uint8_t> p[i]
+        h *= 1099511628211ULL
+    return h ^ (h >> 29)
+
+
+cdef class StrTable:
+    """Strings coded 0, 1, 2, … in the order first seen: an open-addressing hash table over
+    one byte arena (no Python object per string; ~24 B a string besides its UTF-8 bytes)."""
+
+    cdef int32_t* slots  # code + 1 per slot (0: empty)
+    cdef int64_t nslots
+    cdef uint64_t* hv  # hash of each code's string
+    cdef int64_t* off  # [n + 1]: code c's bytes are arena[off[c]:off[c + 1]]
+    cdef char* arena
+    cdef int64_t arena_cap
+    cdef public int32_t n
+    cdef int32_t cap
+
+    def __cinit__(self):
+        self.nslots = 1024
+        self.slots = <int32_t*> calloc(self.nslots, sizeof(int32_t))
+        self.cap = 512
+        self.hv = <uint64_t*> malloc(sizeof(uint64_t) * self.cap)
+        self.off = <int64_t*> malloc(sizeof(int64_t) * (self.cap + 1))
+        self.arena_cap = 8192
+        self.arena = <char*> malloc(self.arena_cap)
+        if self.slots == NULL or self.hv == NULL or self.off == NULL or self.arena == NULL:
+            raise MemoryError()
+        self.off[0] = 0
+        self.n = 0
+
+    def __dealloc__(self):
+        free(self.slots)
+        free(self.hv)
+        free(self.off)
+        free(self.arena)
+
+    def __len__(self):
+        return self.n
+
+    cdef int _rehash(self) except -1:
+        cdef int64_t ns = self.nslots * 2, j
+        cdef int32_t* s = <int32_t*> calloc(ns, sizeof(int32_t))
+        cdef int32_t c
+        if s == NULL:
+            raise MemoryError()
+        for c in range(self.n):
+            j = <int64_t> (self.hv[c] & <uint64_t> (ns - 1))
+            while s[j] != 0:
+                j = (j + 1) & (ns - 1)
+            s[j] = c + 1
+        free(self.slots)
+        self.slots, self.nslots = s, ns
+        return 0
+
+    cdef int32_t find(self, const char* p, Py_ssize_t m, bint add) except -2:
+        """The code of bytes p[:m]; -1 when absent and not `add`."""
+        cdef uint64_t h = fnv1a(p, m)
+        cdef int64_t j = <int64_t> (h & <uint64_t> (self.nslots - 1)), need
+        cdef int32_t c
+        cdef void* q
+        while True:
+            c = self.slots[j] - 1
+            if c < 0:
+                break
+            if self.hv[c] == h and self.off[c + 1] - self.off[c] == m and memcmp(self.arena + self.off[c], p, m) == 0:
+                return c
+            j = (j + 1) & (self.nslots - 1)
+        if not add:
+            return -1
+        if self.n == self.cap:
+            q = realloc(self.hv, sizeof(uint64_t) * 2 * self.cap)
+            if q == NULL:
+                raise MemoryError()
+            self.hv = <uint64_t*> q
+            q = realloc(self.off, sizeof(int64_t) * (2 * self.cap + 1))
+            if q == NULL:
+                raise MemoryError()
+            self.off = <int64_t*> q
+            self.cap *= 2
+        need = self.off[self.n] + m
+        if need > self.arena_cap:
+            while need > self.arena_cap:
+                self.arena_cap *= 2
+            q = realloc(self.arena, self.arena_cap)
+            if q == NULL:
+                raise MemoryError()
+            self.arena = <char*> q
+        c = self.n
+        memcpy(self.arena + self.off[c], p, m)
+        self.off[c + 1] = need
+        self.hv[c] = h
+        self.slots[j] = c + 1
+        self.n += 1
+        if 2 * <int64_t> self.n > self.nslots:
+            self._rehash()
+        return c
+
+    cdef inline int32_t code(self, str s, bint add) except -2:
+        cdef Py_ssize_t m
+        cdef const char* p = PyUnicode_AsUTF8AndSize(s, &m)
+        return self.find(p, m, add)
+
+    def get(self, str s):
+        """The code of `s`, or None."""
+        cdef int32_t c = self.code(s, False)
+        return None if c < 0 else c
+
+    def add(self, str s):
+        return self.code(s, True)
+
+    def codes(self, values):
+        """The codes of many strings (coded when new), as an int32 array."""
+        cdef Py_ssize_t i, n = len(values)
+        out = np.empty(n, dtype=np.int32)
+        cdef int32_t[::1] o = out
+        cdef object v
+        for i in range(n):
+            v = values[i]
+            o[i] = self.code(v if type(v) is str else str(v), True)
+        return out
+
+    def string(self, int32_t c):
+        if c < 0 or c >= self.n:
+            raise IndexError(c)
+        return self.arena[self.off[c]:self.off[c + 1]].decode()
+
+    def nbytes(self):
+        return self.nslots * 4 + self.cap * 16 + self.arena_cap
+
+
+cdef object _key_text(tuple key):
+    """A key tuple as one string (its parts joined by \\x1f): what a key table codes."""
+    if len(key) == 1:
+        k = key[0]
+        return k if type(k) is str else str(k)
+    return "\x1f".join([k if type(k) is str else str(k) for k in key])
+
+
+# -------------------------------------------------------------------------------------- Index
+
 cdef class Index:
     """One declared index: its series by key, and where each entry id is filed.
 
-    Ids are coded per stream (the indexes of one stream share one code space: an order id is
-    one code for all the order indexes), so the location arrays span only that stream's ids."""
+    Keys are coded by a `StrTable` shared by every index over the same key columns, ids by
+    one shared by the indexes of one stream (an order id is one code for all the order
+    indexes). Per id code: the time and series of its entry (`at_t`, `at_s`); an id filed
+    under a second key of the index (a per-line order under each vendor, a distinct value
+    under several keys) is chained in a small pool (`p_s`, `p_t`, `p_next`). All C arrays.
 
+    `by_time`: the entries are identified by (key, time) instead of ids (inventory syncs:
+    a sync is its node and time), so no id codes and no locations are kept at all."""
+
+    cdef public StrTable codes, keys
     cdef public list series
-    cdef public dict keys
-    cdef public dict codes  # entry id → code, shared by the indexes of one stream
-    cdef public object at_t_arr, at_s_arr  # the location arrays (numpy), by id code
-    cdef int64_t[::1] at_t  # time of its entry (ABSENT: none)
-    cdef int32_t[::1] at_s  # series number
-    cdef public dict overflow  # (series, code) → time, for an id filed under a 2nd key
+    cdef public bint by_time
+    cdef int32_t* sno_of  # series number by key code (-1: none)
+    cdef int64_t nsno
+    cdef int64_t* at_t
+    cdef int32_t* at_s
+    cdef int32_t* at_more  # first chained location (-1: none)
+    cdef int64_t nat
+    cdef int32_t* p_s
+    cdef int64_t* p_t
+    cdef int32_t* p_next
+    cdef int32_t np_, p_cap, p_free
 
-    def __init__(self, dict codes):
+    def __cinit__(self, StrTable codes, StrTable keys, bint by_time=False):
+        self.codes, self.keys, self.by_time = codes, keys, by_time
         self.series = []
-        self.keys = {}
-        self.codes = codes
-        self.overflow = {}
-        self._set(np.full(0, ABSENT, dtype=np.int64), np.full(0, -1, dtype=np.int32))
+        self.sno_of = NULL
+        self.nsno = 0
+        self.at_t = NULL
+        self.at_s = NULL
+        self.at_more = NULL
+        self.nat = 0
+        self.p_s = NULL
+        self.p_t = NULL
+        self.p_next = NULL
+        self.np_ = self.p_cap = 0
+        self.p_free = -1
 
-    cdef void _set(self, object t, object s):
-        self.at_t_arr, self.at_s_arr = t, s
-        self.at_t, self.at_s = t, s
+    def __dealloc__(self):
+        free(self.sno_of)
+        free(self.at_t)
+        free(self.at_s)
+        free(self.at_more)
+        free(self.p_s)
+        free(self.p_t)
+        free(self.p_next)
 
-    cpdef grow(self, int64_t n_codes):
-        cdef int64_t n = self.at_t.shape[0], more
-        if n_codes > n:
-            more = max(n_codes, 2 * n, 1024)
-            t = np.full(more, ABSENT, dtype=np.int64)
-            s = np.full(more, -1, dtype=np.int32)
-            t[:n] = self.at_t_arr
-            s[:n] = self.at_s_arr
-            self._set(t, s)
+    # -- codes ---------------------------------------------------------------------------
+    cdef int _grow_at(self, int64_t n) except -1:
+        cdef int64_t more = max(n, 2 * self.nat, 1024), i
+        cdef void* a = realloc(self.at_t, sizeof(int64_t) * more)
+        if a == NULL:
+            raise MemoryError()
+        self.at_t = <int64_t*> a
+        a = realloc(self.at_s, sizeof(int32_t) * more)
+        if a == NULL:
+            raise MemoryError()
+        self.at_s = <int32_t*> a
+        a = realloc(self.at_more, sizeof(int32_t) * more)
+        if a == NULL:
+            raise MemoryError()
+        self.at_more = <int32_t*> a
+        for i in range(self.nat, more):
+            self.at_t[i] = ABSENT
+            self.at_s[i] = -1
+            self.at_more[i] = -1
+        self.nat = more
+        return 0
 
-    cdef inline int32_t _code(self, str entry_id) except -1:
-        cdef object c = self.codes.get(entry_id)
-        cdef int32_t code
-        if c is None:
-            code = len(self.codes)
-            self.codes[entry_id] = code
-        else:
-            code = c
-        if code >= self.at_t.shape[0]:
-            self.grow(len(self.codes))
-        return code
+    cdef inline int32_t _code(self, str entry_id) except -2:
+        cdef int32_t c = self.codes.code(entry_id, True)
+        if c >= self.nat:
+            self._grow_at(c + 1)
+        return c
 
-    cdef inline int32_t _sno(self, tuple key) except -2:
-        cdef object s = self.keys.get(key)
-        if s is None:
-            s = len(self.series)
-            self.keys[key] = s
+    cdef int32_t _sno_k(self, int32_t kc) except -2:
+        """The series of key code kc (created when new)."""
+        cdef int64_t more, i
+        cdef void* a
+        cdef int32_t s
+        if kc >= self.nsno:
+            more = max(<int64_t> kc + 1, 2 * self.nsno, 256)
+            a = realloc(self.sno_of, sizeof(int32_t) * more)
+            if a == NULL:
+                raise MemoryError()
+            self.sno_of = <int32_t*> a
+            for i in range(self.nsno, more):
+                self.sno_of[i] = -1
+            self.nsno = more
+        s = self.sno_of[kc]
+        if s < 0:
+            s = <int32_t> len(self.series)
             self.series.append(Series())
+            self.sno_of[kc] = s
         return s
 
-    cdef inline bint _where(self, int32_t s, int32_t code, int64_t* t):
-        cdef object o
-        if code < self.at_t.shape[0] and self.at_s[code] == s and self.at_t[code] != ABSENT:
+    cdef inline int32_t _sno_text(self, str text, bint add) except -2:
+        cdef int32_t kc = self.keys.code(text, add)
+        if kc < 0:
+            return -1
+        if add:
+            return self._sno_k(kc)
+        return self.sno_of[kc] if kc < self.nsno else -1
+
+    cdef inline int32_t _sno(self, tuple key, bint add) except -2:
+        return self._sno_text(_key_text(key), add)
+
+    # -- locations -----------------------------------------------------------------------
+    cdef inline bint _where(self, int32_t s, int32_t code, int64_t* t) noexcept:
+        cdef int32_t p
+        if code >= self.nat:
+            return False
+        if self.at_s[code] == s and self.at_t[code] != ABSENT:
             t[0] = self.at_t[code]
             return True
-        if self.overflow:
-            o = self.overflow.get((s, code))
-            if o is not None:
-                t[0] = o
+        p = self.at_more[code]
+        while p >= 0:
+            if self.p_s[p] == s:
+                t[0] = self.p_t[p]
                 return True
+            p = self.p_next[p]
         return False
 
-    cdef inline void _file(self, int32_t s, int32_t code, int64_t t):
+    cdef int _file(self, int32_t s, int32_t code, int64_t t) except -1:
+        cdef int32_t p
+        cdef void* a
         if self.at_t[code] == ABSENT:
             self.at_t[code] = t
             self.at_s[code] = s
+            return 0
+        if self.p_free >= 0:
+            p = self.p_free
+            self.p_free = self.p_next[p]
         else:
-            self.overflow[(s, code)] = t
+            if self.np_ == self.p_cap:
+                self.p_cap = max(64, 2 * self.p_cap)
+                a = realloc(self.p_s, sizeof(int32_t) * self.p_cap)
+                if a == NULL:
+                    raise MemoryError()
+                self.p_s = <int32_t*> a
+                a = realloc(self.p_t, sizeof(int64_t) * self.p_cap)
+                if a == NULL:
+                    raise MemoryError()
+                self.p_t = <int64_t*> a
+                a = realloc(self.p_next, sizeof(int32_t) * self.p_cap)
+                if a == NULL:
+                    raise MemoryError()
+                self.p_next = <int32_t*> a
+            p = self.np_
+            self.np_ += 1
+        self.p_s[p] = s
+        self.p_t[p] = t
+        self.p_next[p] = self.at_more[code]
+        self.at_more[code] = p
+        return 0
 
-    cdef inline void _unfile(self, int32_t s, int32_t code):
+    cdef void _unfile(self, int32_t s, int32_t code) noexcept:
+        cdef int32_t p, prev = -1
         if self.at_s[code] == s and self.at_t[code] != ABSENT:
             self.at_t[code] = ABSENT
             self.at_s[code] = -1
-        else:
-            self.overflow.pop((s, code), None)
+            return
+        p = self.at_more[code]
+        while p >= 0:
+            if self.p_s[p] == s:
+                if prev < 0:
+                    self.at_more[code] = self.p_next[p]
+                else:
+                    self.p_next[prev] = self.p_next[p]
+                self.p_next[p] = self.p_free
+                self.p_free = p
+                return
+            prev = p
+            p = self.p_next[p]
 
-    def put(self, tuple key, str entry_id, int64_t t, double value, bint want_old=False):
-        """File `entry_id` under `key` at `t` (replacing its entry there). `want_old`: return
-        (series, code, old time or None, old value) — what `restore` needs to undo it."""
-        cdef int32_t code = self._code(entry_id)
-        cdef int32_t s = self._sno(key)
+    # -- changes (journal: a list to append (self, undo) to, or None) ----------------------
+    cdef int _put(self, int32_t s, int32_t code, int64_t t, double value, list journal) except -1:
         cdef Series series = <Series> self.series[s]
         cdef int64_t old = 0
         cdef double old_v = 0.0
-        cdef bint had = self._where(s, code, &old)
+        cdef bint had
+        if self.by_time:
+            had = series.has(t, 0)
+            if had:
+                old_v = series.remove(t, 0)
+            series.insert(t, 0, value)
+            if journal is not None:
+                journal.append((self, (s, -1, t if had else None, old_v, t)))
+            return 0
+        if code >= self.nat:
+            self._grow_at(code + 1)
+        had = self._where(s, code, &old)
         if had:
             old_v = series.remove(old, code)
             self._unfile(s, code)
         series.insert(t, code, value)
         self._file(s, code, t)
-        if want_old:
-            return (s, code, old if had else None, old_v)
-        return None
+        if journal is not None:
+            journal.append((self, (s, code, old if had else None, old_v, 0)))
+        return 0
 
-    def drop(self, tuple key, str entry_id, bint want_old=False):
-        """Take `entry_id`'s entry under `key` out (if any); `want_old`: as `put` (None: nothing)."""
-        cdef object c = self.codes.get(entry_id)
-        cdef object so
+    cdef int _drop(self, int32_t s, int32_t code, list journal) except -1:
         cdef int64_t old = 0
         cdef double old_v
-        cdef int32_t s, code
-        if c is None:
-            return None
-        so = self.keys.get(key)
-        if so is None:
-            return None
-        s, code = so, c
         if not self._where(s, code, &old):
-            return None
+            return 0
         old_v = (<Series> self.series[s]).remove(old, code)
         self._unfile(s, code)
-        return (s, code, old, old_v) if want_old else None
+        if journal is not None:
+            journal.append((self, (s, code, old, old_v, 0)))
+        return 0
 
-    def restore(self, int32_t s, int32_t code, old, double value):
-        """Put the entry (s, code) back as `put`/`drop` reported it (old None: it was not there)."""
+    cdef int _drop_all(self, int32_t code, list journal) except -1:
+        """Take every entry of id `code` out of this index (a re-filing starts so)."""
+        if code >= self.nat:
+            return 0
+        while self.at_more[code] >= 0:
+            self._drop(self.p_s[self.at_more[code]], code, journal)
+        if self.at_t[code] != ABSENT:
+            self._drop(self.at_s[code], code, journal)
+        return 0
+
+    def undo(self, tuple change):
+        """Put back what one journalled change replaced (see `put`)."""
+        cdef int32_t s = change[0], code = change[1]
+        cdef object old = change[2]
+        cdef double value = change[3]
         cdef Series series = <Series> self.series[s]
         cdef int64_t now = 0
+        if code < 0:  # by time: the entry at change[4] was filed; `old` set: it replaced one
+            series.remove(<int64_t> change[4], 0)
+            if old is not None:
+                series.insert(<int64_t> old, 0, value)
+            return
         if self._where(s, code, &now):
             series.remove(now, code)
             self._unfile(s, code)
@@ -663,19 +933,40 @@ cdef class Index:
             series.insert(<int64_t> old, code, value)
             self._file(s, code, <int64_t> old)
 
+    # -- the generic API (tuple keys, str ids) --------------------------------------------
+    def put(self, tuple key, str entry_id, int64_t t, double value, list journal=None):
+        """File `entry_id` under `key` at `t` (replacing its entry there); each change is
+        appended to `journal` (when given) as (index, undo) for `undo`."""
+        cdef int32_t s = self._sno(key, True)
+        self._put(s, 0 if self.by_time else self._code(entry_id), t, value, journal)
+
+    def drop(self, tuple key, str entry_id, list journal=None):
+        """Take `entry_id`'s entry under `key` out (if any)."""
+        if self.by_time:
+            raise ValueError("entries of a by-time index are replaced, never dropped by id")
+        cdef int32_t code = self.codes.code(entry_id, False)
+        cdef int32_t s
+        if code < 0:
+            return
+        s = self._sno(key, False)
+        if s >= 0:
+            self._drop(s, code, journal)
+
     def get(self, tuple key, str entry_id):
-        cdef object c = self.codes.get(entry_id)
-        cdef object so = self.keys.get(key)
+        """The time `entry_id` is filed at under `key` (None: it is not)."""
+        cdef int32_t code = self.codes.code(entry_id, False)
+        cdef int32_t s
         cdef int64_t t = 0
-        if c is None or so is None:
+        if code < 0:
             return None
-        return t if self._where(<int32_t> so, <int32_t> c, &t) else None
+        s = self._sno(key, False)
+        return t if s >= 0 and self._where(s, code, &t) else None
 
     def window(self, tuple key, lower, int64_t upper):
-        cdef object so = self.keys.get(key)
-        if so is None:
+        cdef int32_t s = self._sno(key, False)
+        if s < 0:
             return NONE
-        return (<Series> self.series[<int32_t> so]).window(lower, upper)
+        return (<Series> self.series[s]).window(lower, upper)
 
     def window_columns(self, list keys, lowers, uppers):
         """Many events' windows at once: for event i with key `keys[i]` (None: skipped, zeros)
@@ -687,7 +978,8 @@ cdef class Index:
         cdef list last = [None] * n
         cdef list rows = [list(x) for x in lowers]
         cdef list ups = list(uppers)
-        cdef object k, so, low
+        cdef object k, low
+        cdef int32_t so
         cdef Series ser
         cdef int64_t cnt, lt = 0, up
         cdef double tot
@@ -696,10 +988,10 @@ cdef class Index:
             k = keys[i]
             if k is None:
                 continue
-            so = self.keys.get(k)
-            if so is None:
+            so = self._sno(<tuple> k, False)
+            if so < 0:
                 continue
-            ser = <Series> self.series[<int32_t> so]
+            ser = <Series> self.series[so]
             up = ups[i]
             if m == 0:
                 ser.stats(False, 0, up, &cnt, &tot, &lt, &has_last)
@@ -714,38 +1006,62 @@ cdef class Index:
                 last[i] = lt
         return counts, totals, last
 
-    def put_many(self, list keys, list entry_ids, times_ns, values, put_one):
-        """Many `put` calls at once (bootstrap): ids seen for the first time, once each, are filed
-        in bulk per series; the others one by one through `put_one(key, entry_id, t, value)`
-        (in key, then time order, as `MemoryStore.put_entries`)."""
-        code_of = self.codes.get
-        table = self.codes
-        codes = np.empty(len(entry_ids), dtype=np.int64)
-        for i, e in enumerate(entry_ids):
-            e = e if type(e) is str else str(e)
-            c = code_of(e)
-            if c is None:
-                c = table[e] = len(table)
-            codes[i] = c
-        self.grow(len(table))
-        at_t, at_s = self.at_t_arr, self.at_s_arr
+    def put_columns(self, list key_columns, entry_ids, times_ns, values):
+        """Many `put` calls at once (bootstrap): key i is (key_columns[0][i], …), its id
+        entry_ids[i] (None for a by-time index). Ids seen for the first time, once each, are
+        filed in bulk per series; the others one by one (in key, then time order, as
+        `MemoryStore.put_entries`)."""
+        cdef Py_ssize_t n = len(times_ns), i
         times = np.asarray(times_ns, dtype=np.int64)
         vals = np.asarray(values, dtype=np.float64)
-        kcodes, uniques = pd.factorize(pd.Series(keys, dtype=object))
-        snos = np.array([self._sno(tuple(k)) for k in uniques], dtype=np.int64)[kcodes]
-        fresh = (at_t[codes] == ABSENT) & ~pd.Series(codes).duplicated(keep=False).to_numpy()
-        if self.overflow:  # an id filed under a second key of this index
-            fresh &= np.array([(int(s), int(c)) not in self.overflow for s, c in zip(snos, codes, strict=True)])
-        ok = np.flatnonzero(fresh)
-        if len(ok):
-            at_t[codes[ok]] = times[ok]
-            at_s[codes[ok]] = snos[ok]
+        if n == 0:
+            return
+        if len(key_columns) == 1:
+            texts = key_columns[0]
+        else:
+            texts = ["\x1f".join(map(str, parts)) for parts in zip(*key_columns)]
+        kcodes = self.keys.codes(texts)
+        uk = np.unique(kcodes)
+        for i in range(len(uk)):
+            self._sno_k(uk[i])
+        sno = np.empty(max(self.nsno, 1), dtype=np.int32)
+        for i in range(self.nsno):
+            sno[i] = self.sno_of[i]
+        snos = sno[kcodes].astype(np.int64)
+        if self.by_time:  # (key, time) is the entry: the last of equal ones wins
+            keep = ~pd.DataFrame({"s": snos, "t": times}).duplicated(keep="last").to_numpy()
+            held = np.array([(<Series> self.series[s]).n > 0 for s in range(len(self.series))], dtype=bool)
+            slow = np.flatnonzero(keep & held[snos])
+            for j in slow:  # a series already holding entries: replaced one by one
+                self._put(<int32_t> snos[j], 0, <int64_t> times[j], <double> vals[j], None)
+            self._bulk_new(snos, np.zeros(n, dtype=np.int32), times, vals, np.flatnonzero(keep & ~held[snos]), True)
+            return
+        codes = self.codes.codes(entry_ids)
+        if len(codes) and int(codes.max()) >= self.nat:
+            self._grow_at(int(codes.max()) + 1)
+        at_t = np.asarray(<int64_t[:self.nat]> self.at_t)
+        at_more = np.asarray(<int32_t[:self.nat]> self.at_more)
+        fresh = (at_t[codes] == ABSENT) & (at_more[codes] < 0) & ~pd.Series(codes).duplicated(keep=False).to_numpy()
         slow = np.flatnonzero(~fresh)
         slow = slow[np.lexsort((times[slow], kcodes[slow]))]
         for j in slow:  # already filed in this index, or repeated in the batch: one by one
-            put_one(tuple(uniques[kcodes[j]]), str(entry_ids[j]), int(times[j]), float(vals[j]))
+            self._put(<int32_t> snos[j], <int32_t> codes[j], <int64_t> times[j], <double> vals[j], None)
+        self._bulk_new(snos, codes, times, vals, np.flatnonzero(fresh), False)
+
+    def _bulk_new(self, snos, codes, times, vals, ok, bint by_time):
+        cdef Py_ssize_t i
+        cdef int64_t[::1] t
+        cdef int32_t[::1] c
+        cdef int64_t[::1] s
         if not len(ok):
             return
+        if not by_time:
+            t = np.ascontiguousarray(times[ok])
+            c = np.ascontiguousarray(codes[ok], dtype=np.int32)
+            s = np.ascontiguousarray(snos[ok])
+            for i in range(len(ok)):
+                self.at_t[c[i]] = t[i]
+                self.at_s[c[i]] = <int32_t> s[i]
         order = ok[np.argsort(snos[ok], kind="stable")]
         s_sorted = snos[order]
         bounds = np.flatnonzero(np.diff(s_sorted)) + 1
@@ -757,8 +1073,111 @@ cdef class Index:
         return sum((<Series> s).n for s in self.series)
 
     def nbytes(self):
-        """Bytes of the series' entries and of the location arrays."""
-        return sum((<Series> s).nbytes() for s in self.series) + self.at_t.shape[0] * 12
+        """Bytes of the series' entries, the locations and the series table."""
+        return (sum((<Series> s).nbytes() for s in self.series) + self.nat * 16 + self.p_cap * 16
+                + self.nsno * 4)
+
+
+# --------------------------------------------------------------------------------------- Plan
+
+cdef enum:
+    PLAIN = 0
+    PER_LINE = 1
+    DISTINCT = 2
+
+
+cdef inline bint _null(object v):
+    return v is None or (type(v) is float and v != v)
+
+
+cdef class Plan:
+    """How one stream's row is filed, compiled once from the index specs
+    (`features.filing.plan_steps`): per index, its key columns, the value column (or none),
+    and the rule — plain, per line (once per vendor of `_vendors`) or distinct (the first
+    appearance of a value under the key). `file` runs it for a whole event in one call: the
+    event's earlier entries (wherever the locations say they are) are dropped, then its new
+    ones filed — no per-event note besides the locations."""
+
+    cdef list steps  # (Index, tuple key_cols, value col or None, kind, distinct col or None)
+    cdef bint by_time
+    cdef StrTable ids
+
+    def __init__(self, list steps):
+        self.steps = []
+        self.by_time = False
+        self.ids = None
+        for ix, key_cols, value, kind, distinct in steps:
+            self.steps.append((ix, tuple(key_cols), value, int(kind), distinct))
+            self.by_time = self.by_time or (<Index> ix).by_time
+            if self.ids is not None and self.ids is not (<Index> ix).codes:
+                raise ValueError("the indexes of one plan must share one id table (one stream)")
+            self.ids = (<Index> ix).codes
+        if self.by_time and len(self.steps) > 1:
+            raise ValueError("a by-time stream files one index")
+
+    def file(self, str entry_id, dict row, t_ns, list journal=None):
+        """File (or re-file) one row: its entries dropped everywhere, then filed at `t_ns`
+        (None: only dropped)."""
+        cdef Index ix
+        cdef tuple step, cols
+        cdef int kind
+        cdef int32_t code = 0, s, c2
+        cdef int64_t t = 0, first = 0
+        cdef double v
+        cdef object x, value
+        cdef str text
+        cdef Py_ssize_t j
+        cdef list parts
+        if not self.by_time:
+            code = self.ids.code(entry_id, True)
+            for step in self.steps:
+                ix = <Index> step[0]
+                if <int> step[3] != DISTINCT:
+                    ix._drop_all(code, journal)
+        if t_ns is None:
+            return
+        t = t_ns
+        for step in self.steps:
+            ix = <Index> step[0]
+            kind = step[3]
+            v = 0.0
+            if step[2] is not None:
+                x = row.get(step[2])
+                v = 0.0 if not x else float(x)
+            if kind == PER_LINE:
+                x = row.get("_vendors")
+                if not x:
+                    continue
+                for value in x:
+                    s = ix._sno_text(value if type(value) is str else str(value), True)
+                    ix._put(s, code, t, v, journal)
+                continue
+            cols = step[1]
+            if len(cols) == 1:
+                x = row.get(cols[0])
+                if _null(x):
+                    continue
+                text = x if type(x) is str else str(x)
+            else:
+                parts = []
+                for j in range(len(cols)):
+                    x = row.get(cols[j])
+                    if _null(x):
+                        break
+                    parts.append(x if type(x) is str else str(x))
+                if len(parts) < len(cols):
+                    continue
+                text = "\x1f".join(parts)
+            s = ix._sno_text(text, True)
+            if kind == DISTINCT:
+                value = row.get(step[4])
+                if _null(value):
+                    continue
+                c2 = ix._code(value if type(value) is str else str(value))
+                if not ix._where(s, c2, &first) or t < first:
+                    ix._put(s, c2, t, 0.0, journal)
+                continue
+            ix._put(s, code, t, v, journal)
 
 
 def windows(dict indexes, list requests, dict aliases=None):

@@ -7,16 +7,20 @@ latest time before `upper` — cost O(log n) in the series' length, wherever in 
 falls (a delivery filed at its promise, days ahead of the last entry, included). An event's
 ~60 windows cost a few microseconds, however wide and however long the history.
 
-A count-only index whose entries are exactly a summed index's (`features.online._shared_indexes`:
+A count-only index whose entries are exactly a summed index's (`features.filing.shared_indexes`:
 same stream, key and grain) is kept as that index (`alias`): filed once, read with a total of 0.0.
 
+Filing a stream row is one call (`file`): the stream's compiled `Plan` (`features.filing`'s
+rules, `plan`) drops the row's earlier entries where the locations say they are and files the
+new ones, reading keys and values from the row in C.
+
 Memory: ~12 B per entry (time, id code) [+ 8 B for summed indexes] in blocks filled to 3/4
-when bootstrapped, plus where each id is filed: an int64/int32 pair per (index, id code), with
-a small overflow dict for the ids filed under several keys of one index (the `distinct`
-indexes). Records (orders, master data) are kept as JSON (`triage.stores.plain`: one bytes
-object each, datetimes as ISO text) and parsed on read, so a caller always gets its own copy,
-as from a server store; the online features'
-own bookkeeping (where each event is filed) is kept as given, as notes (`put_note`).
+when bootstrapped; where each id is filed: an int64/int32 pair per (index, id code), a chain
+for the ids filed under several keys of one index (per-line and `distinct` indexes); ids
+coded per stream and keys per key columns in C hash tables (`StrTable`: no Python object per
+id or key); inventory syncs keep no ids at all (`filing.BY_TIME`). Records (orders, master
+data) are kept as JSON (`triage.stores.plain`: one bytes object each, datetimes as ISO text)
+and parsed on read, so a caller always gets its own copy, as from a server store.
 Not thread-safe on its own: `triage.stores.online.OnlineState` serialises access.
 """
 
@@ -28,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from features.filing import BY_TIME
 from features.online import Window
 from triage.stores import plain
-from triage.stores._index_core import NONE, Index, windows
+from triage.stores._index_core import NONE, Index, Plan, StrTable, windows
 
 __all__ = ["IndexedStore"]
 
@@ -39,13 +44,15 @@ class IndexedStore:
     """`features.online.OnlineStore` in process, compact and fast (see the module doc)."""
 
     def __init__(self) -> None:
-        self._codes: dict[str, dict[str, int]] = {}  # stream (index name up to "|") → id → code
+        self._codes: dict[str, StrTable] = {}  # stream (index name up to "|") → its ids' codes
+        self._keys: dict[str, StrTable] = {}  # key columns (the index name's 2nd part) → key codes
         self._ix: dict[str, Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
-        self._notes: dict[str, dict[str, Any]] = {}  # bookkeeping kept as given (`put_note`)
         self._aliases: dict[str, str] = {}  # index → the index it is kept as (`alias`)
-        # while `scratch()` is open, how to undo each change: (index, (series, code, old time,
-        # old value)) for an entry, (tables, table, key, old) for a record or note
+        self._steps: dict[str, list[tuple]] = {}  # stream → its plan's steps (`plan`)
+        self._plans: dict[str, Plan] = {}
+        # while `scratch()` is open, how to undo each change: (index, change) for an entry
+        # (`Index.undo`), (tables, table, key, old) for a record
         self._journal: list[tuple] | None = None
 
     def url_for_humans(self) -> str:
@@ -64,19 +71,39 @@ class IndexedStore:
         if ix is None:
             if name in self._aliases:
                 raise ValueError(f"index {name} is kept as {self._aliases[name]}: file the entry there")
-            ix = self._ix[name] = Index(self._codes.setdefault(name.split("|", 1)[0], {}))
+            parts = name.split("|")
+            stream, cols = parts[0], parts[1] if len(parts) > 1 else name
+            codes = self._codes.get(stream)
+            if codes is None:
+                codes = self._codes[stream] = StrTable()
+            keys = self._keys.get(cols)
+            if keys is None:
+                keys = self._keys[cols] = StrTable()
+            ix = self._ix[name] = Index(codes, keys, stream in BY_TIME)
         return ix
+
+    # -- filing plans --------------------------------------------------------------------
+    def plan(self, stream: str, steps: Sequence[tuple[str, tuple[str, ...], str | None, int, str | None]]) -> None:
+        """Compile how a row of `stream` is filed (`features.filing.plan_steps`: per index its
+        key columns, value column, rule and distinct column)."""
+        self._steps[stream] = list(steps)
+        self._plans[stream] = Plan([(self._index(n), k, v, r, d) for n, k, v, r, d in steps])
+
+    def file(self, stream: str, entry_id: str, row: dict[str, Any], t_ns: int | None) -> None:
+        """File (or re-file) one row of `stream` by its plan: its earlier entries dropped, then
+        filed at `t_ns` (None: only dropped)."""
+        self._plans[stream].file(entry_id if type(entry_id) is str else str(entry_id), row, t_ns, self._journal)
 
     # -- scratch changes -----------------------------------------------------------------
     @contextmanager
     def scratch(self) -> Iterator[None]:
         """Changes made inside are undone on exit, whatever happens (a batch's what-if state).
 
-        Every `put_entry` / `drop_entry` / `put_record` / `put_note` inside is journalled
+        Every `file` / `put_entry` / `drop_entry` / `put_record` inside is journalled
         with what it replaced (an entry's time and value, None when there was none) and
         reverted in reverse order on exit, so the entries, their values and sums, and the
-        records are exactly as before (ids coded and empty series created meanwhile stay:
-        they hold nothing). The caller must keep every other writer out meanwhile
+        records are exactly as before (ids and keys coded and empty series created meanwhile
+        stay: they hold nothing). The caller must keep every other writer out meanwhile
         (`OnlineState` holds its lock). Bulk `put_entries` is not journalled: it is refused
         inside."""
         if self._journal is not None:
@@ -88,8 +115,7 @@ class IndexedStore:
             journal, self._journal = self._journal, None
             for item in reversed(journal):
                 if len(item) == 2:
-                    ix, (s, code, old, value) = item
-                    ix.restore(s, code, old, value)
+                    item[0].undo(item[1])
                 else:
                     tables, table, key, old = item
                     t = tables.setdefault(table, {})
@@ -103,35 +129,21 @@ class IndexedStore:
         ix = self._ix.get(index)
         if ix is None:
             ix = self._index(index)
-        if type(entry_id) is not str:
-            entry_id = str(entry_id)
-        if self._journal is None:
-            ix.put(key, entry_id, time_ns, value)
-        else:
-            self._journal.append((ix, ix.put(key, entry_id, time_ns, value, True)))
+        ix.put(key, entry_id if type(entry_id) is str else str(entry_id), time_ns, value, self._journal)
 
-    def put_entries(self, index: str, keys: list[tuple[str, ...]], entry_ids: list[str], times_ns: np.ndarray,
-                    values: np.ndarray) -> None:
-        if not keys:
+    def put_entries(self, index: str, key_columns: Sequence[np.ndarray], entry_ids: np.ndarray | None,
+                    times_ns: np.ndarray, values: np.ndarray) -> None:
+        if not len(times_ns):
             return
         if self._journal is not None:
             raise RuntimeError("put_entries is not journalled: not inside scratch()")
-        ix = self._index(index)
-        ix.put_many(list(keys), list(entry_ids), times_ns, values,
-                    lambda k, e, t, v: self.put_entry(index, k, e, t, v))
+        self._index(index).put_columns(list(key_columns), entry_ids, times_ns, values)
 
     def drop_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> None:
         ix = self._ix.get(index)
         if ix is None:
             return
-        if type(entry_id) is not str:
-            entry_id = str(entry_id)
-        if self._journal is None:
-            ix.drop(key, entry_id)
-        else:
-            old = ix.drop(key, entry_id, True)
-            if old is not None:
-                self._journal.append((ix, old))
+        ix.drop(key, entry_id if type(entry_id) is str else str(entry_id), self._journal)
 
     def get_entry(self, index: str, key: tuple[str, ...], entry_id: str) -> int | None:
         ix = self._ix.get(index)
@@ -189,37 +201,26 @@ class IndexedStore:
     def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         return [self.get_record(table, k) for k in keys]
 
-    def put_note(self, table: str, key: str, note: Any) -> None:
-        """Keep the caller's own bookkeeping (`features.online` `_filed`) as given, not copied:
-        the caller never changes a note after putting it, nor one it got."""
-        t = self._notes.get(table)
-        if t is None:
-            t = self._notes[table] = {}
-        if self._journal is not None:
-            self._journal.append((self._notes, table, key, t.get(key)))
-        t[key] = note
-
-    def get_note(self, table: str, key: str) -> Any:
-        """The note as put (the same object; None: none)."""
-        t = self._notes.get(table)
-        return None if t is None else t.get(key)
-
     def clear(self) -> None:
         if self._journal is not None:
             raise RuntimeError("clear() inside scratch()")
         self._codes.clear()
         self._ix.clear()
+        self._keys.clear()
         self._records.clear()
-        self._notes.clear()
         for target in self._aliases.values():
             self._index(target)
+        for stream, steps in list(self._steps.items()):
+            self.plan(stream, steps)
 
     def stats(self) -> dict[str, int]:
-        """Entries, series and record counts, and the index bytes (entries and locations)."""
+        """Entries, series and record counts, and the index bytes (entries, locations, id and
+        key tables)."""
         entries = sum(ix.entries() for ix in self._ix.values())
         series = sum(len(ix.series) for ix in self._ix.values())
-        nbytes = sum(ix.nbytes() for ix in self._ix.values())
-        records = sum(len(t) for t in self._records.values()) + sum(len(t) for t in self._notes.values())
+        nbytes = (sum(ix.nbytes() for ix in self._ix.values()) + sum(c.nbytes() for c in self._codes.values())
+                  + sum(k.nbytes() for k in self._keys.values()))
+        records = sum(len(t) for t in self._records.values())
         record_bytes = sum(len(b) for t in self._records.values() for b in t.values())
         return {"entries": entries, "series": series, "index_bytes": nbytes, "records": records,
                 "record_bytes": record_bytes, "ids": sum(len(c) for c in self._codes.values())}
