@@ -47,6 +47,14 @@ from triage.schema import TABLES
 __all__ = ["OnlineStore", "MemoryStore", "OnlineFeatures", "Window"]
 
 _OPTIONAL_OUTCOMES = ("fulfillment_outcomes", "fraud_labels", "return_outcomes", "inventory_syncs", "returns")
+# What the state keeps of an event for later reads (not the whole row): an order's (a return's)
+# times and the columns re-filing it reads — the keys of the streams it is filed into later
+# (`_REFILED_FROM`; `OnlineFeatures.kept`) —, an order's vendors and of its lines what a
+# return's features read; of a fulfillment outcome, what the lateness rule and a return's
+# features read.
+_LINE_KEPT = ("line_no", "sku", "unit_price")
+_FULFILLMENT_KEPT = ("delivered_at", "cancelled", "cancelled_at")
+_REFILED_FROM = {"orders": ("delivery", "fraud"), "returns": ("inspections",)}
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,10 @@ class OnlineFeatures:
         for s in self.specs.values():
             if s.name not in self.aliases:
                 self._by_stream.setdefault(s.stream, []).append(s)
+        self.kept = {table: tuple(dict.fromkeys(
+            list(first) + [c for sp in self.specs.values() if sp.stream in _REFILED_FROM[table] for c in sp.key]))
+            for table, first in (("orders", ("order_id", "created_at", "promised_at", "_vendors", "_lines")),
+                                 ("returns", ("return_id", "requested_at")))}
         # a store that compiles the filing rules (`IndexedStore.plan`) files a whole row in one call
         plan = getattr(self.store, "plan", None)
         self._compiled = plan is not None
@@ -260,49 +272,59 @@ class OnlineFeatures:
         orders = ds["orders"].assign(node_region=ds["orders"]["fulfillment_node_id"].map(region),
                                      ship_area=ship_areas(ds["orders"]["shipping_postcode"]), _all=ALL)
         lines: dict[str, list[dict[str, Any]]] = {}
-        for line in _records(ds["order_lines"].sort_values(["order_id", "line_no"], kind="stable")):
-            lines.setdefault(line["order_id"], []).append(line)
+        sorted_lines = ds["order_lines"].sort_values(["order_id", "line_no"], kind="stable")
+        for oid, line in zip(sorted_lines["order_id"].tolist(), _records(sorted_lines[list(_LINE_KEPT)]),
+                             strict=True):
+            lines.setdefault(oid, []).append(line)
+        del sorted_lines
         pairs = basket_keys(ds["order_lines"], ds["products"])
         vendors = pairs.groupby("order_id", sort=False)["vendor_id"].agg(list).to_dict()
-        for row in _records(orders):
-            row["_lines"] = lines.get(row["order_id"], [])
-            row["_vendors"] = vendors.get(row["order_id"], [])
+        for row in _records(orders[[c for c in self.kept["orders"] if c in orders.columns]]):
+            row["_lines"] = lines.pop(row["order_id"], [])
+            row["_vendors"] = vendors.pop(row["order_id"], [])
             self.store.put_record("orders", row["order_id"], row)
+        del lines, vendors, orders
         vendor = ds["products"].drop_duplicates("sku").set_index("sku")["vendor_id"]
-        for row in _records(ds["returns"].assign(vendor_id=ds["returns"]["sku"].map(vendor))):
+        rets = ds["returns"].assign(vendor_id=ds["returns"]["sku"].map(vendor))
+        for row in _records(rets[[c for c in self.kept["returns"] if c in rets.columns]]):
             self.store.put_record("returns", row["return_id"], row)
-        for row in _records(ds["fulfillment_outcomes"]):
-            self.store.put_record("fulfillment", row["order_id"], row)
+        del rets
+        fo = ds["fulfillment_outcomes"]
+        for oid, row in zip(fo["order_id"].astype(str).tolist(), _records(fo[list(_FULFILLMENT_KEPT)]), strict=True):
+            self.store.put_record("fulfillment", oid, row)
+        del fo
         first = ds["fraud_labels"].groupby("order_id", sort=False)["reported_at"].min()
         for oid, t in first.items():
             self.store.put_record("fraud", str(oid), {"known_ns": int(t.value)})
 
-        streams = build_streams(ds, {s.stream for s in self.specs.values()})
         ids = {"orders": "order_id", "returns": "return_id", "delivery": "order_id", "fraud": "order_id",
                "inspections": "return_id"}  # BY_TIME streams: none (a row is its key and time)
-        for spec in self.specs.values():
-            if spec.name in self.aliases:
-                continue  # filed with its summed twin
-            stream = streams[spec.stream]
-            if spec.per_line:
-                stream = per_line(stream, pairs)
-            if spec.distinct:
-                stream = first_appearances(stream, spec.key, spec.distinct)
-                entry_ids = stream[spec.distinct]
-            else:
-                entry_ids = stream[ids[spec.stream]] if spec.stream not in BY_TIME else None
-            keep = stream[list(spec.key)].notna().all(axis=1).to_numpy()
-            if spec.stream == "delivery" and "fulfillment_outcomes" not in self.present:
-                keep[:] = False
-            if not keep.any():
-                continue
-            stream = stream[keep]
-            values = (stream[spec.value].to_numpy(np.float64) if spec.value
-                      else np.zeros(len(stream)))
-            self.store.put_entries(spec.name, [stream[k].astype(str).to_numpy(object) for k in spec.key],
-                                   None if entry_ids is None else entry_ids[keep].astype(str).to_numpy(object),
-                                   stream["_t"].to_numpy(np.int64), np.nan_to_num(values))
-            del stream, values
+        for name in sorted({s.stream for s in self.specs.values()}):  # one stream frame at a time
+            frame = build_streams(ds, {name})[name]
+            for spec in self._by_stream.get(name, []):
+                self._bulk_file(spec, frame, pairs, ids)
+            del frame
+
+    def _bulk_file(self, spec: IndexSpec, stream: pd.DataFrame, pairs: pd.DataFrame, ids: Mapping[str, str]) -> None:
+        """File a whole stream frame under one index (`bootstrap`)."""
+        if spec.per_line:
+            stream = per_line(stream, pairs)
+        if spec.distinct:
+            stream = first_appearances(stream, spec.key, spec.distinct)
+            entry_ids = stream[spec.distinct]
+        else:
+            entry_ids = stream[ids[spec.stream]] if spec.stream not in BY_TIME else None
+        keep = stream[list(spec.key)].notna().all(axis=1).to_numpy()
+        if spec.stream == "delivery" and "fulfillment_outcomes" not in self.present:
+            keep[:] = False
+        if not keep.any():
+            return
+        stream = stream[keep]
+        values = (stream[spec.value].to_numpy(np.float64) if spec.value
+                  else np.zeros(len(stream)))
+        self.store.put_entries(spec.name, [stream[k].astype(str).to_numpy(object) for k in spec.key],
+                               None if entry_ids is None else entry_ids[keep].astype(str).to_numpy(object),
+                               stream["_t"].to_numpy(np.int64), np.nan_to_num(values))
 
     # --- indexing ---------------------------------------------------------------------------
 
@@ -351,7 +373,8 @@ class OnlineFeatures:
         o["ship_area"] = ship_area(o.get("shipping_postcode"))
         o["_all"] = ALL
         oid = str(o["order_id"])
-        self.store.put_record("orders", oid, o)
+        self.store.put_record("orders", oid, {k: o.get(k) for k in self.kept["orders"]} | {
+            "_lines": [{k: x.get(k) for k in _LINE_KEPT} for x in o["_lines"]]})
         t = _ns(o["created_at"])
         self._file("orders", oid, o, t)
         if "fulfillment_outcomes" in self.present:
@@ -365,7 +388,7 @@ class OnlineFeatures:
         product = self.store.get_record("products", str(r.get("sku"))) or {}
         r["vendor_id"] = product.get("vendor_id")
         rid = str(r["return_id"])
-        self.store.put_record("returns", rid, r)
+        self.store.put_record("returns", rid, {k: r.get(k) for k in self.kept["returns"]})
         self._file("returns", rid, r, _ns(r["requested_at"]))
         for kind, row in (self.store.get_record("_pending", rid) or {}).get("rows", []):
             self.observe_outcome(kind, row)
@@ -393,7 +416,7 @@ class OnlineFeatures:
             self.store.put_record("_pending", eid, pending)
             return
         if kind == "fulfillment":
-            self.store.put_record("fulfillment", eid, r)
+            self.store.put_record("fulfillment", eid, {k: r.get(k) for k in _FULFILLMENT_KEPT})
             self._refile_delivery(eid)
         elif kind == "fraud":
             order = self.store.get_record("orders", eid) or {}

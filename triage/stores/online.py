@@ -31,6 +31,7 @@ If the log is unreachable, `features()` raises (the service then decides rules-o
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import gc
 import hashlib
@@ -206,6 +207,7 @@ class OnlineState:
         # the bootstrap's garbage in reference cycles (the dataset's frames) is collected first.
         gc.collect()
         gc.freeze()
+        _release_freed_memory()
         self._seq = self.log.start()
 
     def sync(self) -> None:
@@ -425,6 +427,16 @@ class OnlineState:
         except BaseException:
             self._lag()
             raise
+
+
+def _release_freed_memory() -> None:
+    """Give the bootstrap's freed temporaries (its data frames: hundreds of MB at 1 M orders)
+    back to the system: glibc's malloc keeps freed heap memory otherwise, and the worker's RSS
+    stays as high as the bootstrap's peak (measured: 260 MB of 1.1 GB at 200 k orders)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _is_connection_error(exc: BaseException) -> bool:
