@@ -239,6 +239,7 @@ class OnlineFeatures:
         for s in self.specs.values():
             if s.name not in self.aliases:
                 self._by_stream.setdefault(s.stream, []).append(s)
+        self._master: dict[tuple[str, str], Any] = {}  # `_master_field`
         self.kept = {table: tuple(dict.fromkeys(
             list(first) + [c for sp in self.specs.values() if sp.stream in _REFILED_FROM[table] for c in sp.key]))
             for table, first in (("orders", ("order_id", "created_at", "promised_at", "_vendors", "_lines")),
@@ -256,6 +257,17 @@ class OnlineFeatures:
         """A node, product or customer record (latest wins)."""
         key = {"nodes": "node_id", "products": "sku", "customers": "customer_id"}[table]
         self.store.put_record(table, str(row[key]), _plain(row))
+        self._master.pop((table, str(row[key])), None)
+
+    def _master_field(self, table: str, key: object, field: str) -> Any:
+        """One field of a node or product record (None: no record, or null), remembered until
+        the record changes: filing an order reads its node's region and its products' vendors."""
+        if scalar.is_null(key):
+            return None
+        k = (table, str(key))
+        if k not in self._master:
+            self._master[k] = (self.store.get_record(table, k[1]) or {}).get(field)
+        return self._master[k]
 
     def bootstrap(self, ds: Dataset) -> None:
         """Load a contract dataset in bulk: master data, event records, and every index.
@@ -264,6 +276,7 @@ class OnlineFeatures:
         the bootstrapped state is by construction what the offline pipeline reads.
         """
         self.present = frozenset(ds.present) | {"nodes", "products", "customers", "orders", "order_lines"}
+        self._master.clear()
         for table in ("nodes", "products", "customers"):
             key = {"nodes": "node_id", "products": "sku", "customers": "customer_id"}[table]
             for row in _records(ds[table]):
@@ -366,10 +379,10 @@ class OnlineFeatures:
         """An order as captured (re-observing the same order_id replaces it)."""
         o = _plain(order)
         o["_lines"] = [_plain(x) for x in lines]
-        products = {str(x.get("sku")): self._record("products", x.get("sku")) or {} for x in o["_lines"]}
+        products = {str(x.get("sku")): {"vendor_id": self._master_field("products", x.get("sku"), "vendor_id")}
+                    for x in o["_lines"]}
         o["_vendors"] = list(scalar.vendor_weights(o["_lines"], products))
-        node = self.store.get_record("nodes", str(o.get("fulfillment_node_id"))) or {}
-        o["node_region"] = node.get("region")
+        o["node_region"] = self._master_field("nodes", o.get("fulfillment_node_id"), "region")
         o["ship_area"] = ship_area(o.get("shipping_postcode"))
         o["_all"] = ALL
         oid = str(o["order_id"])
