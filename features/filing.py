@@ -72,7 +72,7 @@ def shared_indexes(specs: Mapping[str, IndexSpec]) -> dict[str, str]:
             if s.value is None and not s.distinct and (s.stream, s.key, s.per_line) in summed}
 
 
-def sync_id(node: object, t_ns: int) -> str:
+def sync_id(node: object, t_ns: int | None) -> str:
     """An inventory sync's id for a store that files by id: its node and time."""
     return f"{node}|{t_ns}"
 
