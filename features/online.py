@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features import scalar
-from features.declarations import Aggregation, FeatureSet
+from features.declarations import FeatureSet
 from features.filing import BY_TIME, IndexSpec, index_specs, plan_steps, row_entries, shared_indexes, sync_id
 from features.frame import to_feature_frame
 from features.orders import (
@@ -507,11 +507,6 @@ def _one_row(fs: FeatureSet, event: Mapping[str, Any], row: dict[str, Any],
     key = pd.Series([event[fs.entity]])
     time = pd.Series(pd.DatetimeIndex([pd.Timestamp(event[fs.time_column])]).tz_convert("UTC"))
     return to_feature_frame(fs, key, time, {k: [v] for k, v in row.items()}, categories)
-
-
-def _lower(a: Aggregation, t_ns: int) -> int | None:
-    """The window's lower bound (`Aggregation.lower_ns`; kept for existing callers)."""
-    return a.lower_ns(t_ns)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """A count-only index whose entries are exactly a summed index's is kept as that index
-(`IndexedStore.alias`, `features.online._shared_indexes`): one filing, reads as a count index."""
+(`IndexedStore.alias`, `features.filing.shared_indexes`): one filing, reads as a count index."""
 
 from __future__ import annotations
 

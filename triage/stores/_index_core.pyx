@@ -377,13 +377,6 @@ cdef class Series:
         cdef int32_t k = 0, i = 0
         return self._find(t, code, &k, &i) == 0
 
-    def value_of(self, int64_t t, int32_t code):
-        """The value of the entry (t, code) (0.0 for a count-only series)."""
-        cdef int32_t k = 0, i = 0
-        if self._find(t, code, &k, &i) != 0:
-            raise KeyError(code)
-        return self.b[k].v[i] if self.summed else 0.0
-
     def arrays(self):
         """(times, codes, values) as numpy arrays, in time order (values: None when count-only)."""
         cdef int64_t[::1] t = np.empty(self.n, dtype=np.int64)

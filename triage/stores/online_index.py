@@ -20,7 +20,8 @@ for the ids filed under several keys of one index (per-line and `distinct` index
 coded per stream and keys per key columns in C hash tables (`StrTable`: no Python object per
 id or key); inventory syncs keep no ids at all (`filing.BY_TIME`). Records (orders, master
 data) are kept as JSON (`triage.stores.plain`: one bytes object each, datetimes as ISO text)
-and parsed on read, so a caller always gets its own copy, as from a server store.
+— an array of the values, the field names kept once per shape (set of fields) — and parsed
+on read, so a caller always gets its own copy, as from a server store.
 Not thread-safe on its own: `triage.stores.online.OnlineState` serialises access.
 """
 
@@ -48,6 +49,9 @@ class IndexedStore:
         self._keys: dict[str, StrTable] = {}  # key columns (the index name's 2nd part) → key codes
         self._ix: dict[str, Index] = {}
         self._records: dict[str, dict[str, bytes]] = {}
+        # a record is kept as the JSON array [shape, value, …]: its field names once per shape
+        self._shapes: list[tuple[str, ...]] = []
+        self._shape_of: dict[tuple[str, ...], int] = {}
         self._aliases: dict[str, str] = {}  # index → the index it is kept as (`alias`)
         self._steps: dict[str, list[tuple]] = {}  # stream → its plan's steps (`plan`)
         self._plans: dict[str, Plan] = {}
@@ -60,7 +64,7 @@ class IndexedStore:
 
     def alias(self, name: str, target: str) -> None:
         """Keep count-only index `name` as summed index `target`, which holds the same entries
-        (`features.online._shared_indexes`): a read of `name` is `target`'s with a total of 0.0,
+        (`features.filing.shared_indexes`): a read of `name` is `target`'s with a total of 0.0,
         as a count-only index answers; `name` itself is never filed (refused)."""
         self._index(target)
         self._aliases[name] = target
@@ -185,18 +189,22 @@ class IndexedStore:
             t = self._records[table] = {}
         if self._journal is not None:
             self._journal.append((self._records, table, key, t.get(key)))
-        t[key] = plain.dumps(record)
-
-    def put_records(self, table: str, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        for key, rec in records:
-            self.put_record(table, key, rec)
+        fields = tuple(record)
+        shape = self._shape_of.get(fields)
+        if shape is None:
+            shape = self._shape_of[fields] = len(self._shapes)
+            self._shapes.append(fields)
+        t[key] = plain.dumps([shape, *record.values()])
 
     def get_record(self, table: str, key: str) -> dict[str, Any] | None:
         t = self._records.get(table)
         if t is None:
             return None
         b = t.get(key)
-        return None if b is None else plain.loads(b)
+        if b is None:
+            return None
+        values = plain.loads(b)
+        return dict(zip(self._shapes[values[0]], values[1:], strict=True))
 
     def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         return [self.get_record(table, k) for k in keys]
