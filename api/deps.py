@@ -27,7 +27,8 @@ from api.metrics import Metrics
 from triage.coalesce import Coalescer
 from triage.errors import UnavailableError
 from triage.keys import ApiKey, KeyRing
-from triage.service import DecisionService, load_services
+from triage.model_loading import load_services
+from triage.service import DecisionService
 from triage.settings import Settings
 from triage.stores import Store
 

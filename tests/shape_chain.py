@@ -211,11 +211,12 @@ def run_chain(
     def backtest() -> str:
         from triage.policy import default_policy
         from triage.policy.backtest import backtest as run_backtest
+        from triage.policy.plots import backtest_page
 
         h = ctx["history"]
         report = run_backtest(default_policy(), h.orders, h.returns)
         report.to_text()
-        report.to_html(work / "backtest.html")
+        backtest_page(report, work / "backtest.html")
         total = report.run("policy").metrics.get("total cost", float("nan"))
         res.metrics["backtest_total_cost"] = total
         return "; ".join([f"{report.n_orders} orders, {report.n_returns} returns", *report.notes])

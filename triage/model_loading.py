@@ -1,6 +1,6 @@
 """Building a `DecisionService` from settings: the policy, the champion bundles, the online state.
 
-Apart from `triage.service` because loading talks to the file system, the model registry
+Built on `triage.service` (never imported by it) because loading talks to the file system, the model registry
 and the online store, while deciding must not; a reload calls `load_services` and swaps
 the result in.
 """
@@ -8,10 +8,9 @@ the result in.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from triage.service import DecisionService, OnlineFeatures
+from triage.service import DecisionService, OnlineFeatures
 
 __all__ = ["load_services"]
 
@@ -66,7 +65,6 @@ def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> Dec
     decides rules-only and `degraded` — rather than failing the start.
     """
     from triage import policy as pol
-    from triage.service import DecisionService  # imported here: triage.service re-exports this module
 
     policy = pol.load_policy(settings.policy_path) if settings.policy_path else pol.default_policy()
     bundles, problems, aliases = _load_bundles(settings)

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from triage.audit_flow import iso, jsonable, record_outcome
+from triage.audit_flow import record_outcome
 from triage.errors import ConflictError, ContractError, NotFoundError
+from triage.records import iso, jsonable
 from triage.stores import DecisionRecord, Store
 from triage.stores.reviews import FINAL, Claim, Resolution, ReviewStore
 

@@ -6,11 +6,11 @@ decision (`decide`). It never fails for a model or the online store: those failu
 make the decision rules-only and `degraded`. A reload builds a new `DecisionService`
 and swaps the reference; requests in flight finish with the one they started with.
 
-This module is the seam the API imports. The write path around a decision (idempotency,
+It imports nothing of what is built on it: the write path around a decision (idempotency,
 the audit record before any state change: `decide_events_async`, `record_outcome`) is
-`triage.audit_flow`; building a service from settings (`load_services`) is
-`triage.model_loading`; the event vocabulary is `triage.events`. Their public names are
-re-exported here.
+`triage.audit_flow`, building a service from settings (`load_services`) is
+`triage.model_loading`; both import this module, never the other way. The event
+vocabulary is `triage.events`, the record format `triage.records`.
 """
 
 from __future__ import annotations
@@ -23,35 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from triage.audit_flow import (
-    ItemResult,
-    decide_events_async,
-    idempotency_key,
-    iso,
-    outcome_entity,
-    record_outcome,
-)
-from triage.events import EVENT_ID, EVENT_TIME, SCORE_KEYS, EventKind
-from triage.model_loading import load_services
+from triage.events import SCORE_KEYS, EventKind
 from triage.policy import Decision, with_explanations
 from triage.policy_fields import policy_fields
+from triage.records import iso
 
-__all__ = [
-    "EventKind",
-    "OnlineFeatures",
-    "ModelBundle",
-    "DecisionService",
-    "Decided",
-    "ItemResult",
-    "SCORE_KEYS",
-    "EVENT_ID",
-    "EVENT_TIME",
-    "idempotency_key",
-    "decide_events_async",
-    "record_outcome",
-    "outcome_entity",
-    "load_services",
-]
+__all__ = ["OnlineFeatures", "ModelBundle", "DecisionService", "Decided"]
 
 log = logging.getLogger("triage.service")
 

@@ -38,8 +38,9 @@ from api.bus.config import SOURCES, BusConfig
 from api.bus.envelope import KIND_OF, Decoded, Rejected, deadletter_body, decision_body, decode
 from api.bus.metrics import BusMetrics
 from api.problems import error_problem, problem
-from triage.audit_flow import decide_events_async, iso, record_outcome
+from triage.audit_flow import decide_events_async, record_outcome
 from triage.errors import TriageError, UnavailableError
+from triage.records import iso
 from triage.service import DecisionService
 from triage.stores import Store
 

@@ -15,14 +15,14 @@ import logging
 import signal
 import sys
 
-from api.bus.broker import open_broker, safe_url, scheme_of
+from api.bus.broker import Broker, safe_url, scheme_of
 from api.bus.config import SOURCES, BusConfig
 from api.bus.consumer import Consumer
 from api.bus.metrics import BusMetrics
 from triage.errors import ConfigError, TriageError, UnavailableError
 from triage.settings import Settings
 
-__all__ = ["consume"]
+__all__ = ["consume", "open_broker"]
 
 log = logging.getLogger("triage.bus")
 
@@ -41,7 +41,7 @@ def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | Non
 
 
 async def _main(settings: Settings, url: str, config: BusConfig, fault: str | None) -> int:
-    from triage.service import load_services
+    from triage.model_loading import load_services
     from triage.stores import open_store
     from triage.stores.online import open_online
 
@@ -103,3 +103,14 @@ def _summary(m: BusMetrics) -> str:
 
     return (f"{total(m.consumed)} consumed, {total(m.decided)} decided, {total(m.replayed)} replayed, "
             f"{total(m.outcomes)} outcomes, {total(m.dead_lettered)} dead-lettered, {total(m.retried)} retried")
+
+
+def open_broker(url: str, config: BusConfig) -> Broker:
+    """The adapter for the URL's scheme (not yet connected: `await broker.start()`)."""
+    if scheme_of(url) == "nats":
+        from api.bus.nats import NatsBroker
+
+        return NatsBroker(url, config)
+    from api.bus.rabbitmq import RabbitBroker
+
+    return RabbitBroker(url, config)

@@ -14,9 +14,10 @@ from api.paging import decode_cursor, encode_cursor, read_window
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
 from api.schemas import BatchRequest, BatchResponse, DecisionPage, DecisionResponse, OrderEvent, ReturnEvent
-from triage.audit_flow import decide_events_async, iso
+from triage.audit_flow import decide_events_async
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
 from triage.events import EventKind
+from triage.records import iso
 
 __all__ = ["router"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.policy.factories import make_policy, policy_data, scored_orders
 from triage.policy import default_policy, load_policy, write_policy
+from triage.policy.plots import tune_page
 from triage.policy.tune import tune_policy
 
 # Hand-priced costs: fraud loss = order value; verify stops half (cost 1, friction 1),
@@ -144,7 +145,7 @@ def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity
     assert list(cost.x) == list(curve["hold_threshold"]) and list(cost.y) == list(curve["cost"])
     over = next(t for t in fig.data if t.name == "over capacity")
     assert set(over.x) == set(curve.loc[~curve["feasible"].astype(bool), "hold_threshold"])
-    page = result.to_html(tmp_path / "tune.html").read_text()
+    page = tune_page(result, tmp_path / "tune.html").read_text()
     assert page.count("* plotly.js v") == 1 and "fraud_hold" in page
 
 

@@ -24,9 +24,9 @@ from tests.factories import random_frames
 from tests.features.test_online_parity import timeline
 from tests.pg import fresh_pg_schema
 from tests.stores.test_online_stores import _master_folder, assert_values_equal
-from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
 from triage.events import EVENT_ID, EVENT_TIME
+from triage.records import jsonable
 from triage.settings import Settings
 from triage.stores import DecisionRecord, OutcomeRecord, open_store, plain
 from triage.stores.log_recovery import recover_log
