@@ -186,7 +186,7 @@ def run_chain(
         return "; ".join(parts)
 
     def score() -> str:
-        from training import load_champions
+        from models.registry import load_champions
         from training.replay import decision_columns, scored_history
         from triage.policy import default_policy
 
@@ -284,7 +284,7 @@ def run_chain(
                 out.append(f"{len(later)} more orders decided")
 
     def monitor_() -> str:
-        from training import load_champions
+        from models.registry import load_champions
         from triage.monitoring.monitor import audited_window
         from triage.monitoring.monitor import monitor as run_monitor
 

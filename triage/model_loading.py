@@ -20,7 +20,7 @@ log = logging.getLogger("triage.service")  # the name operators filter on, uncha
 def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[str, str]]:
     """Each risk model's bundle, one at a time: a failure is a problem, not a crash.
 
-    From `settings.bundle_dir` (`<name>.joblib`, as `training.registry.export_bundles`
+    From `settings.bundle_dir` (`<name>.joblib`, as `models.registry.export_bundles`
     writes them) when set, else the registry's `champion` alias. A model with no file
     or no champion is not configured (its scores are null, not degraded).
     """
@@ -38,7 +38,7 @@ def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[
                     continue
                 bundle, aliases[spec.name] = load_bundle(path), str(path)
             else:
-                from training.registry import CHAMPION, configure, load_registered_bundle
+                from models.registry import CHAMPION, configure, load_registered_bundle
 
                 if client is None:
                     client = configure(settings)

@@ -88,7 +88,7 @@ def _train_rows(result) -> list[list[str]]:
 
 
 def _bundles(settings):
-    from training import load_champions
+    from models.registry import load_champions
 
     bundles = load_champions(settings)
     for name, bundle in bundles.items():
@@ -354,7 +354,7 @@ def _monitor_rows(result) -> list[list[str]]:
 
 
 def _monitor(o, settings, decisions, outcomes, since, until, model, out):
-    from training import load_champions
+    from models.registry import load_champions
     from triage.monitoring.monitor import log_to_mlflow
     from triage.monitoring.monitor import monitor as run_monitor
 
