@@ -36,7 +36,7 @@ import orjson
 from triage.events import logs_outcome
 from triage.records import jsonable
 from triage.stores import plain
-from triage.stores.base import PendingRow
+from triage.stores.records import PendingRow
 
 __all__ = ["recover_log", "CHECKPOINT_KEY"]
 
