@@ -1,7 +1,7 @@
 """`consume(settings, url, config)`: the `triage consume` process, from start to drained.
 
 Opens what the API opens — the audit store, the online state, the policy and the models
-(`triage.model_loading.load_services`) — so a consumer beside the API shares its stores,
+(`triage.decision.model_loading.load_services`) — so a consumer beside the API shares its stores,
 then the broker, then the `/metrics` server, and consumes until SIGTERM or SIGINT: each
 input finishes the batch in hand (decided, published, acked), the connections close, and
 the process exits 0. A second signal stops at once (what was not acked is redelivered).
@@ -41,7 +41,7 @@ def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | Non
 
 
 async def _main(settings: Settings, url: str, config: BusConfig, fault: str | None) -> int:
-    from triage.model_loading import load_services
+    from triage.decision.model_loading import load_services
     from triage.stores import open_store
     from triage.stores.online import open_online
 

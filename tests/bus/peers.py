@@ -25,7 +25,7 @@ from api.bus.config import SOURCES, BusConfig
 from api.bus.consumer import Consumer
 from api.bus.metrics import BusMetrics
 from api.bus.run import open_broker
-from triage.model_loading import load_services
+from triage.decision.model_loading import load_services
 from triage.settings import Settings
 from triage.stores import open_store
 from triage.stores.online import open_online

@@ -108,7 +108,7 @@ def _serve(store: Any, state: OnlineState, ds: Any, *, lost: set[int]) -> int:
 
             def after(_written: list[DecisionRecord], kind: str = kind, event: dict = event,
                       skip: bool = skip) -> None:
-                if not skip:  # as `triage.audit_flow`: the won events, on the writer thread
+                if not skip:  # as `triage.decision.audit_flow`: the won events, on the writer thread
                     state.append_many(kind, [event])
 
             store.insert_decisions([_decision(kind, event, received)], after=after)

@@ -107,7 +107,7 @@ def _loads(body: bytes) -> Any:
 
 
 class OnlineState:
-    """The online feature state as the decision core uses it (`triage.service.OnlineFeatures`).
+    """The online feature state as the decision core uses it (`triage.decision.service.OnlineFeatures`).
 
     `log`: a `SqliteLog` / `RedisLog` (None: no online store, every decision degraded).
     Thread-safe: one lock per process serialises applying the log and reading the indexes
@@ -300,7 +300,7 @@ class OnlineState:
         (never one at its own time), exactly as offline.
 
         `concurrent=True`: the events are independent requests that arrived together (the
-        coalescer, `triage.coalesce`), not one caller's batch: each sees the state as it is,
+        coalescer, `triage.decision.coalesce`), not one caller's batch: each sees the state as it is,
         not the others — exactly what each would see decided alone, since none of them is
         audited yet.
 

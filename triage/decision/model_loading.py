@@ -1,6 +1,6 @@
 """Building a `DecisionService` from settings: the policy, the champion bundles, the online state.
 
-Built on `triage.service` (never imported by it) because loading talks to the file system, the model registry
+Built on `triage.decision.service` (never imported by it) because loading talks to the file system, the model registry
 and the online store, while deciding must not; a reload calls `load_services` and swaps
 the result in.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from triage.service import DecisionService, OnlineFeatures
+from triage.decision.service import DecisionService, OnlineFeatures
 
 __all__ = ["load_services"]
 

@@ -8,8 +8,8 @@ and swaps the reference; requests in flight finish with the one they started wit
 
 It imports nothing of what is built on it: the write path around a decision (idempotency,
 the audit record before any state change: `decide_events_async`, `record_outcome`) is
-`triage.audit_flow`, building a service from settings (`load_services`) is
-`triage.model_loading`; both import this module, never the other way. The event
+`triage.decision.audit_flow`, building a service from settings (`load_services`) is
+`triage.decision.model_loading`; both import this module, never the other way. The event
 vocabulary is `triage.events`, the record format `triage.records`.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from triage.events import SCORE_KEYS, EventKind
 from triage.policy import Decision, with_explanations
-from triage.policy_fields import policy_fields
+from triage.policy.fields import policy_fields
 from triage.records import iso
 
 __all__ = ["OnlineFeatures", "ModelBundle", "DecisionService", "Decided"]
@@ -142,7 +142,7 @@ class DecisionService:
         sees the batch's events strictly before it in event time (never a same-time one), as
         if decided one by one in time order — offline parity (`OnlineState.features_many`);
         the batch reaches the shared state only after its audit commit. `concurrent=True`:
-        independent requests decided together (`triage.coalesce`); each sees only the state,
+        independent requests decided together (`triage.decision.coalesce`); each sees only the state,
         exactly as if decided alone."""
         if not events:
             return []

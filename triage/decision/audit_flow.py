@@ -1,6 +1,6 @@
 """The write path: idempotency, then the audit record, then the online state.
 
-Kept apart from the decision machinery (`triage.service`) because it is about records,
+Kept apart from the decision machinery (`triage.decision.service`) because it is about records,
 not scores: `decide_events_async` is the one function the routes call. It applies
 idempotency (same key and same body → the stored decision; same key, other body →
 `ConflictError`), decides what is new with a `DecisionService`, writes every decision
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from triage.decision.service import DecisionService
 from triage.errors import ConflictError, TriageError
 from triage.events import EVENT_ID, EVENT_TIME, EventKind
 from triage.records import body_hash, idempotency_key, iso, jsonable, outcome_entity, outcome_hash
-from triage.service import DecisionService
 from triage.stores import DecisionRecord, OutcomeRecord, Store
 
 __all__ = [
@@ -90,7 +90,7 @@ def _plan(
     headers: Sequence[str | None] | None = None,
 ) -> _Plan:
     """Idempotency, then the decisions and their records. `requests`: when the events are
-    separate requests decided together (`triage.coalesce`), each one's own received time,
+    separate requests decided together (`triage.decision.coalesce`), each one's own received time,
     Idempotency-Key header and API key — and they do not see each other's events.
     `headers`: each event's own idempotency key (the bus's event ids), instead of
     `<idempotency_header>#<i>`."""
@@ -269,7 +269,7 @@ async def decide_requests_async(
     kind: EventKind,
     requests: Sequence[tuple[Mapping[str, Any], _Request]],
 ) -> list[ItemResult]:
-    """Separate single-event requests decided together (`triage.coalesce`): one result each,
+    """Separate single-event requests decided together (`triage.decision.coalesce`): one result each,
     with its own idempotency key, received time and API key; the events do not see each
     other (none is audited yet, as for requests decided one after another in flight). As for
     a single event, nothing is looked up first: the insert's ON CONFLICT finds a stored
