@@ -210,8 +210,8 @@ def run_chain(
 
     def backtest() -> str:
         from triage.policy import default_policy
-        from triage.policy.backtest import backtest as run_backtest
-        from triage.policy.plots import backtest_page
+        from triage.tuning.backtest import backtest as run_backtest
+        from triage.tuning.plots import backtest_page
 
         h = ctx["history"]
         report = run_backtest(default_policy(), h.orders, h.returns)
@@ -223,7 +223,7 @@ def run_chain(
 
     def tune() -> str:
         from triage.policy import default_policy
-        from triage.policy.tune import tune_policy
+        from triage.tuning.tune import tune_policy
 
         result = tune_policy(default_policy(), ctx["history"].orders, since=cutoff)
         result.to_text()

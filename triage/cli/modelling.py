@@ -217,8 +217,8 @@ def _backtest_table(report) -> tuple[list[str], list[list[str]]]:
 
 
 def _replay(o, settings, chosen, other, history, html):
-    from triage.policy.backtest import backtest as run_backtest
-    from triage.policy.plots import backtest_page
+    from triage.tuning.backtest import backtest as run_backtest
+    from triage.tuning.plots import backtest_page
 
     orders = history.orders
     if orders.empty and history.returns.empty:
@@ -245,9 +245,9 @@ def policy_tune(
     """Pick cost-minimising thresholds within review capacity."""
     from training.replay import scored_history
     from triage.policy import write_policy
-    from triage.policy.plots import tune_page
-    from triage.policy.tune import tune_policy
     from triage.settings import get_settings
+    from triage.tuning.plots import tune_page
+    from triage.tuning.tune import tune_policy
 
     o = output()
     settings = get_settings()

@@ -10,8 +10,8 @@ import pytest
 
 from tests.policy.factories import make_policy, scored_orders, scored_returns
 from triage.policy import default_policy
-from triage.policy.backtest import backtest, replay_orders
-from triage.policy.plots import backtest_page
+from triage.tuning.backtest import backtest, replay_orders
+from triage.tuning.plots import backtest_page
 
 
 def _orders() -> pd.DataFrame:
@@ -95,7 +95,7 @@ def test_report_renders_text_and_a_self_contained_html_page_with_interactive_plo
 
 
 def test_reviews_per_day_plot_draws_each_day_against_the_capacity_line():
-    from triage.policy.plots import backtest_figures
+    from triage.tuning.plots import backtest_figures
 
     report = backtest(default_policy(), _orders())
     reviews = backtest_figures(report)[0]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from triage.policy.report import BacktestReport
-from triage.policy.tune import TuneResult
+from triage.tuning.report import BacktestReport
+from triage.tuning.tune import TuneResult
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
