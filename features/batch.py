@@ -240,7 +240,6 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
         "node_outside_home_region": _differs(col(nodes, "region"), col(customers, "home_region")),
         "promise_window_hours": promise,
         "distance_km": distance,
-        "promise_km_per_hour": _ratio(distance, promise),
         "promise_weekday": np.where(has_promise, ((p_ns // 3_600_000_000_000 // 24 + 3) % 7).astype(_F64), NAN),
         "node_type": _strs(col(nodes, "node_type")),
         "carrier": _strs(col(orders, "carrier")),

@@ -13,7 +13,7 @@ from features.derived import NAN, nz, ratio, where
 __all__ = [
     "LATE_PRIOR_WEIGHT", "GLOBAL_PRIOR_LATE", "GLOBAL_PRIOR_N", "VENDOR_RISKY_FACTOR", "RTV_PRIOR_WEIGHT",
     "RTV_PRIOR_SHARE", "days_since", "hours_since", "load", "load_7d", "volume_vs_28d", "vs_mean", "is_zero",
-    "is_positive", "prior_late_rate", "late_rate", "riskier_than", "rtv_share",
+    "is_positive", "prior_late_rate", "late_rate", "riskier_than", "share_of_paid", "rtv_share",
 ]
 
 # Smoothing of late rates towards the retailer-wide late rate known so far (pseudo-counts).
@@ -78,6 +78,11 @@ def late_rate(late: Any, known: Any, prior: Any) -> Any:
 def riskier_than(rate: Any, prior: Any) -> Any:
     """1 where `rate` is above `VENDOR_RISKY_FACTOR` × `prior`, else 0."""
     return where(rate > VENDOR_RISKY_FACTOR * prior, 1.0, 0.0)
+
+
+def share_of_paid(amount: Any, unit_price: Any, quantity: Any) -> Any:
+    """`amount` against what was paid for `quantity` units at `unit_price` (null unless that is > 0)."""
+    return ratio(amount, unit_price * quantity)
 
 
 def rtv_share(rtv: Any, inspected: Any) -> Any:

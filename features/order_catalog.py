@@ -102,8 +102,9 @@ _DECLARATIONS: list[Feature | Aggregation | Derived] = [
     _f("promise_window_hours", "float", "hours from order to promised delivery", "promised within {value:.0f} hours"),
     _f("distance_km", "float", "great-circle km from node to delivery location (null for pickup)",
        "ships {value:.0f} km"),
-    _f("promise_km_per_hour", "float", "distance_km / promise_window_hours: how fast the parcel must travel "
-       "to keep the promise (null for pickup or without locations)", "must cover {value:.1f} km per hour of the promise"),
+    Derived(name="promise_km_per_hour", inputs=("distance_km", "promise_window_hours"), formula=ratio,
+            description="distance_km / promise_window_hours: how fast the parcel must travel to keep the promise "
+            "(null for pickup or without locations)", reason="must cover {value:.1f} km per hour of the promise"),
     _f("promise_weekday", "int", "day of week (UTC) of the promised delivery, Monday = 0",
        "promised for weekday {value:.0f}"),
     _f("node_type", "category", "type of the fulfilling node", "fulfilled by a {value}"),

@@ -145,7 +145,6 @@ def order_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "node_outside_home_region": _flag(ev["node_region"].ne(home), ev["node_region"].isna() | home.isna()),
         "promise_window_hours": promise_hours,
         "distance_km": distance,
-        "promise_km_per_hour": safe_ratio(distance, promise_hours),
         "promise_weekday": promised.dt.dayofweek.to_numpy(np.float64, na_value=np.nan),
         "node_type": ev["node_type"].to_numpy(object),
         "carrier": ev["carrier"].to_numpy(object),

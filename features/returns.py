@@ -10,8 +10,8 @@ import pandas as pd
 
 from features.declarations import Aggregation, Feature, FeatureSet
 from features.derived import Derived, ratio
-from features.formulas import RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT, is_positive, rtv_share
-from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
+from features.formulas import RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT, is_positive, rtv_share, share_of_paid
+from features.frame import as_utc, ns_to_days, to_feature_frame
 from features.streams import build_streams, return_events
 from features.text import HASH_EXAMPLES, KEYWORD_FAMILIES, hash_feature_names, text_features
 from features.windows import Aggregate, compute_aggregations, to_ns
@@ -75,8 +75,9 @@ _DECLARATIONS: list[Feature | Aggregation | Derived] = [
     _f("unit_price_paid", "float", "unit price paid on the order line (null if no matching line)",
        "paid {value:.2f} per unit"),
     _f("list_price", "float", "product list price", "list price {value:.2f}"),
-    _f("refund_to_paid_ratio", "float", "refund / (unit price paid × quantity)",
-       "refund is {value:.0%} of what was paid"),
+    Derived(name="refund_to_paid_ratio", inputs=("refund_amount", "unit_price_paid", "quantity"),
+            formula=share_of_paid, description="refund / (unit price paid × quantity)",
+            reason="refund is {value:.0%} of what was paid"),
     _f("category", "category", "product category", "a {value} item"),
     _f("vendor_id", "category", "the product's vendor", "vendor {value}"),
     _f("is_returnable", "bool", "product is returnable", "item is returnable"),
@@ -181,7 +182,6 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "quantity": qty,
         "unit_price_paid": paid,
         "list_price": _f64(ev["list_price"]),
-        "refund_to_paid_ratio": safe_ratio(_f64(ev["refund_amount"]), paid * qty),
         "category": ev["category"].to_numpy(object),
         "vendor_id": ev["vendor_id"].to_numpy(object),
         "is_returnable": _bool01(ev["is_returnable"]),
