@@ -74,7 +74,12 @@ def render(feature_sets: tuple[FeatureSet, ...] | None = None) -> str:
     out = ["# Features", "",
            "Generated from the declarations (`features/order_catalog.py`, `features/returns.py`) by "
            "`python -m features.catalog_doc`; do not edit by hand. Every value is as of the event's own "
-           "time: history windows are [t − window, t), outcomes count from when they became known.", ""]
+           "time: history windows are [t − window, t), outcomes count from when they became known.", "",
+           "Adding a feature is one entry in its catalog (an `Aggregation` with a description, or a `Derived` "
+           "formula from `features/formulas.py` over declared inputs) plus its test; the offline columns, the "
+           "online batch and the one-event program are compiled from it (`features/derived.py`). Entity: the "
+           "key its history is counted by (the event's own row for row and basket features); window: of the "
+           "aggregations it reads, the smoothing prior's included.", ""]
     for fs in feature_sets:
         out += [f"## {fs.name} ({len(fs.features)} features, one row per `{fs.entity}` at `{fs.time_column}`)", "",
                 "| name | entity | window | dtype | description |", "|---|---|---|---|---|"]
