@@ -15,7 +15,7 @@ Formulas: the row and basket features are `scalar.order_row` / `scalar.basket` c
 the row fields gathered once per column, the basket over the batch's flattened lines
 (`np.bincount`, which adds in line order from 0.0 exactly as the per-order loops do;
 `np.maximum.at`); the derived features (rates, ratios, the vendors' reductions) are the
-catalog's own formulas, compiled to columns (`FeatureSet.compiled`, as offline). Every value
+catalog's own formulas, compiled to columns (`features.derived.compiled`, as offline). Every value
 is the same IEEE operations in the same order as the per-event path, so the batch is
 bit-for-bit equal to it (the sign of a zero too); the two places where numpy's choice differs
 from Python's `max` (ties of ±0, NaN) are settled explicitly (`_first_max`, `_dominant`).
@@ -36,6 +36,7 @@ import pandas as pd
 
 from features import scalar
 from features.declarations import _DAY_NS, UTC_DAY, Aggregation
+from features.derived import compiled
 from features.derived import first_max as _first_max
 from features.derived import group_sum as _sum
 from features.frame import haversine_km
@@ -70,7 +71,7 @@ def _by_index(aggs: Sequence[Aggregation]) -> list[tuple[str, tuple[str, ...], l
 
 
 _EVENT_INDEXES = _by_index(_ORDER_EVENT_AGGS)
-_ORDER_DERIVED = ORDER_FEATURES.compiled
+_ORDER_DERIVED = compiled(ORDER_FEATURES)
 _ORDER_NAMES = ORDER_FEATURES.names
 _LINE_INDEXES = _by_index(_ORDER_LINE_AGGS)
 

@@ -18,15 +18,11 @@ the row time is the moment the outcome became known (`known_at`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import pandas as pd
-
-if TYPE_CHECKING:
-    from features.derived import Compiled, Derived
 
 __all__ = [
     "Feature",
@@ -38,11 +34,14 @@ __all__ = [
     "STREAMS",
     "LINE_KEYS",
     "Grain",
+    "Derived",
+    "Reduce",
 ]
 
 Dtype = Literal["float", "int", "category", "bool"]
 AggKind = Literal["count", "sum", "last_time", "distinct"]
 Grain = Literal["event", "line"]
+Reduce = Literal["max", "value_mean"]
 
 # A calendar window: from the start of the event's UTC day up to (not including) t.
 UTC_DAY = "utc_day"
@@ -158,6 +157,34 @@ class Aggregation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Derived:
+    """A value computed by `formula(*inputs)`; a feature unless its name starts with "_"."""
+
+    name: str
+    inputs: tuple[str, ...]
+    formula: Callable[..., Any]
+    dtype: Dtype = "float"
+    description: str = ""
+    reason: str = ""
+    grain: Literal["event", "line"] = "event"
+    reduce: Reduce | None = None
+    requires: str | None = None
+
+    @property
+    def is_feature(self) -> bool:
+        return not self.name.startswith("_")
+
+    def feature(self) -> Feature:
+        return Feature(name=self.name, dtype=self.dtype, description=self.description, reason_template=self.reason)
+
+    def __post_init__(self) -> None:
+        if self.is_feature and not (self.description and self.reason):
+            raise ValueError(f"derived feature {self.name!r}: needs a description and a reason")
+        if (self.reduce is not None) != (self.grain == "line" and self.is_feature):
+            raise ValueError(f"derived {self.name!r}: a line-grain feature needs `reduce`, and only it")
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeatureSet:
     """A declared feature set: entity key, time column, typed schema, its aggregations and the
     derived values computed from them (see `declare`)."""
@@ -175,8 +202,6 @@ class FeatureSet:
         """The set from one list: the features in the order they are declared (a plain `Feature`,
         an aggregation with a description, a public derived value), every aggregation, every
         derived value (computed in declared order)."""
-        from features.derived import Derived
-
         features: list[Feature] = []
         for d in declarations:
             if isinstance(d, Feature):
@@ -186,16 +211,6 @@ class FeatureSet:
         return cls(name=name, entity=entity, time_column=time_column, features=tuple(features),
                    aggregations=tuple(d for d in declarations if isinstance(d, Aggregation)),
                    derived=tuple(d for d in declarations if isinstance(d, Derived)))
-
-    @cached_property
-    def compiled(self) -> Compiled:
-        """The derived values compiled for columns and for one event (`features.derived.Compiled`)."""
-        from features.derived import Compiled
-
-        produced = {d.name for d in self.derived} | {a.name for a in self.aggregations}
-        row = {f.name for f in self.features if f.name not in produced}
-        return Compiled(self.derived, line_inputs=frozenset(a.name for a in self.line_aggregations()),
-                        known=frozenset(a.name for a in self.event_aggregations()) | row)
 
     @property
     def row_features(self) -> tuple[Feature, ...]:

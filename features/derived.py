@@ -26,16 +26,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from features.declarations import Dtype, Feature
+from features.declarations import Derived, FeatureSet
 
-__all__ = ["Derived", "Compiled", "ratio", "nz", "where", "value", "first_max", "group_sum", "EVENT_INPUTS", "NAN"]
+__all__ = ["Derived", "Compiled", "compiled", "ratio", "nz", "where", "value", "first_max", "group_sum", "EVENT_INPUTS", "NAN"]
 
 NAN = float("nan")
-Reduce = Literal["max", "value_mean"]
 
 # Event values every path supplies beside the aggregations and row features.
 EVENT_INPUTS: dict[str, str] = {
@@ -72,37 +71,6 @@ def where(cond: Any, yes: Any, no: Any) -> Any:
 def value(x: Any) -> Any:
     """The input itself (a reduced line value that needs no formula of its own)."""
     return x
-
-
-# ------------------------------------------------------------------------ declarations
-
-
-@dataclass(frozen=True, kw_only=True)
-class Derived:
-    """A value computed by `formula(*inputs)`; a feature unless its name starts with "_"."""
-
-    name: str
-    inputs: tuple[str, ...]
-    formula: Callable[..., Any]
-    dtype: Dtype = "float"
-    description: str = ""
-    reason: str = ""
-    grain: Literal["event", "line"] = "event"
-    reduce: Reduce | None = None
-    requires: str | None = None
-
-    @property
-    def is_feature(self) -> bool:
-        return not self.name.startswith("_")
-
-    def feature(self) -> Feature:
-        return Feature(name=self.name, dtype=self.dtype, description=self.description, reason_template=self.reason)
-
-    def __post_init__(self) -> None:
-        if self.is_feature and not (self.description and self.reason):
-            raise ValueError(f"derived feature {self.name!r}: needs a description and a reason")
-        if (self.reduce is not None) != (self.grain == "line" and self.is_feature):
-            raise ValueError(f"derived {self.name!r}: a line-grain feature needs `reduce`, and only it")
 
 
 # ------------------------------------------------------------------------------ reductions
@@ -262,3 +230,19 @@ class _Broadcast(dict):  # type: ignore[type-arg]
     def __missing__(self, name: str) -> Any:
         col = self[name] = np.asarray(self._v[name])[self._owner]
         return col
+
+
+_COMPILED: dict[int, tuple[FeatureSet, Compiled]] = {}
+
+
+def compiled(fs: FeatureSet) -> Compiled:
+    """The feature set's derived values compiled for columns and for one event (once per set)."""
+    hit = _COMPILED.get(id(fs))
+    if hit is not None and hit[0] is fs:
+        return hit[1]
+    produced = {d.name for d in fs.derived} | {a.name for a in fs.aggregations}
+    row = {f.name for f in fs.features if f.name not in produced}
+    result = Compiled(fs.derived, line_inputs=frozenset(a.name for a in fs.line_aggregations()),
+                      known=frozenset(a.name for a in fs.event_aggregations()) | row)
+    _COMPILED[id(fs)] = (fs, result)
+    return result

@@ -3,7 +3,7 @@ row, basket and history features `ORDER_FEATURES` (`features.order_catalog`) dec
 
 The row and basket features are computed here from the frames; the aggregations by
 `features.windows`; the derived features by the catalog's formulas, compiled to columns
-(`FeatureSet.compiled`, the same code the online batch runs).
+(`features.derived.compiled`, the same code the online batch runs).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.derived import compiled
 from features.formulas import GLOBAL_PRIOR_LATE, GLOBAL_PRIOR_N, LATE_PRIOR_WEIGHT, VENDOR_RISKY_FACTOR
 from features.frame import as_utc, haversine_km, safe_ratio, to_feature_frame
 from features.order_catalog import (
@@ -193,6 +194,6 @@ def build_order_features(
     cols["_t"] = t_ns.astype(np.float64)
     cols["_capacity"] = _f64(ev["node_capacity"])
     cols["n_vendors"] = np.bincount(pair_event, minlength=len(ev)).astype(np.float64)
-    ORDER_FEATURES.compiled.columns(cols, len(ev), owner=pair_event, pairs=line_agg,
+    compiled(ORDER_FEATURES).columns(cols, len(ev), owner=pair_event, pairs=line_agg,
                                     weights=pairs["value"].to_numpy(np.float64), present=ds.present)
     return to_feature_frame(ORDER_FEATURES, ev["order_id"], ev["created_at"], cols, _CONTRACT_CATEGORIES)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.declarations import Aggregation, Feature, FeatureSet
-from features.derived import Derived, ratio
+from features.derived import Derived, compiled, ratio
 from features.formulas import RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT, is_positive, rtv_share, share_of_paid
 from features.frame import as_utc, ns_to_days, to_feature_frame
 from features.streams import build_streams, return_events
@@ -210,5 +210,5 @@ def build_return_features(
     cols: dict[str, object] = {}
     cols |= return_row_features(ev)
     cols |= agg
-    RETURN_FEATURES.compiled.columns(cols, len(ev), present=ds.present)
+    compiled(RETURN_FEATURES).columns(cols, len(ev), present=ds.present)
     return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _CONTRACT_CATEGORIES)

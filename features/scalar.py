@@ -8,7 +8,7 @@ under one). They read the state `features.online.OnlineFeatures` keeps (`online.
 `Aggregation.lower_ns`), asking a store that offers `windows` / `get_records` (batched
 reads) for everything in one round trip. The row and basket features are computed here
 (per record, as `features.orders` does per column); the derived features are the catalog's
-own formulas, run by the program `FeatureSet.compiled` generates for one event; text
+own formulas, run by the program `features.derived.compiled` generates for one event; text
 features are `features.text.text_values` itself. The parity tests
 (tests/features/test_online_parity.py, tests/features/test_scalar.py and the API replay in
 tests/api/test_parity.py) hold them equal to the offline frames.
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from features.declarations import Aggregation
+from features.derived import compiled
 from features.frame import haversine_km
 from features.order_catalog import BASKET_CATEGORIES, HIGH_RESALE_CATEGORIES, ORDER_FEATURES
 from features.returns import CONDITION_RANK, FAULT_REASONS, RETURN_FEATURES, WEARABLE_CATEGORIES
@@ -46,8 +47,8 @@ _CATS = {c: i for i, c in enumerate(BASKET_CATEGORIES)}
 _RESALE = [i for i, c in enumerate(BASKET_CATEGORIES) if c in HIGH_RESALE_CATEGORIES]
 _ORDER_EVENT_AGGS = ORDER_FEATURES.event_aggregations()
 _ORDER_LINE_AGGS = ORDER_FEATURES.line_aggregations()
-_ORDER_DERIVED = ORDER_FEATURES.compiled
-_RETURN_DERIVED = RETURN_FEATURES.compiled
+_ORDER_DERIVED = compiled(ORDER_FEATURES)
+_RETURN_DERIVED = compiled(RETURN_FEATURES)
 _ORDER_NAMES = ORDER_FEATURES.names
 _RETURN_NAMES = RETURN_FEATURES.names
 

@@ -15,7 +15,7 @@ import pytest
 from features import ORDER_FEATURES, RETURN_FEATURES
 from features.catalog_doc import DOC_PATH, render
 from features.declarations import Aggregation, Feature, FeatureSet
-from features.derived import EVENT_INPUTS, Compiled, Derived, ratio, value
+from features.derived import EVENT_INPUTS, Compiled, Derived, compiled, ratio, value
 from features.formulas import VENDOR_RISKY_FACTOR, late_rate
 from features.order_catalog import BASKET_CATEGORIES, HIGH_RESALE_CATEGORIES
 from features.text import KEYWORD_FAMILIES, hash_feature_names
@@ -73,7 +73,7 @@ def _random_inputs(c: Compiled, n: int, n_pairs: int, seed: int) -> tuple[dict, 
 def test_one_event_program_equals_the_columns_bit_for_bit(fs: FeatureSet, present: frozenset, seed: int) -> None:
     """Check that for any inputs (nulls, signed zeros, negatives), with and without delivery
     outcomes, every derived value of the one-event program equals the column's, bit for bit."""
-    c = fs.compiled
+    c = compiled(fs)
     n = 60
     cols, owner, pairs, weights = _random_inputs(c, n, 150, seed)
     v = dict(cols)
@@ -107,7 +107,7 @@ def test_late_rates_and_vendor_reductions_by_hand() -> None:
                 description="d", reason="r"),
         Feature(name="_prior", dtype="float", description="a prior given as a row value", reason_template="p"),
     ])
-    c = fs.compiled
+    c = compiled(fs)
     v = {"_late": 3.0, "_known": 5.0, "_prior": 0.1, "_t": 0.0, "_capacity": 1.0}
     pairs = [{"_v_late": 0.0, "_v_known": 0.0}, {"_v_late": 20.0, "_v_known": 20.0}]
     c.one(v, pairs, [1.0, 3.0], {"fulfillment_outcomes"})
@@ -134,10 +134,10 @@ def test_a_new_feature_is_one_declaration_on_every_path() -> None:
     assert fs.names == ["n_before", "order_total", "value_per_order"]
     cols = {"n_before": np.array([0.0, 2.0, np.nan]), "order_total": np.array([5.0, 5.0, 5.0]),
             "_t": np.zeros(3), "_capacity": np.zeros(3)}
-    fs.compiled.columns(cols, 3)
+    compiled(fs).columns(cols, 3)
     assert np.array_equal(cols["value_per_order"], [np.nan, 2.5, np.nan], equal_nan=True)
     one = {"n_before": 2.0, "order_total": 5.0, "_t": 0.0, "_capacity": 0.0}
-    fs.compiled.one(one)
+    compiled(fs).one(one)
     assert one["value_per_order"] == 2.5
 
 
@@ -153,7 +153,7 @@ def test_the_compiler_refuses_inputs_it_cannot_resolve(decls: list, error: str) 
     value read per event fails when the feature set is compiled, naming the value."""
     fs = FeatureSet.declare(name="t", entity="order_id", time_column="created_at", declarations=decls)
     with pytest.raises(ValueError, match=re.escape(error)):
-        _ = fs.compiled
+        _ = compiled(fs)
 
 
 def test_declarations_refuse_half_declared_features() -> None:
