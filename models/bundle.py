@@ -180,7 +180,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)
         else:
-            contrib = _explainer(head).contributions(booster, x)
+            contrib = _explainer(head).contributions(head.estimator.forest_, x)
         names = [str(c) for c in head.estimator.feature_names_in_]
         return [reasons(contrib[i], names, v, self.reason_templates, k=k) for i, v in enumerate(values)]
 
@@ -199,7 +199,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)[0]
         else:
-            contrib = _explainer(head).contributions(booster, x)[0]
+            contrib = _explainer(head).contributions(head.estimator.forest_, x)[0]
         names = [str(c) for c in head.estimator.feature_names_in_]
         return reasons(contrib, names, values, self.reason_templates, k=k)
 
