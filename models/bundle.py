@@ -170,8 +170,8 @@ class Bundle:
         method: str = "shap",
         encoded: dict[str, np.ndarray] | None = None,
     ) -> list[list[Reason]]:
-        """`explain_row` for many events: one attribution call (pred_leaf / pred_contrib) for
-        them all, then each row's top-k reasons."""
+        """`explain_row` for many events: one attribution call (the compiled forest's leaf
+        sums, or pred_contrib) for them all, then each row's top-k reasons."""
         if not values:
             return []
         head = self.risk_head
