@@ -164,29 +164,51 @@ cdef class Forest:
                     o[i, t] = self._leaf(&X[i, 0], t) - self._leaf_offset[t]
         return out
 
-    def leaf_sums(self, const double[:, ::1] X, const double[:, ::1] table, int class_index=0):
-        """Σ over the trees of class `class_index` of `table[global leaf]`, per row: (n,
-        table's columns). With a path-attribution table (`models.explain.PathExplainer`, one
-        row per leaf in tree order) these are the rows' contributions, summed in tree order
-        without the (rows, trees, features) gather a numpy fancy index makes."""
+    def leaf_sums(self, const double[:, ::1] X, LeafTable table, int class_index=0):
+        """Σ over the trees of class `class_index` of the reached leaf's row of `table`, per
+        row: (n, table.n_cols). With a path-attribution table (`models.explain.PathExplainer`,
+        one row per leaf in tree order) these are the rows' contributions, summed in tree
+        order — each leaf's nonzero cells only (a path touches a few features): the same
+        doubles as adding its whole row, since adding 0.0 changes nothing."""
         if X.shape[1] != self.n_features:
             raise ValueError(f"X has {X.shape[1]} columns; the forest reads {self.n_features}")
-        cdef Py_ssize_t n = X.shape[0], m = table.shape[1], i, j
+        if table.n_leaves != self._leaf_value.shape[0]:
+            raise ValueError(f"table has {table.n_leaves} rows; the forest has {self._leaf_value.shape[0]} leaves")
+        cdef Py_ssize_t n = X.shape[0], i
+        cdef int64_t c
         cdef int t, k = self.n_classes
         cdef int32_t leaf
-        if table.shape[0] != self._leaf_value.shape[0]:
-            raise ValueError(f"table has {table.shape[0]} rows; the forest has {self._leaf_value.shape[0]} leaves")
-        out = np.zeros((n, m), dtype=np.float64)
+        out = np.zeros((n, table.n_cols), dtype=np.float64)
         cdef double[:, ::1] o = out
+        cdef int64_t[::1] ptr = table._ptr
+        cdef int32_t[::1] col = table._col
+        cdef double[::1] val = table._val
         with nogil:
             for i in range(n):
                 t = class_index
                 while t < self.n_trees:
                     leaf = self._leaf(&X[i, 0], t)
-                    for j in range(m):
-                        o[i, j] += table[leaf, j]
+                    for c in range(ptr[leaf], ptr[leaf + 1]):
+                        o[i, col[c]] += val[c]
                     t += k
         return out
+
+
+cdef class LeafTable:
+    """A (leaves, columns) table kept as each row's nonzero cells (for `Forest.leaf_sums`)."""
+
+    cdef readonly int n_leaves, n_cols
+    cdef int64_t[::1] _ptr
+    cdef int32_t[::1] _col
+    cdef double[::1] _val
+
+    def __init__(self, table):
+        dense = np.ascontiguousarray(table, dtype=np.float64)
+        rows, cols = np.nonzero(dense)  # row-major: each row's cells in column order
+        self.n_leaves, self.n_cols = dense.shape[0], dense.shape[1]
+        self._ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))]).astype(np.int64)
+        self._col = cols.astype(np.int32)
+        self._val = dense[rows, cols]
 
 
 def _parse(str text):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 
-from models._forest import Forest
+from models._forest import Forest, LeafTable
 
 __all__ = ["Reason", "PathExplainer", "shap_contributions", "reasons", "render_reason"]
 
@@ -75,7 +75,19 @@ class PathExplainer:
         """(n_rows, n_features) contributions to one class's margin; rows sum to margin − bias.
         `forest`: the explained booster compiled (`RiskClassifier.forest_`): each row's leaf
         in each of the class's trees, and their table rows summed in tree order, in C."""
-        return forest.leaf_sums(np.ascontiguousarray(X, dtype=np.float64), self.table, class_index)
+        return forest.leaf_sums(np.ascontiguousarray(X, dtype=np.float64), self._leaf_table(), class_index)
+
+    def _leaf_table(self) -> LeafTable:
+        """`table` as each leaf's nonzero cells, built at first use; never pickled."""
+        cached = self.__dict__.get("_sparse")
+        if cached is None or cached[0] is not self.table:
+            cached = self.__dict__["_sparse"] = (self.table, LeafTable(self.table))
+        return cached[1]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_sparse", None)
+        return state
 
 
 def shap_contributions(booster: lgb.Booster, X: np.ndarray, class_index: int = 0) -> np.ndarray:

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from models._forest import Forest
+from models._forest import Forest, LeafTable
 from models.estimator import RiskClassifier
 from tests.models.conftest import make_frame
 
@@ -68,13 +68,19 @@ def test_leaf_sums_add_the_reached_leaves_rows_in_tree_order():
     leaves = booster.predict(X, pred_leaf=True)
     n_leaves = [int(t["num_leaves"]) for t in booster.dump_model()["tree_info"]]
     offsets = np.concatenate([[0], np.cumsum(n_leaves)[:-1]])
-    table = np.random.default_rng(0).normal(size=(sum(n_leaves), 6))
+    rng = np.random.default_rng(0)
+    table = np.where(rng.random((sum(n_leaves), 6)) < 0.6, 0.0, rng.normal(size=(sum(n_leaves), 6)))
+    sparse = LeafTable(table)
     for k in range(3):
         trees = np.arange(k, len(n_leaves), 3)
-        want = table[leaves[:, trees] + offsets[trees]].sum(axis=1)
-        np.testing.assert_allclose(forest.leaf_sums(X, table, k), want, rtol=0, atol=1e-12)
+        rows = leaves[:, trees] + offsets[trees]
+        np.testing.assert_allclose(forest.leaf_sums(X, sparse, k), table[rows].sum(axis=1), rtol=0, atol=1e-12)
+        in_order = np.zeros((len(X), 6))
+        for j in range(rows.shape[1]):  # whole rows added tree by tree: the same doubles
+            in_order += table[rows[:, j]]
+        np.testing.assert_array_equal(forest.leaf_sums(X, sparse, k), in_order)
     with pytest.raises(ValueError, match="rows; the forest has"):
-        forest.leaf_sums(X, table[:-1])
+        forest.leaf_sums(X, LeafTable(table[:-1]))
     with pytest.raises(ValueError, match="columns; the forest reads 5"):
         forest.raw(X[:, :4].copy())
 
