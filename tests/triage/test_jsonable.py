@@ -1,4 +1,4 @@
-"""`audit_flow.jsonable`: the one JSON form (hashed, audited, answered), the same by either path."""
+"""`triage.records.jsonable`: the one JSON form (hashed, audited, answered), the same by either path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from triage.audit_flow import _walk, jsonable
+from triage.records import _walk, jsonable
 
 
 def _value() -> dict:
