@@ -6,8 +6,12 @@ into DIR when it has no orders yet). Each side runs in its own process, so each 
 
 - single: `load_dataset` + `build_order_features` + `build_return_features` in one process —
   wall time and the process's peak RSS;
-- dask: `triage.engine` local cluster of `--workers` worker processes, `write_features` —
-  wall time, every worker's peak RSS and the client's.
+- dask: `triage.engine` local cluster of `--workers` worker processes (each limited to
+  `--worker-memory`, spilling to disk above it), `write_features` — wall time, every worker's
+  peak RSS and the client's.
+
+Each side is stopped when the RSS of its processes together passes `--max-gb` (the machine is
+shared): the figure then says where it stopped. The load average is printed beside the figures.
 
 Prints the figures and the ratios (dask / single) for wall time and peak RSS per process.
 """
@@ -15,7 +19,9 @@ Prints the figures and the ratios (dask / single) for wall time and peak RSS per
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -28,6 +34,12 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    """This process's CPU seconds (user + system): comparable under load, unlike wall time."""
+    t = os.times()
+    return t.user + t.system
+
+
 def run_single(data: str) -> dict:
     from features import build_order_features, build_return_features
     from triage.contract import load_dataset
@@ -35,20 +47,22 @@ def run_single(data: str) -> dict:
     t0 = time.perf_counter()
     ds = load_dataset(data)
     rows = len(build_order_features(ds)) + len(build_return_features(ds))
-    return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_mb": _peak_mb(), "cpu_s": _cpu()}
 
 
-def run_dask(data: str, workers: int, partitions: int) -> dict:
+def run_dask(data: str, workers: int, partitions: int, worker_memory: str) -> dict:
     from training.engine_jobs import write_features
     from triage.engine import connect
 
-    with tempfile.TemporaryDirectory() as out, connect(None, workers=workers, processes=True) as (client, _):
+    with tempfile.TemporaryDirectory() as out, \
+            connect(None, workers=workers, processes=True, memory_limit=worker_memory) as (client, _):
         t0 = time.perf_counter()
         result = write_features(client, data, out, partitions=partitions)
         seconds = time.perf_counter() - t0
         worker_peaks = client.run(_peak_mb)
+        worker_cpu = client.run(_cpu)
     return {"seconds": seconds, "rows": sum(result.outputs.values()), "peak_mb": _peak_mb(),
-            "worker_peak_mb": sorted(worker_peaks.values())}
+            "worker_peak_mb": sorted(worker_peaks.values()), "cpu_s": _cpu() + sum(worker_cpu.values())}
 
 
 def main() -> None:
@@ -58,13 +72,16 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--worker-memory", default="4GiB", help="each worker's memory limit (spills above)")
+    ap.add_argument("--max-gb", type=float, default=10.0, help="stop a side whose processes pass this RSS")
+    ap.add_argument("--sides", default="single,dask")
     ap.add_argument("--side", choices=("single", "dask"), help=argparse.SUPPRESS)  # one side, in a child
     args = ap.parse_args()
     if args.side == "single":
         print(json.dumps(run_single(args.data)))
         return
     if args.side == "dask":
-        print(json.dumps(run_dask(args.data, args.workers, args.partitions)))
+        print(json.dumps(run_dask(args.data, args.workers, args.partitions, args.worker_memory)))
         return
     if not (Path(args.data) / "orders.parquet").exists():
         from triage.simulator import simulate
@@ -73,22 +90,58 @@ def main() -> None:
         simulate(Path(args.data), orders=args.orders, days=args.days, seed=7, fmt="parquet")
         print(f"simulated {args.orders:,} orders in {time.perf_counter() - t0:.0f} s")
     figures = {}
-    for side in ("single", "dask"):
+    for side in args.sides.split(","):
         cmd = [sys.executable, __file__, "--data", args.data, "--side", side, "--workers", str(args.workers),
-               "--partitions", str(args.partitions)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"{side}: failed\n{done.stderr[-2000:]}")
-            return
-        figures[side] = json.loads(done.stdout.strip().splitlines()[-1])
-    s, d = figures["single"], figures["dask"]
-    print(f"data: {args.data}; feature rows (orders + returns): single {s['rows']:,}, dask {d['rows']:,}")
-    print(f"single process : {s['seconds']:7.1f} s   peak RSS {s['peak_mb']:8.0f} MB")
-    print(f"dask, {args.workers} workers: {d['seconds']:7.1f} s   peak RSS per worker "
-          f"{', '.join(f'{m:.0f}' for m in d['worker_peak_mb'])} MB; client {d['peak_mb']:.0f} MB "
-          f"({args.partitions} partitions)")
-    print(f"ratios dask / single: wall {d['seconds'] / s['seconds']:.2f}x, "
-          f"largest worker peak {max(d['worker_peak_mb']) / s['peak_mb']:.2f}x of the single process's")
+               "--partitions", str(args.partitions), "--worker-memory", args.worker_memory]
+        print(f"{side}: start, load average {os.getloadavg()}", flush=True)
+        figures[side] = _run_capped(cmd, args.max_gb)
+        print(f"{side}: {json.dumps(figures[side])}, load average {os.getloadavg()}", flush=True)
+    s, d = figures.get("single"), figures.get("dask")
+    print(f"data: {args.data}")
+    for side, f in figures.items():
+        if "failed" in f:
+            print(f"{side:>15}: {f['failed']} after {f['seconds']:.0f} s (peak RSS of its processes "
+                  f"{f['tree_peak_mb']:.0f} MB)")
+        elif side == "single":
+            print(f"single process : {f['seconds']:7.1f} s ({f['cpu_s']:.0f} CPU s)   peak RSS {f['peak_mb']:8.0f} MB   "
+                  f"rows {f['rows']:,}")
+        else:
+            print(f"dask, {args.workers} workers: {f['seconds']:7.1f} s ({f['cpu_s']:.0f} CPU s)   peak RSS per worker "
+                  f"{', '.join(f'{m:.0f}' for m in f['worker_peak_mb'])} MB; client {f['peak_mb']:.0f} MB "
+                  f"({args.partitions} partitions, rows {f['rows']:,})")
+    if s and d and "failed" not in s and "failed" not in d:
+        print(f"ratios dask / single: wall {d['seconds'] / s['seconds']:.2f}x, "
+              f"largest worker peak {max(d['worker_peak_mb']) / s['peak_mb']:.2f}x of the single process's")
+
+
+def _run_capped(cmd: list[str], max_gb: float) -> dict:
+    """Run one side in a child; stop it (and its workers) when their RSS together passes max_gb."""
+    import psutil
+
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, tree_peak = psutil.Process(child.pid), 0.0
+    while child.poll() is None:
+        try:
+            rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+        except psutil.Error:
+            rss = 0.0
+        tree_peak = max(tree_peak, rss)
+        if rss > max_gb * 1024:
+            for p in [*proc.children(recursive=True), proc]:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            child.wait()
+            return {"failed": f"stopped: its processes passed {max_gb:g} GB", "seconds": time.perf_counter() - t0,
+                    "tree_peak_mb": tree_peak}
+        time.sleep(0.5)
+    out, err = child.communicate()
+    if child.returncode != 0:
+        return {"failed": f"exit {child.returncode}: {err[-1500:]}", "seconds": time.perf_counter() - t0,
+                "tree_peak_mb": tree_peak}
+    result = json.loads(out.strip().splitlines()[-1])
+    result["tree_peak_mb"] = tree_peak
+    return result
 
 
 if __name__ == "__main__":

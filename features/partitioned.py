@@ -110,7 +110,9 @@ def _pieces(frame: pd.DataFrame, p: np.ndarray, n: int) -> list[pd.DataFrame]:
     """Piece j: the rows whose partition number `p` is j, in their order."""
     order = np.argsort(p, kind="stable")
     bounds = np.searchsorted(p[order], np.arange(n + 1))
-    return [frame.take(order[bounds[j]:bounds[j + 1]]).reset_index(drop=True) for j in range(n)]
+    ordered = frame.take(order)  # one copy; the pieces are slices of it
+    ordered.index = pd.RangeIndex(len(ordered))
+    return [ordered.iloc[bounds[j]:bounds[j + 1]] for j in range(n)]
 
 
 def _exchange(sources: Sequence[Any], n: int, column: str, fallback: str | None = None) -> list[list[Any]]:
