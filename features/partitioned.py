@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
-__all__ = ["FEATURE_SETS", "FeatureParts", "PartitionedTables", "partition_tables", "build_features"]
+__all__ = ["FEATURE_SETS", "FeatureParts", "HomeFeatures", "PartitionedTables", "partition_tables",
+           "build_features", "feature_homes", "home_dataset"]
 
 GLOBAL = "_all"
 # how each table reaches its home partition: by its order (return outcomes: their return's order)
@@ -232,6 +233,12 @@ def _with_customers(tables: Mapping[str, pd.DataFrame], pieces: Sequence[pd.Data
 
 def _dataset(tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str]) -> Dataset:
     return Dataset(tables={**masters, **tables}, present=present)
+
+
+def home_dataset(tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame],
+                 present: frozenset[str]) -> Dataset:
+    """One home partition as a `Dataset`: its events' tables with the broadcast master tables."""
+    return _dataset(tables, masters, present)
 
 
 def _events(spec: _Spec, ds: Dataset, since: pd.Timestamp | None) -> pd.DataFrame:
@@ -427,6 +434,23 @@ def _assemble(
 
 # ------------------------------------------------------------------ the job
 @dataclass(frozen=True)
+class HomeFeatures:
+    """A feature set per home partition: persisted frames with `_row` (their table row), categories unified."""
+
+    homes: list[Any]  # persisted delayed frames, one per home partition, in `PartitionedTables.home` order
+    categories: dict[str, list]  # the categorical columns' one-process categories
+    meta: pd.DataFrame  # the typed zero-row frame (with `_row`)
+    spans: list[tuple[int, int, int]]  # per home: (first _row, last _row, rows)
+    held: tuple[Any, ...] = ()
+
+    def part(self, i: int) -> Any:
+        """Home i's frame with the unified categories (delayed)."""
+        from dask import delayed
+
+        return delayed(_cast)(self.homes[i], self.categories)
+
+
+@dataclass(frozen=True)
 class FeatureParts:
     """A feature frame on the cluster: delayed partitions, indexed by table row, in table order.
 
@@ -444,13 +468,13 @@ class FeatureParts:
         return pd.concat(dask.compute(*self.parts), ignore_index=False) if self.parts else self.meta
 
 
-def build_features(
+def feature_homes(
     client: Client, parts: PartitionedTables, name: str, *, since: pd.Timestamp | None = None,
-    out_partitions: int | None = None,
-) -> FeatureParts:
-    """The feature set `name` ("order_features" / "return_features") in table order, in parts.
+) -> HomeFeatures:
+    """The feature set `name` per home partition, persisted on the workers (rows in no global order).
 
-    Row for row the frame `build_order_features` / `build_return_features` gives in one process.
+    Home i holds the features of the events of `parts.home[i]`, so per-event work that needs the
+    event's own tables (labels, for training) runs next to its features without moving them.
     """
     import dask
     from dask import delayed
@@ -482,10 +506,27 @@ def build_features(
     cat_cols = [c for c, t in meta.dtypes.items() if isinstance(t, pd.CategoricalDtype)]
     found = dask.compute(*[delayed(_categories_and_rows)(a, cat_cols) for a in assembled])
     merged = {c: _merged_categories([cats[c] for cats, _ in found]) for c in cat_cols}
-    rows = [r for _, r in found if r[2]]
-    out_meta = _cast(meta, merged).set_index("_row")
+    return HomeFeatures(homes=assembled, categories=merged, meta=_cast(meta, merged),
+                        spans=[r for _, r in found], held=(prepared,))
+
+
+def build_features(
+    client: Client, parts: PartitionedTables, name: str, *, since: pd.Timestamp | None = None,
+    out_partitions: int | None = None,
+) -> FeatureParts:
+    """The feature set `name` ("order_features" / "return_features") in table order, in parts.
+
+    Row for row the frame `build_order_features` / `build_return_features` gives in one process.
+    """
+    from dask import delayed
+
+    homes = feature_homes(client, parts, name, since=since)
+    assembled, merged = homes.homes, homes.categories
+    n = parts.n
+    rows = [r for r in homes.spans if r[2]]
+    out_meta = homes.meta.set_index("_row")
     if not rows:
-        return FeatureParts(parts=[delayed(out_meta.copy)()], meta=out_meta, held=(prepared, assembled))
+        return FeatureParts(parts=[delayed(out_meta.copy)()], meta=out_meta, held=(homes,))
     lo, hi = min(r[0] for r in rows), max(r[1] for r in rows)
     k = max(1, out_partitions or n)
     divisions = sorted({int(v) for v in np.linspace(lo, hi, k + 1).round()})
@@ -494,7 +535,7 @@ def build_features(
     k = len(divisions) - 1
     pieces = [delayed(_by_row_range, nout=k)(a, divisions) for a in assembled]
     ordered = [delayed(_in_table_order)([piece[j] for piece in pieces], merged) for j in range(k)]
-    return FeatureParts(parts=ordered, meta=out_meta, held=(prepared, assembled))
+    return FeatureParts(parts=ordered, meta=out_meta, held=(homes,))
 
 
 def _family_pieces(prepared: Mapping[str, Any], home: int, name: str, grain: str, column: str,
