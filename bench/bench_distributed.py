@@ -57,7 +57,9 @@ def run_dask(data: str, workers: int, partitions: int, worker_memory: str) -> di
     with tempfile.TemporaryDirectory() as out, \
             connect(None, workers=workers, processes=True, memory_limit=worker_memory) as (client, _):
         t0 = time.perf_counter()
-        result = write_features(client, data, out, partitions=partitions)
+        result = write_features(client, data, out, partitions=partitions,
+                                progress=lambda m: print(f"  [{time.perf_counter() - t0:6.0f} s] {m}", file=sys.stderr,
+                                                         flush=True))
         seconds = time.perf_counter() - t0
         worker_peaks = client.run(_peak_mb)
         worker_cpu = client.run(_cpu)
@@ -75,6 +77,8 @@ def main() -> None:
     ap.add_argument("--worker-memory", default="4GiB", help="each worker's memory limit (spills above)")
     ap.add_argument("--max-gb", type=float, default=10.0, help="stop a side whose processes pass this RSS")
     ap.add_argument("--sides", default="single,dask")
+    ap.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
+                    help="stop a side still running after this long (its progress so far is in the log)")
     ap.add_argument("--side", choices=("single", "dask"), help=argparse.SUPPRESS)  # one side, in a child
     args = ap.parse_args()
     if args.side == "single":
@@ -94,7 +98,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--data", args.data, "--side", side, "--workers", str(args.workers),
                "--partitions", str(args.partitions), "--worker-memory", args.worker_memory]
         print(f"{side}: start, load average {os.getloadavg()}", flush=True)
-        figures[side] = _run_capped(cmd, args.max_gb)
+        figures[side] = _run_capped(cmd, args.max_gb, args.stop_after)
         print(f"{side}: {json.dumps(figures[side])}, load average {os.getloadavg()}", flush=True)
     s, d = figures.get("single"), figures.get("dask")
     print(f"data: {args.data}")
@@ -114,12 +118,13 @@ def main() -> None:
               f"largest worker peak {max(d['worker_peak_mb']) / s['peak_mb']:.2f}x of the single process's")
 
 
-def _run_capped(cmd: list[str], max_gb: float) -> dict:
-    """Run one side in a child; stop it (and its workers) when their RSS together passes max_gb."""
+def _run_capped(cmd: list[str], max_gb: float, stop_after: float | None = None) -> dict:
+    """Run one side in a child; stop it (and its workers) when their RSS together passes max_gb or
+    it runs past `stop_after` seconds. Its progress lines (stderr) go to this process's stderr."""
     import psutil
 
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
     proc, tree_peak = psutil.Process(child.pid), 0.0
     while child.poll() is None:
         try:
@@ -127,17 +132,18 @@ def _run_capped(cmd: list[str], max_gb: float) -> dict:
         except psutil.Error:
             rss = 0.0
         tree_peak = max(tree_peak, rss)
-        if rss > max_gb * 1024:
+        late = stop_after is not None and time.perf_counter() - t0 > stop_after
+        if rss > max_gb * 1024 or late:
             for p in [*proc.children(recursive=True), proc]:
                 with contextlib.suppress(psutil.Error):
                     p.kill()
             child.wait()
-            return {"failed": f"stopped: its processes passed {max_gb:g} GB", "seconds": time.perf_counter() - t0,
-                    "tree_peak_mb": tree_peak}
+            why = f"still running after {stop_after:g} s" if late else f"its processes passed {max_gb:g} GB"
+            return {"failed": f"stopped: {why}", "seconds": time.perf_counter() - t0, "tree_peak_mb": tree_peak}
         time.sleep(0.5)
-    out, err = child.communicate()
+    out, _ = child.communicate()
     if child.returncode != 0:
-        return {"failed": f"exit {child.returncode}: {err[-1500:]}", "seconds": time.perf_counter() - t0,
+        return {"failed": f"exit {child.returncode} (its error is above)", "seconds": time.perf_counter() - t0,
                 "tree_peak_mb": tree_peak}
     result = json.loads(out.strip().splitlines()[-1])
     result["tree_peak_mb"] = tree_peak

@@ -108,9 +108,6 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- encoding
-    def _learn_categories(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        return self._maps_from_counts(category_counts(X))
-
     def _maps_from_counts(self, counts: Mapping[str, pd.Series]) -> dict[str, np.ndarray]:
         """Category maps from each categorical column's value counts (over the training rows)."""
         maps: dict[str, np.ndarray] = {}
