@@ -50,6 +50,38 @@ def run_single(data: str) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": rows, "peak_mb": _peak_mb(), "cpu_s": _cpu()}
 
 
+def run_single_train(data: str) -> dict:
+    from training.train import train_all
+    from triage.contract import load_dataset
+
+    t0 = time.perf_counter()
+    result = train_all(load_dataset(data), register=False, progress=lambda _m: None)
+    return {"seconds": time.perf_counter() - t0, "rows": len(result.models), "peak_mb": _peak_mb(), "cpu_s": _cpu(),
+            "metrics": _metrics(result)}
+
+
+def _metrics(result) -> dict:
+    return {f"{m.name}/{t}": round(h.metrics["model"].get("brier", float("nan")), 5)
+            for m in result.models.values() for t, h in m.heads.items()}
+
+
+def run_dask_train(data: str, workers: int, partitions: int, worker_memory: str) -> dict:
+    from training.engine_train import train_on_engine
+    from triage.engine import connect
+
+    with connect(None, workers=workers, processes=True, memory_limit=worker_memory) as (client, info):
+        t0 = time.perf_counter()
+        result = train_on_engine(client, info, data, partitions=partitions, register=False,
+                                 progress=lambda m: print(f"  [{time.perf_counter() - t0:6.0f} s] {m}",
+                                                          file=sys.stderr, flush=True))
+        seconds = time.perf_counter() - t0
+        worker_peaks = client.run(_peak_mb)
+        worker_cpu = client.run(_cpu)
+    return {"seconds": seconds, "rows": len(result.models), "peak_mb": _peak_mb(),
+            "worker_peak_mb": sorted(worker_peaks.values()), "cpu_s": _cpu() + sum(worker_cpu.values()),
+            "metrics": _metrics(result)}
+
+
 def run_dask(data: str, workers: int, partitions: int, worker_memory: str) -> dict:
     from training.engine_jobs import write_features
     from triage.engine import connect
@@ -79,13 +111,16 @@ def main() -> None:
     ap.add_argument("--sides", default="single,dask")
     ap.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
                     help="stop a side still running after this long (its progress so far is in the log)")
+    ap.add_argument("--job", choices=("features", "train"), default="features",
+                    help="features: write_features; train: every model, without MLflow (Brier per head printed)")
     ap.add_argument("--side", choices=("single", "dask"), help=argparse.SUPPRESS)  # one side, in a child
     args = ap.parse_args()
     if args.side == "single":
-        print(json.dumps(run_single(args.data)))
+        print(json.dumps((run_single_train if args.job == "train" else run_single)(args.data)))
         return
     if args.side == "dask":
-        print(json.dumps(run_dask(args.data, args.workers, args.partitions, args.worker_memory)))
+        job = run_dask_train if args.job == "train" else run_dask
+        print(json.dumps(job(args.data, args.workers, args.partitions, args.worker_memory)))
         return
     if not (Path(args.data) / "orders.parquet").exists():
         from triage.simulator import simulate
@@ -96,12 +131,14 @@ def main() -> None:
     figures = {}
     for side in args.sides.split(","):
         cmd = [sys.executable, __file__, "--data", args.data, "--side", side, "--workers", str(args.workers),
-               "--partitions", str(args.partitions), "--worker-memory", args.worker_memory]
+               "--partitions", str(args.partitions), "--worker-memory", args.worker_memory, "--job", args.job]
         print(f"{side}: start, load average {os.getloadavg()}", flush=True)
         figures[side] = _run_capped(cmd, args.max_gb, args.stop_after)
         print(f"{side}: {json.dumps(figures[side])}, load average {os.getloadavg()}", flush=True)
+        if "metrics" in figures[side]:
+            print(f"{side}: test Brier per head {figures[side]['metrics']}")
     s, d = figures.get("single"), figures.get("dask")
-    print(f"data: {args.data}")
+    print(f"data: {args.data}; job: {args.job}" + ("" if args.job == "features" else " (rows = models trained)"))
     for side, f in figures.items():
         if "failed" in f:
             print(f"{side:>15}: {f['failed']} after {f['seconds']:.0f} s (peak RSS of its processes "
