@@ -22,8 +22,9 @@ constraints: install  ## re-pin constraints.txt from the installed, tested venv 
 quickstart: install  ## set up, then run the main job end to end on the simulated retailer
 	$(VENV)/bin/triage demo --data $(DATA) --out $(OUT)
 
-test: install  ## lint, type-check and run the test suite
+test: install  ## lint, check the import rules, type-check and run the test suite
 	$(VENV)/bin/ruff check triage features models training api tests bench
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 

@@ -34,10 +34,11 @@ from api.recovery import open_audit_store, supervise
 from api.reload import GENERATION_KEY, background_loop, install_services
 from api.routes import admin, console, decisions, exceptions, health, outcomes, reviews
 from triage import __version__
-from triage.coalesce import Coalescer
+from triage.decision.coalesce import Coalescer
+from triage.decision.model_loading import load_services
+from triage.decision.service import DecisionService
 from triage.errors import TriageError
 from triage.keys import KeyRing
-from triage.service import DecisionService, load_services
 from triage.settings import Settings, get_settings
 from triage.stores import Store
 from triage.stores.online import OnlineState, open_online
@@ -113,7 +114,7 @@ def create_app(
     online: OnlineState | None = None,
 ) -> FastAPI:
     """The service's app. Without `services`, the lifespan loads them with `loader`
-    (default `triage.service.load_services` over the online state: `online`, else opened
+    (default `triage.decision.model_loading.load_services` over the online state: `online`, else opened
     from settings — Redis by `redis_url`, else SQLite in `home`, bootstrapped from
     `bootstrap_dir` if set); without `store`, it opens `settings.audit_url`."""
     metrics = Metrics()

@@ -24,10 +24,11 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
-from triage.coalesce import Coalescer
+from triage.decision.coalesce import Coalescer
+from triage.decision.model_loading import load_services
+from triage.decision.service import DecisionService
 from triage.errors import UnavailableError
 from triage.keys import ApiKey, KeyRing
-from triage.service import DecisionService, load_services
 from triage.settings import Settings
 from triage.stores import Store
 
@@ -61,7 +62,7 @@ class AppState:
     loader: Callable[[Settings], DecisionService] = load_services
     online: Any = None  # triage.stores.online.OnlineState, shared by every reload of this process
     open_online: bool = True  # the default loader: open the online state from settings at start
-    coalescer: Coalescer | None = None  # groups the single decisions the loop has at hand (triage.coalesce)
+    coalescer: Coalescer | None = None  # groups the single decisions the loop has at hand (triage.decision.coalesce)
     limiter: Any = None  # api.ratelimit.RateLimiter when `rate_limit_per_second` is set
     store_problem: str | None = None  # why the audit store is not open (retried: api.recovery)
     store_retry_at: float | None = None  # epoch seconds of the next attempt

@@ -65,7 +65,7 @@ class Metrics:
         )
         self.group_size = Histogram(
             "triage_decision_group_size",
-            "Single decisions decided together by the coalescer (triage.coalesce), per group",
+            "Single decisions decided together by the coalescer (triage.decision.coalesce), per group",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState
 from triage.audit import purge_expired
-from triage.service import DecisionService
+from triage.decision.service import DecisionService
 
 __all__ = ["reload_services", "install_services", "background_loop", "GENERATION_KEY"]
 

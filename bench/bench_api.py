@@ -197,7 +197,7 @@ def in_process(n: int = 1000) -> dict[str, Any]:
     """Run under the code under test (`--in-process`, environment from `make_home`)."""
     from api.schemas import OrderEvent
     from triage.contract import load_dataset
-    from triage.service import load_services
+    from triage.decision.model_loading import load_services
     from triage.settings import Settings
 
     settings = Settings()

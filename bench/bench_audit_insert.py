@@ -42,7 +42,7 @@ def _event(i: int) -> dict[str, Any]:
 
 
 def _record(i: int) -> DecisionRecord:
-    from triage.audit_flow import jsonable
+    from triage.records import jsonable
 
     ev = _event(i)
     return DecisionRecord(

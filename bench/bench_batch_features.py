@@ -35,7 +35,7 @@ def main() -> None:
     from api.schemas import OrderEvent
     from features import batch
     from features.online import _plain
-    from triage.service import load_services
+    from triage.decision.model_loading import load_services
     from triage.stores.online import _order_row
 
     assert Path(batch.__file__).resolve().is_relative_to(root), batch.__file__

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from triage.reviews import ReviewFilters, ReviewQueue
+from triage.decision.reviews import ReviewFilters, ReviewQueue
 from triage.stores import DecisionRecord, open_store
 from triage.stores.reviews import ReviewStore
 

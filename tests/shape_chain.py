@@ -186,7 +186,7 @@ def run_chain(
         return "; ".join(parts)
 
     def score() -> str:
-        from training import load_champions
+        from models.registry import load_champions
         from training.replay import decision_columns, scored_history
         from triage.policy import default_policy
 
@@ -210,19 +210,20 @@ def run_chain(
 
     def backtest() -> str:
         from triage.policy import default_policy
-        from triage.policy.backtest import backtest as run_backtest
+        from triage.tuning.backtest import backtest as run_backtest
+        from triage.tuning.plots import backtest_page
 
         h = ctx["history"]
         report = run_backtest(default_policy(), h.orders, h.returns)
         report.to_text()
-        report.to_html(work / "backtest.html")
+        backtest_page(report, work / "backtest.html")
         total = report.run("policy").metrics.get("total cost", float("nan"))
         res.metrics["backtest_total_cost"] = total
         return "; ".join([f"{report.n_orders} orders, {report.n_returns} returns", *report.notes])
 
     def tune() -> str:
         from triage.policy import default_policy
-        from triage.policy.tune import tune_policy
+        from triage.tuning.tune import tune_policy
 
         result = tune_policy(default_policy(), ctx["history"].orders, since=cutoff)
         result.to_text()
@@ -283,7 +284,7 @@ def run_chain(
                 out.append(f"{len(later)} more orders decided")
 
     def monitor_() -> str:
-        from training import load_champions
+        from models.registry import load_champions
         from triage.monitoring.monitor import audited_window
         from triage.monitoring.monitor import monitor as run_monitor
 

@@ -3,8 +3,10 @@
 Public entry points for the CLI:
 - `train_all(ds, *, cutoff=None, experiment="triage", fraud_label_window_days=60, settings, truth_dir=None, progress=print)`
 - `score_dataset(ds, *, since=None, bundles)` and `write_scores(orders, returns, out_dir)`
-- `load_champions(settings)`, `promote(name, version, *, settings)`, `export_bundles(settings, out_dir)`,
-  `mlflow_ui_command(settings, host=, port=)`
+- `promote(name, version, *, settings)`, `mlflow_ui_command(settings, host=, port=)`
+
+The registry's read side (`load_champions`, `export_bundles`) is `models.registry`: serving
+reads the champions without importing training.
 
 Imports are lazy so `import training` stays cheap (MLflow costs seconds to import).
 """
@@ -16,9 +18,7 @@ __all__ = [
     "TrainResult",
     "score_dataset",
     "write_scores",
-    "load_champions",
     "promote",
-    "export_bundles",
     "mlflow_ui_command",
 ]
 
@@ -27,9 +27,7 @@ _WHERE = {
     "TrainResult": "training.train",
     "score_dataset": "training.score",
     "write_scores": "training.score",
-    "load_champions": "training.registry",
     "promote": "training.registry",
-    "export_bundles": "training.registry",
     "mlflow_ui_command": "training.registry",
 }
 

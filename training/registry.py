@@ -12,49 +12,21 @@ re-scored on the same rows. The first version becomes champion.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from models import SPECS, Bundle, load_bundle, save_bundle
+from models import save_bundle
+from models.registry import CHALLENGER, CHAMPION, champion_version, configure, load_registered_bundle
 from training.card import model_card
 from triage.mlflow_store import experiment_id
 from triage.settings import Settings
 
-__all__ = [
-    "configure",
-    "register_results",
-    "gate",
-    "promote",
-    "load_champions",
-    "load_registered_bundle",
-    "export_bundles",
-    "mlflow_ui_command",
-    "CHAMPION",
-    "CHALLENGER",
-]
+__all__ = ["register_results", "gate", "promote", "mlflow_ui_command"]
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-_BUNDLE_PATH = "artifacts/bundle.joblib"  # inside the logged pyfunc model (see models.mlflow_model)
 EVIDENTLY_SAMPLE = 5_000
-
-
-def configure(settings: Settings):
-    """Point MLflow at the configured store; returns a client for it."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-    from mlflow import MlflowClient
-
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-
-
 
 
 def _flat_metrics(result) -> dict[str, float]:
@@ -244,7 +216,7 @@ def gate(result, client) -> dict:
         f"({len(result.split.test)} events), every head is at least as good as the current champion "
         f"re-scored on the same events: {'; '.join(parts)}. First version becomes champion."
     )
-    champion = _champion_version(client, spec.name)
+    champion = champion_version(client, spec.name)
     if champion is None:
         return {
             "rule": rule,
@@ -292,77 +264,12 @@ def gate(result, client) -> dict:
     }
 
 
-def _champion_version(client, name: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
-
-
-def load_registered_bundle(client, name: str, version: str) -> Bundle:
-    """The bundle inside a registered model version, fetched alone from the artifact store."""
-    import mlflow
-
-    mv = client.get_model_version(name, str(version))
-    with tempfile.TemporaryDirectory() as d:
-        model_id = getattr(mv, "model_id", None)
-        if model_id:
-            location = client.get_logged_model(model_id).artifact_location.rstrip("/")
-            local = mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{_BUNDLE_PATH}", dst_path=d)
-            path = Path(local)
-        else:  # a version registered from a run: fetch the whole model folder
-            local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=d)
-            path = next(Path(local).rglob("bundle.joblib"))
-        bundle = load_bundle(path)
-    bundle.versions["registry_version"] = str(version)
-    return bundle
-
-
 def promote(name: str, version: str | int, *, settings: Settings, reason: str = "promoted by hand") -> None:
     """Point `champion` at a version by hand (the gate is not consulted); recorded on the version."""
     client = configure(settings)
     client.get_model_version(name, str(version))  # raises if absent
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_model_version_tag(name, str(version), "promotion", reason)
-
-
-def load_champions(settings: Settings, *, alias: str = CHAMPION) -> dict[str, Bundle | None]:
-    """name → Bundle for each risk model: from `settings.bundle_dir` when set, else the registry alias.
-
-    A model with no champion (never trained, its labels were absent) maps to None.
-    """
-    out: dict[str, Bundle | None] = {}
-    if settings.bundle_dir is not None:
-        for spec in SPECS.values():
-            path = Path(settings.bundle_dir) / f"{spec.name}.joblib"
-            out[spec.name] = load_bundle(path) if path.exists() else None
-        return out
-    from mlflow.exceptions import MlflowException
-
-    client = configure(settings)
-    for spec in SPECS.values():
-        try:
-            mv = client.get_model_version_by_alias(spec.name, alias)
-        except MlflowException:
-            out[spec.name] = None
-            continue
-        out[spec.name] = load_registered_bundle(client, spec.name, str(mv.version))
-    return out
-
-
-def export_bundles(settings: Settings, out_dir: str | Path, *, alias: str = CHAMPION) -> dict[str, Path]:
-    """Write each champion bundle to `<out_dir>/<name>.joblib` for serving without MLflow."""
-    paths = {}
-    for name, bundle in load_champions(settings.model_copy(update={"bundle_dir": None}), alias=alias).items():
-        if bundle is not None:
-            paths[name] = save_bundle(bundle, Path(out_dir) / f"{name}.joblib")
-    (Path(out_dir)).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "versions.json").write_text(
-        json.dumps({n: str(p.name) for n, p in paths.items()}, indent=2) + "\n", encoding="utf-8"
-    )
-    return paths
 
 
 def mlflow_ui_command(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:

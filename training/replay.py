@@ -1,7 +1,7 @@
 """Replay scored history through a policy: decision columns, back-tests and threshold tuning.
 
 One assembly step (`scored_history`) builds, per event at or after `since`, its contract
-fields, the policy's derived fields (`triage.policy_fields`, the same function the API
+fields, the policy's derived fields (`triage.policy.fields`, the same function the API
 uses), the champion scores, and the outcomes that matured by the data's end. Batch
 scoring, `triage backtest` and `triage policy tune` all read that frame.
 """
@@ -20,7 +20,7 @@ from models.bundle import Bundle
 from training.featureset import FeatureSource, default_feature_source
 from triage.contract import Dataset
 from triage.policy import Policy, decide_order, decide_return
-from triage.policy_fields import policy_fields
+from triage.policy.fields import policy_fields
 
 __all__ = ["ScoredHistory", "scored_history", "decision_columns", "champion_cutoff"]
 

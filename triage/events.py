@@ -1,14 +1,15 @@
 """The two event kinds and their vocabulary, shared by the decision core and the audit flow.
 
-A leaf module (it imports nothing from triage) so that `triage.service`, `triage.audit_flow`
-and `triage.model_loading` can all use it without importing one another at load time.
+A leaf module (it imports nothing from triage) so that the decision core, the audit flow
+and the stores (the online state, its log recovery) share it without importing one another.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-__all__ = ["EventKind", "SCORE_KEYS", "EVENT_ID", "EVENT_TIME"]
+__all__ = ["EventKind", "SCORE_KEYS", "EVENT_ID", "EVENT_TIME", "logs_outcome"]
 
 EventKind = Literal["order", "return"]
 SCORE_KEYS: dict[str, tuple[str, ...]] = {
@@ -17,3 +18,11 @@ SCORE_KEYS: dict[str, tuple[str, ...]] = {
 }
 EVENT_ID = {"order": "order_id", "return": "return_id"}
 EVENT_TIME = {"order": "created_at", "return": "requested_at"}
+
+
+def logs_outcome(type_: str, row: Mapping[str, Any]) -> bool:
+    """Whether a posted outcome goes to the online history: all but a cleared review and a
+    review of a return (the offline features read neither)."""
+    if type_ == "review":
+        return bool(row.get("confirmed", True)) and row.get("order_id") is not None
+    return True

@@ -174,8 +174,3 @@ class KeyRing:
         if rec is None or rec.revoked_at is not None or not hmac.compare_digest(rec.key_hash, digest):
             return None
         return ApiKey(name=rec.name, scopes=rec.scopes)
-
-    def forget(self) -> None:
-        with self._lock:
-            if self._cache is not None:
-                self._cache.clear()

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from api.bus.config import BusConfig
 from api.bus.envelope import Inbound
 from triage.errors import ConfigError
 
-__all__ = ["Delivery", "Broker", "open_broker", "scheme_of", "safe_url"]
+__all__ = ["Delivery", "Broker", "scheme_of", "safe_url"]
 
 
 class Delivery(Protocol):
@@ -66,14 +65,3 @@ def safe_url(url: str) -> str:
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-
-
-def open_broker(url: str, config: BusConfig) -> Broker:
-    """The adapter for the URL's scheme (not yet connected: `await broker.start()`)."""
-    if scheme_of(url) == "nats":
-        from api.bus.nats import NatsBroker
-
-        return NatsBroker(url, config)
-    from api.bus.rabbitmq import RabbitBroker
-
-    return RabbitBroker(url, config)

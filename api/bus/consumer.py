@@ -5,7 +5,7 @@ once (up to `batch_max`) and, per batch:
 
 1. decodes every message as the HTTP route decodes its body; what cannot be decoded (bad
    JSON, schema errors) goes to the dead letter with its problem+json, then is acked;
-2. decides the rest through the API's write path, `triage.audit_flow.decide_events_async`
+2. decides the rest through the API's write path, `triage.decision.audit_flow.decide_events_async`
    (a batch of orders or returns in one call: the batch decision path; the event id is
    each item's idempotency key), which audits every decision durably before returning;
 3. publishes each decision (awaiting the broker's confirmation), and only then
@@ -38,9 +38,10 @@ from api.bus.config import SOURCES, BusConfig
 from api.bus.envelope import KIND_OF, Decoded, Rejected, deadletter_body, decision_body, decode
 from api.bus.metrics import BusMetrics
 from api.problems import error_problem, problem
-from triage.audit_flow import decide_events_async, iso, record_outcome
+from triage.decision.audit_flow import decide_events_async, record_outcome
+from triage.decision.service import DecisionService
 from triage.errors import TriageError, UnavailableError
-from triage.service import DecisionService
+from triage.records import iso
 from triage.stores import Store
 
 __all__ = ["Consumer", "FAULTS"]

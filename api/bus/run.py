@@ -1,7 +1,7 @@
 """`consume(settings, url, config)`: the `triage consume` process, from start to drained.
 
 Opens what the API opens — the audit store, the online state, the policy and the models
-(`triage.model_loading.load_services`) — so a consumer beside the API shares its stores,
+(`triage.decision.model_loading.load_services`) — so a consumer beside the API shares its stores,
 then the broker, then the `/metrics` server, and consumes until SIGTERM or SIGINT: each
 input finishes the batch in hand (decided, published, acked), the connections close, and
 the process exits 0. A second signal stops at once (what was not acked is redelivered).
@@ -15,14 +15,14 @@ import logging
 import signal
 import sys
 
-from api.bus.broker import open_broker, safe_url, scheme_of
+from api.bus.broker import Broker, safe_url, scheme_of
 from api.bus.config import SOURCES, BusConfig
 from api.bus.consumer import Consumer
 from api.bus.metrics import BusMetrics
 from triage.errors import ConfigError, TriageError, UnavailableError
 from triage.settings import Settings
 
-__all__ = ["consume"]
+__all__ = ["consume", "open_broker"]
 
 log = logging.getLogger("triage.bus")
 
@@ -41,7 +41,7 @@ def consume(settings: Settings, url: str, config: BusConfig, *, fault: str | Non
 
 
 async def _main(settings: Settings, url: str, config: BusConfig, fault: str | None) -> int:
-    from triage.service import load_services
+    from triage.decision.model_loading import load_services
     from triage.stores import open_store
     from triage.stores.online import open_online
 
@@ -103,3 +103,14 @@ def _summary(m: BusMetrics) -> str:
 
     return (f"{total(m.consumed)} consumed, {total(m.decided)} decided, {total(m.replayed)} replayed, "
             f"{total(m.outcomes)} outcomes, {total(m.dead_lettered)} dead-lettered, {total(m.retried)} retried")
+
+
+def open_broker(url: str, config: BusConfig) -> Broker:
+    """The adapter for the URL's scheme (not yet connected: `await broker.start()`)."""
+    if scheme_of(url) == "nats":
+        from api.bus.nats import NatsBroker
+
+        return NatsBroker(url, config)
+    from api.bus.rabbitmq import RabbitBroker
+
+    return RabbitBroker(url, config)

@@ -14,9 +14,10 @@ from api.paging import decode_cursor, encode_cursor, read_window
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
 from api.schemas import BatchRequest, BatchResponse, DecisionPage, DecisionResponse, OrderEvent, ReturnEvent
-from triage.audit_flow import decide_events_async, iso
+from triage.decision.audit_flow import decide_events_async
 from triage.errors import ContractError, NotFoundError, PayloadTooLargeError, TriageError
 from triage.events import EventKind
+from triage.records import iso
 
 __all__ = ["router"]
 
@@ -39,7 +40,7 @@ class _InvalidItem(ContractError):
 
 
 async def _one(kind: EventKind, event: Any, ctx: DecideContext) -> JSONResponse:
-    coalescer = ctx.state.coalescer  # decides it with the others the loop has at hand (triage.coalesce)
+    coalescer = ctx.state.coalescer  # decides it with the others the loop has at hand (triage.decision.coalesce)
     if coalescer is not None:
         result = await coalescer.decide(ctx.services, ctx.store, kind, event.model_dump(),
                                         received_at=ctx.received_at, idempotency_header=ctx.idempotency_key,

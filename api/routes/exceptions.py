@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ReadKey, StateDep, StoreDep
 from api.paging import read_window
 from api.problems import PROBLEM_JSON
-from triage.audit_flow import iso
 from triage.errors import ContractError
+from triage.records import iso
 
 __all__ = ["router"]
 

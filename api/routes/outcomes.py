@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from api.deps import OutcomesKey, ReceivedAt, ServicesDep, StoreDep
 from api.problems import PROBLEM_JSON
 from api.schemas import Outcome, OutcomeResponse
-from triage.audit_flow import record_outcome
+from triage.decision.audit_flow import record_outcome
 
 __all__ = ["router"]
 

@@ -1,6 +1,6 @@
 """The review queue (`review` scope): list, read, claim and resolve the items that ask a person.
 
-Thin: each route validates, calls one `triage.reviews.ReviewQueue` method, returns its dict.
+Thin: each route validates, calls one `triage.decision.reviews.ReviewQueue` method, returns its dict.
 The queue is built once per app over its audit store (the review tables migrated then).
 """
 
@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReceivedAt, ServicesDep, StoreDep, require_scope
 from api.problems import PROBLEM_JSON
+from triage.decision.reviews import QUEUES, ReviewFilters, ReviewQueue
 from triage.errors import UnavailableError
 from triage.keys import ApiKey
-from triage.reviews import QUEUES, ReviewFilters, ReviewQueue
 from triage.stores.reviews import ReviewStore
 
 __all__ = ["router", "ResolutionBody"]

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.pg import fresh_pg_schema
+from triage.decision.service import DecisionService
 from triage.keys import create_key
-from triage.service import DecisionService
 from triage.settings import Settings
 from triage.stores import Store, open_store
 

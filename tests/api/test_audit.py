@@ -10,7 +10,7 @@ from api.app import create_app
 from tests.api.conftest import make_services, order_body
 from triage.errors import UnavailableError
 from triage.settings import Settings
-from triage.stores.base import SCHEMA_VERSION
+from triage.stores.migrations import SCHEMA_VERSION
 
 
 class FailingStore:

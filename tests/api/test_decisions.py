@@ -7,7 +7,7 @@ import json
 
 from api.schemas import OrderEvent, ReturnEvent
 from tests.api.conftest import order_body, return_body
-from triage.audit_flow import jsonable
+from triage.records import jsonable
 
 PROBLEM = "application/problem+json"
 

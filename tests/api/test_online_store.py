@@ -85,7 +85,7 @@ def test_unreachable_online_store_gives_rules_only_degraded_decisions(tmp_path):
     from tests.api.conftest import FakeBundle
 
     settings = Settings(home=tmp_path / "home", redis_url="redis://127.0.0.1:1/0", bundle_dir=tmp_path)  # nothing listens
-    from triage.service import load_services
+    from triage.decision.model_loading import load_services
 
     with _client(settings) as c:
         app_state = c.app.state.triage  # type: ignore[attr-defined]

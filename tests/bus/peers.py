@@ -21,11 +21,11 @@ import nats
 import orjson
 import pytest
 
-from api.bus.broker import open_broker
 from api.bus.config import SOURCES, BusConfig
 from api.bus.consumer import Consumer
 from api.bus.metrics import BusMetrics
-from triage.service import load_services
+from api.bus.run import open_broker
+from triage.decision.model_loading import load_services
 from triage.settings import Settings
 from triage.stores import open_store
 from triage.stores.online import open_online

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from api.schemas import OrderEvent
 from tests.api.conftest import make_services, order_body
-from triage.audit_flow import decide_events_async
+from triage.decision.audit_flow import decide_events_async
 from triage.errors import ConflictError
 from triage.stores import open_store
 

@@ -25,7 +25,7 @@ from triage.contract import Dataset, load_dataset
 from triage.settings import Settings, get_settings
 from triage.simulator import simulate
 from triage.stores import open_store
-from triage.stores.base import DecisionRecord, OutcomeRecord
+from triage.stores.records import DecisionRecord, OutcomeRecord
 
 CUTOFF = pd.Timestamp("2025-03-31T00:00:00Z")
 

@@ -24,9 +24,9 @@ from tests.factories import random_frames
 from tests.features.test_online_parity import timeline
 from tests.pg import fresh_pg_schema
 from tests.stores.test_online_stores import _master_folder, assert_values_equal
-from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
 from triage.events import EVENT_ID, EVENT_TIME
+from triage.records import jsonable
 from triage.settings import Settings
 from triage.stores import DecisionRecord, OutcomeRecord, open_store, plain
 from triage.stores.log_recovery import recover_log
@@ -108,7 +108,7 @@ def _serve(store: Any, state: OnlineState, ds: Any, *, lost: set[int]) -> int:
 
             def after(_written: list[DecisionRecord], kind: str = kind, event: dict = event,
                       skip: bool = skip) -> None:
-                if not skip:  # as `triage.audit_flow`: the won events, on the writer thread
+                if not skip:  # as `triage.decision.audit_flow`: the won events, on the writer thread
                     state.append_many(kind, [event])
 
             store.insert_decisions([_decision(kind, event, received)], after=after)
@@ -271,18 +271,18 @@ def test_service_start_recovers_before_the_first_decision(tmp_path):
 def test_rows_from_before_the_migration_are_not_pending(tmp_path, monkeypatch):
     """Check that upgrading a version-1 audit database marks nothing pending (what was audited
     before the upgrade is taken as logged) while new rows are."""
-    from triage.stores import base
+    from triage.stores import migrations, sql
 
     url = f"sqlite:///{tmp_path / 'triage.db'}"
-    monkeypatch.setattr(base, "MIGRATIONS", base.MIGRATIONS[:1])
-    monkeypatch.setattr(base, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(sql, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    monkeypatch.setattr(sql, "SCHEMA_VERSION", 1)
     old = open_store(url)
     event = {"order_id": "o1", "created_at": datetime(2030, 1, 1, tzinfo=UTC), "lines": []}
     with old._tx() as cur:  # type: ignore[attr-defined]  # a version-1 insert (every field a JSON column)
         rec = _decision("order", event, datetime.now(UTC))
-        v1 = [c for c in base._DECISION_COLUMNS if c != "packed"]
+        v1 = [c for c in migrations.DECISION_COLUMNS if c != "packed"]
         d = old.dialect  # type: ignore[attr-defined]
-        values = [d.json_in(getattr(rec, c)) if c in base._DECISION_JSON
+        values = [d.json_in(getattr(rec, c)) if c in migrations.DECISION_JSON
                   else d.ts_in(getattr(rec, c)) if c in ("event_time", "received_at")
                   else d.bool_in(rec.degraded) if c == "degraded" else getattr(rec, c) for c in v1]
         cur.execute(f"INSERT INTO decisions ({', '.join(v1)}) VALUES ({old._marks(len(v1))})",  # type: ignore[attr-defined]
@@ -306,7 +306,7 @@ def test_workers_starting_together_recover_a_lost_event_once(tmp_path, monkeypat
     import contextlib
     import threading
 
-    from triage.stores.base import SqlStore
+    from triage.stores.sql import SqlStore
 
     barrier = threading.Barrier(3, timeout=1.5)
     read = SqlStore.pending_online

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from tests.factories import random_frames
-from triage.audit_flow import jsonable
 from triage.contract import dataset_from_frames
+from triage.records import jsonable
 from triage.stores import plain
 from triage.stores.online import OnlineState
 from triage.stores.online_index import IndexedStore

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.registry import configure, load_champions
 from tests.training.conftest import only_tables
-from training import load_champions, promote, score_dataset, train_all, write_scores
-from training.registry import configure
+from training import promote, score_dataset, train_all, write_scores
 
 QUIET = {"progress": lambda _m: None}
 WEAK = {"num_leaves": 2, "max_rounds": 2, "early_stopping_rounds": 1, "calibration": "none"}

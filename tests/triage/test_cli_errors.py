@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import typer
 
 import triage.cli as cli
+from triage.cli._run import _command_name
 from triage.simulator import simulate
 from triage.simulator.shapes import SHAPES, ShapeContext, apply_shape, tables_of, write_dataset
 
@@ -36,9 +38,10 @@ def test_an_unexpected_error_is_one_line_and_exit_70_and_the_traceback_only_on_r
 def test_the_error_line_names_a_two_word_command_whole():
     """`triage policy tune` failing names `policy tune`, not just the group (typer 0.29's click is
     its own copy, so a check against click.Group never matched)."""
-    assert cli._command_name(["policy", "tune", "--data", "x"]) == "policy tune"
-    assert cli._command_name(["--json", "keys", "list"]) == "keys list"
-    assert cli._command_name(["train", "--data", "x"]) == "train"
+    root = typer.main.get_command(cli.app)
+    assert _command_name(root, ["policy", "tune", "--data", "x"]) == "policy tune"
+    assert _command_name(root, ["--json", "keys", "list"]) == "keys list"
+    assert _command_name(root, ["train", "--data", "x"]) == "train"
 
 
 def test_commands_on_a_dataset_without_labels_say_what_they_cannot_do(env, capsys):

@@ -122,6 +122,7 @@ def features(
 
 
 def demo(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="contract folder (simulated when it has no orders.csv)")] = Path(
         "data/sim"
     ),
@@ -135,8 +136,8 @@ def demo(
     """Simulate → validate → train → score → backtest, end to end."""
     import pandas as pd
 
-    from triage.cli import main
     from triage.cli._output import Output
+    from triage.cli._run import run
 
     o = output()
     steps: list[list[str]] = []
@@ -158,7 +159,7 @@ def demo(
             # each step shares this display and mode; its --json fields come back in `inner`
             inner = Output(quiet=o.quiet, json=o.json, display=o.display)
             started = time.perf_counter()
-            if main(step, out=inner) != 0:
+            if run(ctx.find_root().command, step, out=inner) != 0:
                 raise typer.Exit(1)
             done.append([step[0], f"{time.perf_counter() - started:.1f}", _step_result(step[0], inner.record)])
         o.progress("demo: steps", len(steps), len(steps))

@@ -88,7 +88,7 @@ def _train_rows(result) -> list[list[str]]:
 
 
 def _bundles(settings):
-    from training import load_champions
+    from models.registry import load_champions
 
     bundles = load_champions(settings)
     for name, bundle in bundles.items():
@@ -211,13 +211,14 @@ def backtest(
 
 def _backtest_table(report) -> tuple[list[str], list[list[str]]]:
     """The headline rows of the report: cost, reviews per day (capacity), fraud stopped."""
-    cols, body = report._cells()
+    cols, body = report.cells()
     keep = [r for r in body if "cost" in r[0] or "reviews / day" in r[0] or "stopped" in r[0]]
     return ["metric", *cols], keep or body
 
 
 def _replay(o, settings, chosen, other, history, html):
-    from triage.policy.backtest import backtest as run_backtest
+    from triage.tuning.backtest import backtest as run_backtest
+    from triage.tuning.plots import backtest_page
 
     orders = history.orders
     if orders.empty and history.returns.empty:
@@ -226,7 +227,7 @@ def _replay(o, settings, chosen, other, history, html):
     path = Path(html or Path(settings.home) / "reports" / "backtest.html")
     path.parent.mkdir(parents=True, exist_ok=True)
     o.progress(f"writing {path}")
-    report.to_html(path)
+    backtest_page(report, path)
     return report, path
 
 
@@ -244,8 +245,9 @@ def policy_tune(
     """Pick cost-minimising thresholds within review capacity."""
     from training.replay import scored_history
     from triage.policy import write_policy
-    from triage.policy.tune import tune_policy
     from triage.settings import get_settings
+    from triage.tuning.plots import tune_page
+    from triage.tuning.tune import tune_policy
 
     o = output()
     settings = get_settings()
@@ -263,7 +265,7 @@ def policy_tune(
     write_policy(result.policy, path)
     o.say(f"wrote {path} (policy_version {result.policy.policy_version})")
     plots = html or Path(settings.home) / "reports" / f"policy-tune-{result.policy.policy_version}.html"
-    result.to_html(plots)
+    tune_page(result, plots)
     o.say(f"cost curves: {plots}")
     o.say(f"make it active: start the service with TRIAGE_POLICY_PATH={path}, or copy it over the running "
           "service's policy file and POST /v1/admin/reload")
@@ -352,7 +354,7 @@ def _monitor_rows(result) -> list[list[str]]:
 
 
 def _monitor(o, settings, decisions, outcomes, since, until, model, out):
-    from training import load_champions
+    from models.registry import load_champions
     from triage.monitoring.monitor import log_to_mlflow
     from triage.monitoring.monitor import monitor as run_monitor
 

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from triage.stores.base import DecisionRecord, KeyRecord, OutcomeRecord, Store
+from triage.stores.records import DecisionRecord, KeyRecord, OutcomeRecord
+from triage.stores.store import Store
 
 __all__ = ["DecisionRecord", "OutcomeRecord", "KeyRecord", "Store", "open_store"]
 

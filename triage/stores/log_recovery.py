@@ -14,7 +14,7 @@ features would miss it (train/serve skew). No transaction spans the two database
   features: the online state replaces by event id, and a row found in the log is never
   appended again.
 
-A row is matched by its body: the log entry's JSON form (`triage.audit_flow.jsonable`)
+A row is matched by its body: the log entry's JSON form (`triage.records.jsonable`)
 equals what the audit stored. Rows received before the log's current snapshot was loaded
 are superseded by it (the snapshot is the history) and only cleared. A row another live
 worker committed moments ago may not be in the log yet: when a missing row is recent, the
@@ -33,10 +33,10 @@ from typing import Any
 
 import orjson
 
-from triage.audit_flow import jsonable
+from triage.events import logs_outcome
+from triage.records import jsonable
 from triage.stores import plain
-from triage.stores.base import PendingRow
-from triage.stores.online import logs_outcome
+from triage.stores.records import PendingRow
 
 __all__ = ["recover_log", "CHECKPOINT_KEY"]
 

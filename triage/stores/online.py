@@ -49,6 +49,7 @@ from features.online import _OPTIONAL_OUTCOMES, OnlineFeatures, _plain
 from features.overlay import BatchOverlay, LayeredStore
 from features.scalar import is_null
 from triage.errors import UnavailableError
+from triage.events import logs_outcome
 from triage.progress import Progress, report
 from triage.stores import plain
 from triage.stores.online_index import IndexedStore
@@ -73,14 +74,6 @@ ONLINE_KINDS = {
     "inspection": "return_outcome",
     "inventory_sync": "inventory_sync",
 }
-
-
-def logs_outcome(type_: str, row: Mapping[str, Any]) -> bool:
-    """Whether a posted outcome goes to the online history: all but a cleared review and a
-    review of a return (the offline features read neither)."""
-    if type_ == "review":
-        return bool(row.get("confirmed", True)) and row.get("order_id") is not None
-    return True
 
 
 def open_online_log(settings: Any) -> Any:
@@ -114,7 +107,7 @@ def _loads(body: bytes) -> Any:
 
 
 class OnlineState:
-    """The online feature state as the decision core uses it (`triage.service.OnlineFeatures`).
+    """The online feature state as the decision core uses it (`triage.decision.service.OnlineFeatures`).
 
     `log`: a `SqliteLog` / `RedisLog` (None: no online store, every decision degraded).
     Thread-safe: one lock per process serialises applying the log and reading the indexes
@@ -307,7 +300,7 @@ class OnlineState:
         (never one at its own time), exactly as offline.
 
         `concurrent=True`: the events are independent requests that arrived together (the
-        coalescer, `triage.coalesce`), not one caller's batch: each sees the state as it is,
+        coalescer, `triage.decision.coalesce`), not one caller's batch: each sees the state as it is,
         not the others — exactly what each would see decided alone, since none of them is
         audited yet.
 

@@ -22,7 +22,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from triage.errors import UnavailableError
-from triage.stores.base import Dialect, SqlStore
+from triage.stores.dialect import Dialect
+from triage.stores.sql import SqlStore
 
 __all__ = ["PostgresStore"]
 

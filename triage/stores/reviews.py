@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from triage.stores.base import SqlStore, Store, utc
+from triage.stores.records import utc
+from triage.stores.sql import SqlStore
+from triage.stores.store import Store
 
 __all__ = ["Claim", "Resolution", "HistoryEntry", "ReviewStore", "REVIEW_SCHEMA_VERSION", "FINAL"]
 

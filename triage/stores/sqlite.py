@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from triage.errors import UnavailableError
-from triage.stores.base import Dialect, SqlStore
+from triage.stores.dialect import Dialect
+from triage.stores.sql import SqlStore
 
 __all__ = ["SqliteStore"]
 

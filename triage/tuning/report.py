@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -47,7 +45,7 @@ class BacktestReport:
     def run(self, name: str) -> PolicyRun:
         return next(r for r in self.runs if r.name == name)
 
-    def _header(self) -> str:
+    def header(self) -> str:
         versions = ", ".join(f"{r.name} = {r.policy_version}" for r in self.runs if r.policy_version != "-")
         return (
             f"Backtest {self.start:%Y-%m-%d} .. {self.end:%Y-%m-%d} ({self.n_days} days): "
@@ -56,7 +54,7 @@ class BacktestReport:
             f"{self.capacity.return_reviews_per_day:g} return reviews/day."
         )
 
-    def _cells(self) -> tuple[list[str], list[list[str]]]:
+    def cells(self) -> tuple[list[str], list[list[str]]]:
         t = self.table()
         cols = list(t.columns)
         body = []
@@ -75,12 +73,12 @@ class BacktestReport:
 
     def to_text(self) -> str:
         """A readable terminal table; ``!`` marks reviews per day above capacity."""
-        cols, body = self._cells()
+        cols, body = self.cells()
         widths = [max(len(r[0]) for r in body)] + [
             max(len(c), *(len(r[i + 1]) for r in body)) for i, c in enumerate(cols)
         ]
         line = "  ".join(["".ljust(widths[0])] + [c.rjust(w) for c, w in zip(cols, widths[1:], strict=True)])
-        out = [self._header(), *self.notes, "", line, "-" * len(line)]
+        out = [self.header(), *self.notes, "", line, "-" * len(line)]
         for r in body:
             out.append(
                 "  ".join(
@@ -92,14 +90,3 @@ class BacktestReport:
             "Costs are realised with labels, priced by the policy's cost table; lower is better. '!' = over capacity."
         )
         return "\n".join(out)
-
-    def to_html(self, path: str | Path) -> Path:
-        """A self-contained HTML page: the table and interactive plots (plotly.js inline, no CDN)."""
-        from triage.policy.plots import backtest_figures, write_page
-
-        cols, body = self._cells()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["metric", *cols])
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return write_page(path, "triage backtest", self._header(), backtest_figures(self),
-                          f"{notes}<table><tr>{head}</tr>{rows}</table>")

@@ -10,7 +10,8 @@ import pytest
 
 from tests.policy.factories import make_policy, scored_orders, scored_returns
 from triage.policy import default_policy
-from triage.policy.backtest import backtest, replay_orders
+from triage.tuning.backtest import backtest, replay_orders
+from triage.tuning.plots import backtest_page
 
 
 def _orders() -> pd.DataFrame:
@@ -85,7 +86,7 @@ def test_report_renders_text_and_a_self_contained_html_page_with_interactive_plo
     report = backtest(default_policy(), scored_orders(300, seed=6), scored_returns(80, seed=6))
     text = report.to_text()
     assert "total cost" in text and "no automation" in text
-    page = report.to_html(tmp_path / "report.html").read_text()
+    page = backtest_page(report, tmp_path / "report.html").read_text()
     assert "fraud value stopped" in page
     # plotly.js inline once (no CDN: the report opens offline), one div per figure
     assert page.count("* plotly.js v") == 1
@@ -94,7 +95,7 @@ def test_report_renders_text_and_a_self_contained_html_page_with_interactive_plo
 
 
 def test_reviews_per_day_plot_draws_each_day_against_the_capacity_line():
-    from triage.policy.plots import backtest_figures
+    from triage.tuning.plots import backtest_figures
 
     report = backtest(default_policy(), _orders())
     reviews = backtest_figures(report)[0]
@@ -143,7 +144,7 @@ def test_a_window_without_one_mature_fraud_label_leaves_fraud_out_and_says_so(tm
     )
     text = report.to_text()
     assert "fraud left out" in text.splitlines()[1]
-    assert "fraud left out" in report.to_html(tmp_path / "b.html").read_text()
+    assert "fraud left out" in backtest_page(report, tmp_path / "b.html").read_text()
 
 
 def test_an_empty_window_is_one_clear_error_and_returns_alone_are_judged():

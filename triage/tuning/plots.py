@@ -2,7 +2,8 @@
 
 Pages are self-contained: plotly.js is written into the page from the installed package
 (no CDN; the report opens on a machine without internet), once per page. Figures are
-built from the report objects and nothing else.
+built from the report objects and nothing else; the reports know nothing of plotting
+(`backtest_page(report, path)`, `tune_page(result, path)`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from triage.tuning.report import BacktestReport
+from triage.tuning.tune import TuneResult
+
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
-    from triage.policy.report import BacktestReport
-    from triage.policy.tune import TuneResult
-
-__all__ = ["backtest_figures", "tune_figures", "write_page"]
+__all__ = ["backtest_page", "tune_page", "backtest_figures", "tune_figures", "write_page"]
 
 
 def _days(index: pd.Index) -> list:
@@ -132,3 +133,20 @@ def write_page(path: str | Path, title: str, intro: str, figures: Sequence[Figur
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def backtest_page(report: BacktestReport, path: str | Path) -> Path:
+    """A self-contained HTML page: the table and interactive plots (plotly.js inline, no CDN)."""
+    cols, body = report.cells()
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["metric", *cols])
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in report.notes)
+    return write_page(path, "triage backtest", report.header(), backtest_figures(report),
+                      f"{notes}<table><tr>{head}</tr>{rows}</table>")
+
+
+def tune_page(result: TuneResult, path: str | Path) -> Path:
+    """A self-contained page with the interactive cost curves (plotly.js inline, no CDN)."""
+    text = html.escape(result.to_text().split("hold threshold →")[0])
+    return write_page(path, "triage policy tune", result.to_text().splitlines()[0], tune_figures(result),
+                      f"<pre>{text}</pre>")

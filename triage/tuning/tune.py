@@ -21,9 +21,7 @@ backtest on the tuned policy to see the whole picture.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,14 +59,6 @@ class TuneResult:
         """Best cost per hold threshold (over verify thresholds): the curve to plot or print."""
         c = self.fraud_curve.sort_values("cost")
         return c.groupby("hold_threshold", as_index=False).first().sort_values("hold_threshold")
-
-    def to_html(self, path: str | Path) -> Path:
-        """A self-contained page with the interactive cost curves (plotly.js inline, no CDN)."""
-        from triage.policy.plots import tune_figures, write_page
-
-        text = html.escape(self.to_text().split("hold threshold →")[0])
-        return write_page(path, "triage policy tune", self.to_text().splitlines()[0], tune_figures(self),
-                          f"<pre>{text}</pre>")
 
     def to_text(self) -> str:
         lines = [

@@ -8,7 +8,8 @@ import pytest
 
 from tests.policy.factories import make_policy, policy_data, scored_orders
 from triage.policy import default_policy, load_policy, write_policy
-from triage.policy.tune import tune_policy
+from triage.tuning.plots import tune_page
+from triage.tuning.tune import tune_policy
 
 # Hand-priced costs: fraud loss = order value; verify stops half (cost 1, friction 1),
 # a review stops all (cost 5, friction 5); no delay costs in play.
@@ -132,7 +133,7 @@ def test_rows_without_labels_are_left_out(seed):
 
 
 def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity(tmp_path):
-    from triage.policy.plots import tune_figures
+    from triage.tuning.plots import tune_figures
 
     result = tune_policy(_policy(1), _orders())
     fig = tune_figures(result)[0]
@@ -144,7 +145,7 @@ def test_cost_curve_plot_marks_the_chosen_hold_threshold_and_the_review_capacity
     assert list(cost.x) == list(curve["hold_threshold"]) and list(cost.y) == list(curve["cost"])
     over = next(t for t in fig.data if t.name == "over capacity")
     assert set(over.x) == set(curve.loc[~curve["feasible"].astype(bool), "hold_threshold"])
-    page = result.to_html(tmp_path / "tune.html").read_text()
+    page = tune_page(result, tmp_path / "tune.html").read_text()
     assert page.count("* plotly.js v") == 1 and "fraud_hold" in page
 
 
@@ -167,7 +168,7 @@ def test_nothing_to_tune_is_one_clear_error():
 
 
 def test_plots_show_only_the_delay_curve_when_the_fraud_thresholds_were_kept():
-    from triage.policy.plots import tune_figures
+    from triage.tuning.plots import tune_figures
 
     result = tune_policy(default_policy(), scored_orders(400, seed=3).assign(is_fraud=np.nan))
     assert [f.layout.title.text.split(":")[0] for f in tune_figures(result)] == ["Delay"]

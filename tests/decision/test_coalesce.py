@@ -12,7 +12,7 @@ import pytest
 from api.schemas import OrderEvent
 from tests.api.conftest import make_services, order_body
 from tests.api.test_online_store import _master
-from triage.coalesce import Coalescer
+from triage.decision.coalesce import Coalescer
 from triage.errors import ConflictError, UnavailableError
 from triage.settings import Settings
 from triage.stores import open_store

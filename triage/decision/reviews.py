@@ -16,7 +16,7 @@ than its delivery promise. An item leaves the queue when it is approved or decli
 or when an outcome that settles it is posted (`CLOSING_OUTCOMES`).
 
 A resolution writes the review outcome through the same path as `POST /v1/outcomes`
-(`triage.audit_flow.record_outcome`): a `review` outcome of the order or the return
+(`triage.decision.audit_flow.record_outcome`): a `review` outcome of the order or the return
 (`confirmed` true when declined: fraud / abuse; false when approved: legitimate), kept as a
 label for training (`triage export` → `review_outcomes`, and `fraud_labels` for a declined
 order; a declined inspected return counts as confirmed abuse). Claims, resolutions and
@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from triage.audit_flow import iso, jsonable, record_outcome
+from triage.decision.audit_flow import record_outcome
 from triage.errors import ConflictError, ContractError, NotFoundError
+from triage.records import iso, jsonable
 from triage.stores import DecisionRecord, Store
 from triage.stores.reviews import FINAL, Claim, Resolution, ReviewStore
 
 if TYPE_CHECKING:
-    from triage.service import DecisionService
+    from triage.decision.service import DecisionService
 
 __all__ = [
     "QUEUES",

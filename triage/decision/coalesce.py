@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from triage.audit_flow import ItemResult, _Request, decide_requests_async
+from triage.decision.audit_flow import ItemResult, _Request, decide_requests_async
 from triage.events import EventKind
 
 if TYPE_CHECKING:
-    from triage.service import DecisionService
+    from triage.decision.service import DecisionService
     from triage.stores import Store
 
 __all__ = ["Coalescer"]

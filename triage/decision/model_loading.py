@@ -1,6 +1,6 @@
 """Building a `DecisionService` from settings: the policy, the champion bundles, the online state.
 
-Apart from `triage.service` because loading talks to the file system, the model registry
+Built on `triage.decision.service` (never imported by it) because loading talks to the file system, the model registry
 and the online store, while deciding must not; a reload calls `load_services` and swaps
 the result in.
 """
@@ -8,10 +8,9 @@ the result in.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from triage.service import DecisionService, OnlineFeatures
+from triage.decision.service import DecisionService, OnlineFeatures
 
 __all__ = ["load_services"]
 
@@ -21,7 +20,7 @@ log = logging.getLogger("triage.service")  # the name operators filter on, uncha
 def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[str, str]]:
     """Each risk model's bundle, one at a time: a failure is a problem, not a crash.
 
-    From `settings.bundle_dir` (`<name>.joblib`, as `training.registry.export_bundles`
+    From `settings.bundle_dir` (`<name>.joblib`, as `models.registry.export_bundles`
     writes them) when set, else the registry's `champion` alias. A model with no file
     or no champion is not configured (its scores are null, not degraded).
     """
@@ -39,7 +38,7 @@ def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[
                     continue
                 bundle, aliases[spec.name] = load_bundle(path), str(path)
             else:
-                from training.registry import CHAMPION, configure, load_registered_bundle
+                from models.registry import CHAMPION, configure, load_registered_bundle
 
                 if client is None:
                     client = configure(settings)
@@ -66,7 +65,6 @@ def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> Dec
     decides rules-only and `degraded` — rather than failing the start.
     """
     from triage import policy as pol
-    from triage.service import DecisionService  # imported here: triage.service re-exports this module
 
     policy = pol.load_policy(settings.policy_path) if settings.policy_path else pol.default_policy()
     bundles, problems, aliases = _load_bundles(settings)

@@ -1,358 +1,39 @@
-"""The audit and key store: records, the interface, and the SQL both databases share.
-
-One database holds the audit of every decision, the outcomes posted later, the API
-keys (hashes only) and a little service metadata (the reload generation). The
-embedded default is SQLite in the service's home folder; PostgreSQL is chosen by URL.
-Both run the same statements; a dialect supplies placeholders, column types and the
-conversion of timestamps, JSON and booleans.
-
-The schema is versioned in a `schema_version` table and migrated at open, under a
-lock, so several worker processes starting together agree.
+"""The statements both databases run (`SqlStore`); subclasses bring connections and a dialect.
 
 Every decision and outcome is inserted with `online_pending` set: the online-state log
 (a separate database) may not have it yet. Start-up recovery
 (`triage.stores.log_recovery`) reads the pending rows in audit order (`pending_online`),
 re-appends what the log lacks and clears the marks (`clear_online_pending`), so the hot
-path never writes a second statement.
+path never writes a second statement. The records are `triage.stores.records`, the
+interface `triage.stores.store`, the tables and migrations `triage.stores.migrations`.
 """
 
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
-
 from triage.stores import audit_rows
-
-__all__ = [
-    "DecisionRecord",
-    "OutcomeRecord",
-    "KeyRecord",
-    "PendingRow",
-    "Store",
-    "SqlStore",
-    "utc",
-]
-
-
-def utc(ts: datetime) -> datetime:
-    """The same instant in UTC; naive datetimes are refused (time is always explicit)."""
-    if ts.tzinfo is None:
-        raise ValueError(f"timestamp {ts.isoformat()} has no time zone")
-    return ts.astimezone(UTC)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecisionRecord:
-    """One audited decision: what was asked, what was used, what was answered."""
-
-    decision_id: str
-    kind: str  # "order" or "return"
-    event_id: str
-    event_time: datetime
-    idempotency_key: str
-    body_hash: str
-    request: dict[str, Any]
-    features: dict[str, Any] | None
-    scores: dict[str, Any]
-    actions: list[Any]
-    reasons: list[Any]
-    priority: Any
-    policy_version: str | None
-    models: dict[str, Any]
-    degraded: bool
-    latency_ms: float
-    received_at: datetime
-    api_key: str | None
-    response: dict[str, Any]
-
-    def to_public(self) -> dict[str, Any]:
-        """The record as `GET /v1/decisions/{id}` shows it."""
-        return {
-            "decision_id": self.decision_id,
-            "kind": self.kind,
-            "event_id": self.event_id,
-            "event_time": self.event_time.isoformat().replace("+00:00", "Z"),
-            "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
-            "api_key": self.api_key,
-            "latency_ms": self.latency_ms,
-            "request": self.request,
-            "features": self.features,
-            "decision": self.response,
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutcomeRecord:
-    """An outcome posted to `/v1/outcomes`, kept as a label for the next training."""
-
-    outcome_id: str
-    type: str
-    entity_id: str  # order_id or return_id
-    known_at: datetime
-    body_hash: str
-    body: dict[str, Any]
-    received_at: datetime
-    api_key: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class PendingRow:
-    """An audited decision or outcome the online log may not have received yet."""
-
-    table: str  # "decisions" or "outcomes"
-    row_id: str  # decision_id or outcome_id
-    kind: str  # "order"/"return", or the outcome type
-    entity_id: str  # the event id, or the outcome's entity id
-    body: dict[str, Any]  # the request (decisions) or the outcome body, as audited
-    received_at: datetime
-    seq: int  # commit order within its table
-
-    @property
-    def order_key(self) -> tuple[datetime, int, int]:
-        """Audit order across both tables: by time received, then each table's commit order."""
-        return (self.received_at, 0 if self.table == "decisions" else 1, self.seq)
-
-
-@dataclass(frozen=True, kw_only=True)
-class KeyRecord:
-    key_id: str
-    name: str
-    key_hash: str
-    scopes: frozenset[str]
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-class Store(ABC):
-    """What the service needs from its database. Every method may raise `UnavailableError`."""
-
-    url: str
-
-    @abstractmethod
-    def migrate(self) -> int:
-        """Create or upgrade the schema; returns the schema version."""
-
-    @abstractmethod
-    def ping(self) -> None: ...
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    # decisions
-    @abstractmethod
-    def find_decisions(self, idempotency_keys: Sequence[str]) -> dict[str, DecisionRecord]: ...
-
-    @abstractmethod
-    def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
-
-    @abstractmethod
-    def insert_decisions(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
-        """Write all records in one transaction, durably.
-
-        Returns, per record, the record now stored under its idempotency key: the one
-        given, or the one a concurrent request stored first (the caller compares hashes).
-        """
-
-    @abstractmethod
-    def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]: ...
-
-    def page_decisions(self, *, since: datetime, until: datetime, after: tuple[datetime, str] | None = None,
-                       limit: int = 100, by: str = "received_at") -> list[DecisionRecord]:
-        """A keyset page of decisions in [since, until) (`SqlStore` implements it)."""
-        raise NotImplementedError
-
-    # outcomes
-    @abstractmethod
-    def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
-        """Store an outcome; an identical one posted before is returned instead."""
-
-    @abstractmethod
-    def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]: ...
-
-    def outcome_entities(self, entity_ids: set[str]) -> set[str]:
-        """Which of `entity_ids` have an outcome (`SqlStore` looks them up by index)."""
-        return {o.entity_id for o in self.iter_outcomes(entity_ids)}
-
-    @abstractmethod
-    def purge(self, before: datetime) -> dict[str, int]:
-        """Delete decisions and outcomes received before `before`; counts per table."""
-
-    # keys
-    @abstractmethod
-    def insert_key(self, record: KeyRecord) -> None: ...
-
-    @abstractmethod
-    def revoke_key(self, name: str, at: datetime) -> int: ...
-
-    @abstractmethod
-    def find_key(self, key_hash: str) -> KeyRecord | None: ...
-
-    @abstractmethod
-    def list_keys(self) -> list[KeyRecord]: ...
-
-    # metadata
-    @abstractmethod
-    def get_meta(self, name: str) -> str | None: ...
-
-    @abstractmethod
-    def set_meta(self, name: str, value: str) -> None: ...
-
-
-_DECISION_COLUMNS = (
-    "decision_id",
-    "kind",
-    "event_id",
-    "event_time",
-    "idempotency_key",
-    "body_hash",
-    "request",
-    "features",
-    "scores",
-    "actions",
-    "reasons",
-    "priority",
-    "policy_version",
-    "models",
-    "degraded",
-    "latency_ms",
-    "received_at",
-    "api_key",
-    "response",
-    "packed",  # v3: request, features (a vector) and the response's rest (`triage.stores.audit_rows`)
+from triage.stores.dialect import Dialect
+from triage.stores.migrations import (
+    DECISION_COLUMNS,
+    DECISION_JSON,
+    KEY_COLUMNS,
+    MIGRATIONS,
+    OUTCOME_COLUMNS,
+    PACKED,
+    SCHEMA_VERSION,
 )
-_DECISION_JSON = {"request", "features", "scores", "actions", "reasons", "priority", "models", "response"}
-_PACKED = {"request", "features", "response"}  # written in `packed` since v3
-_OUTCOME_COLUMNS = (
-    "outcome_id",
-    "type",
-    "entity_id",
-    "known_at",
-    "body_hash",
-    "body",
-    "received_at",
-    "api_key",
-)
-_KEY_COLUMNS = ("key_id", "name", "key_hash", "scopes", "created_at", "revoked_at")
+from triage.stores.records import DecisionRecord, KeyRecord, OutcomeRecord, PendingRow, utc
+from triage.stores.store import Store
 
-
-@dataclass
-class Dialect:
-    """What differs between SQLite and PostgreSQL for the statements below."""
-
-    name: str
-    placeholder: str
-    types: dict[str, str] = field(default_factory=dict)
-    seq_column: str = "rowid"  # a column in commit order (SQLite: the rowid)
-    true: str = "1"  # the literal `online_pending` is inserted with
-
-    def ts_in(self, ts: datetime | None) -> Any:
-        return ts
-
-    def ts_out(self, value: Any) -> datetime | None:
-        return value
-
-    def json_in(self, obj: Any) -> Any:
-        # orjson: ~10x faster than json.dumps, and this runs on the audit writer thread while
-        # holding the GIL the event loop needs. Values reach here through the service's
-        # `_jsonable` (NaN already None); anything else is written as its str(), as before.
-        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-    def json_out(self, value: Any) -> Any:
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-    def bool_in(self, value: bool) -> Any:
-        return value
-
-    def bool_out(self, value: Any) -> bool:
-        return bool(value)
-
-
-def schema_v1(t: dict[str, str]) -> list[str]:
-    """Version 1 of the schema, with the dialect's column types filled in."""
-    return [
-        f"""CREATE TABLE decisions (
-            decision_id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            event_id TEXT NOT NULL,
-            event_time {t["ts"]} NOT NULL,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            body_hash TEXT NOT NULL,
-            request {t["json"]} NOT NULL,
-            features {t["json"]},
-            scores {t["json"]} NOT NULL,
-            actions {t["json"]} NOT NULL,
-            reasons {t["json"]} NOT NULL,
-            priority {t["json"]},
-            policy_version TEXT,
-            models {t["json"]} NOT NULL,
-            degraded {t["bool"]} NOT NULL,
-            latency_ms {t["float"]} NOT NULL,
-            received_at {t["ts"]} NOT NULL,
-            api_key TEXT,
-            response {t["json"]} NOT NULL
-        )""",
-        "CREATE INDEX decisions_received_at ON decisions (received_at)",
-        "CREATE INDEX decisions_event ON decisions (kind, event_id)",
-        f"""CREATE TABLE outcomes (
-            outcome_id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            entity_id TEXT NOT NULL,
-            known_at {t["ts"]} NOT NULL,
-            body_hash TEXT NOT NULL UNIQUE,
-            body {t["json"]} NOT NULL,
-            received_at {t["ts"]} NOT NULL,
-            api_key TEXT
-        )""",
-        "CREATE INDEX outcomes_received_at ON outcomes (received_at)",
-        "CREATE INDEX outcomes_entity ON outcomes (entity_id)",
-        f"""CREATE TABLE api_keys (
-            key_id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            key_hash TEXT NOT NULL UNIQUE,
-            scopes TEXT NOT NULL,
-            created_at {t["ts"]} NOT NULL,
-            revoked_at {t["ts"]}
-        )""",
-        "CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL",
-        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ]
-
-
-def schema_v2(t: dict[str, str]) -> list[str]:
-    """Version 2: the `online_pending` mark (start-up log recovery) and, where the database has
-    no rowid, a commit-order column. Rows from before are taken as logged (NULL)."""
-    stmts: list[str] = []
-    for table in ("decisions", "outcomes"):
-        order = "received_at"
-        if "identity" in t:
-            stmts.append(f"ALTER TABLE {table} ADD COLUMN audit_seq {t['identity']}")
-            order = "received_at, audit_seq"
-        stmts.append(f"ALTER TABLE {table} ADD COLUMN online_pending {t['bool']}")
-        stmts.append(f"CREATE INDEX {table}_online_pending ON {table} ({order}) WHERE online_pending IS NOT NULL")
-    return stmts
-
-
-def schema_v3(t: dict[str, str]) -> list[str]:
-    """Version 3: slim decision rows (`triage.stores.audit_rows`): the `packed` column, and the
-    names of each feature-set version the packed feature vectors use."""
-    return [
-        f"ALTER TABLE decisions ADD COLUMN packed {t['blob']}",
-        f"CREATE TABLE feature_sets (version TEXT PRIMARY KEY, names {t['json']} NOT NULL)",
-    ]
-
+__all__ = ["SqlStore"]
 
 _GROUP_LOCK = threading.Lock()
-
-# (version, statements builder); append new versions, never edit old ones.
-MIGRATIONS = [(1, schema_v1), (2, schema_v2), (3, schema_v3)]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class SqlStore(Store):
@@ -440,14 +121,14 @@ class SqlStore(Store):
         d = self.dialect
         out: list[Any] = []
         packed, fs = audit_rows.pack(r)
-        for col in _DECISION_COLUMNS:
+        for col in DECISION_COLUMNS:
             if col == "packed":
                 out.append(packed)
                 continue
             v = getattr(r, col)
-            if col in _PACKED:  # in `packed`: JSON null here (the v1 columns are NOT NULL)
+            if col in PACKED:  # in `packed`: JSON null here (the v1 columns are NOT NULL)
                 v = None if col == "features" else d.json_in(None)
-            elif col in _DECISION_JSON:
+            elif col in DECISION_JSON:
                 v = d.json_in(v)
             elif col in ("event_time", "received_at"):
                 v = d.ts_in(v)
@@ -460,8 +141,8 @@ class SqlStore(Store):
         """A row as a record (call it outside a transaction: it may read `feature_sets`)."""
         d = self.dialect
         values: dict[str, Any] = {}
-        for col, v in zip(_DECISION_COLUMNS, row, strict=True):
-            if col in _DECISION_JSON:
+        for col, v in zip(DECISION_COLUMNS, row, strict=True):
+            if col in DECISION_JSON:
                 v = None if v is None else d.json_out(v)
             elif col in ("event_time", "received_at"):
                 v = d.ts_out(v)
@@ -497,7 +178,7 @@ class SqlStore(Store):
         found: dict[str, DecisionRecord] = {}
         if not keys:
             return found
-        cols = ", ".join(_DECISION_COLUMNS)
+        cols = ", ".join(DECISION_COLUMNS)
         rows: list[Any] = []
         with self._read_tx() as cur:
             for start in range(0, len(keys), 500):
@@ -510,7 +191,7 @@ class SqlStore(Store):
         return found
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
-        cols = ", ".join(_DECISION_COLUMNS)
+        cols = ", ".join(DECISION_COLUMNS)
         with self._read_tx() as cur:
             row = cur.execute(
                 self._q(f"SELECT {cols} FROM decisions WHERE decision_id = ?"), (decision_id,)
@@ -555,9 +236,9 @@ class SqlStore(Store):
 
     def _insert_decisions_now(self, records: Sequence[DecisionRecord]) -> list[DecisionRecord]:
         """All records in one transaction (one durable commit)."""
-        cols = ", ".join(_DECISION_COLUMNS)
+        cols = ", ".join(DECISION_COLUMNS)
         insert = self._q(
-            f"INSERT INTO decisions ({cols}, online_pending) VALUES ({self._marks(len(_DECISION_COLUMNS))}, "
+            f"INSERT INTO decisions ({cols}, online_pending) VALUES ({self._marks(len(DECISION_COLUMNS))}, "
             f"{self.dialect.true}) ON CONFLICT (idempotency_key) DO NOTHING"
         )
         select = self._q(f"SELECT {cols} FROM decisions WHERE idempotency_key = ?")
@@ -576,7 +257,7 @@ class SqlStore(Store):
         return [r if isinstance(r, DecisionRecord) else self._decision_from_row(r) for r in stored]
 
     def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]:
-        cols = ", ".join(_DECISION_COLUMNS)
+        cols = ", ".join(DECISION_COLUMNS)
         sql = f"SELECT {cols} FROM decisions"
         params: tuple[Any, ...] = ()
         if since is not None:
@@ -596,7 +277,7 @@ class SqlStore(Store):
         if by not in ("received_at", "event_time"):
             raise ValueError(f"by must be received_at or event_time, got {by!r}")
         d = self.dialect
-        cols = ", ".join(_DECISION_COLUMNS)
+        cols = ", ".join(DECISION_COLUMNS)
         sql = f"SELECT {cols} FROM decisions WHERE {by} >= ? AND {by} < ?"
         params: list[Any] = [d.ts_in(utc(since)), d.ts_in(utc(until))]
         if after is not None:
@@ -611,7 +292,7 @@ class SqlStore(Store):
     # -- outcomes --------------------------------------------------------------
     def _outcome_from_row(self, row: Sequence[Any]) -> OutcomeRecord:
         d = self.dialect
-        v = dict(zip(_OUTCOME_COLUMNS, row, strict=True))
+        v = dict(zip(OUTCOME_COLUMNS, row, strict=True))
         v["known_at"] = d.ts_out(v["known_at"])
         v["received_at"] = d.ts_out(v["received_at"])
         v["body"] = d.json_out(v["body"])
@@ -619,7 +300,7 @@ class SqlStore(Store):
 
     def insert_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
         d = self.dialect
-        cols = ", ".join(_OUTCOME_COLUMNS)
+        cols = ", ".join(OUTCOME_COLUMNS)
         params = (
             record.outcome_id,
             record.type,
@@ -634,7 +315,7 @@ class SqlStore(Store):
             c = cur.execute(
                 self._q(
                     f"INSERT INTO outcomes ({cols}, online_pending) VALUES "
-                    f"({self._marks(len(_OUTCOME_COLUMNS))}, {d.true}) ON CONFLICT (body_hash) DO NOTHING"
+                    f"({self._marks(len(OUTCOME_COLUMNS))}, {d.true}) ON CONFLICT (body_hash) DO NOTHING"
                 ),
                 params,
             )
@@ -646,7 +327,7 @@ class SqlStore(Store):
         return self._outcome_from_row(row)
 
     def iter_outcomes(self, entity_ids: set[str] | None = None) -> Iterator[OutcomeRecord]:
-        cols = ", ".join(_OUTCOME_COLUMNS)
+        cols = ", ".join(OUTCOME_COLUMNS)
         with self._tx() as cur:
             rows = cur.execute(f"SELECT {cols} FROM outcomes ORDER BY known_at, received_at").fetchall()
         for row in rows:
@@ -707,7 +388,7 @@ class SqlStore(Store):
 
     # -- keys ------------------------------------------------------------------
     def _key_from_row(self, row: Sequence[Any]) -> KeyRecord:
-        v = dict(zip(_KEY_COLUMNS, row, strict=True))
+        v = dict(zip(KEY_COLUMNS, row, strict=True))
         v["scopes"] = frozenset(s for s in v["scopes"].split(",") if s)
         v["created_at"] = self.dialect.ts_out(v["created_at"])
         v["revoked_at"] = self.dialect.ts_out(v["revoked_at"])
@@ -724,7 +405,7 @@ class SqlStore(Store):
             if taken:
                 raise ConflictError(f"an active API key named {record.name!r} exists; revoke it first")
             cur.execute(
-                self._q(f"INSERT INTO api_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({self._marks(6)})"),
+                self._q(f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES ({self._marks(6)})"),
                 (
                     record.key_id,
                     record.name,
@@ -746,14 +427,14 @@ class SqlStore(Store):
     def find_key(self, key_hash: str) -> KeyRecord | None:
         with self._tx() as cur:
             row = cur.execute(
-                self._q(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?"), (key_hash,)
+                self._q(f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys WHERE key_hash = ?"), (key_hash,)
             ).fetchone()
         return None if row is None else self._key_from_row(row)
 
     def list_keys(self) -> list[KeyRecord]:
         with self._tx() as cur:
             rows = cur.execute(
-                f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys ORDER BY created_at, name"
+                f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys ORDER BY created_at, name"
             ).fetchall()
         return [self._key_from_row(r) for r in rows]
 

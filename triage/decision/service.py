@@ -6,11 +6,11 @@ decision (`decide`). It never fails for a model or the online store: those failu
 make the decision rules-only and `degraded`. A reload builds a new `DecisionService`
 and swaps the reference; requests in flight finish with the one they started with.
 
-This module is the seam the API imports. The write path around a decision (idempotency,
+It imports nothing of what is built on it: the write path around a decision (idempotency,
 the audit record before any state change: `decide_events_async`, `record_outcome`) is
-`triage.audit_flow`; building a service from settings (`load_services`) is
-`triage.model_loading`; the event vocabulary is `triage.events`. Their public names are
-re-exported here.
+`triage.decision.audit_flow`, building a service from settings (`load_services`) is
+`triage.decision.model_loading`; both import this module, never the other way. The event
+vocabulary is `triage.events`, the record format `triage.records`.
 """
 
 from __future__ import annotations
@@ -23,35 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from triage.audit_flow import (
-    ItemResult,
-    decide_events_async,
-    idempotency_key,
-    iso,
-    outcome_entity,
-    record_outcome,
-)
-from triage.events import EVENT_ID, EVENT_TIME, SCORE_KEYS, EventKind
-from triage.model_loading import load_services
+from triage.events import SCORE_KEYS, EventKind
 from triage.policy import Decision, with_explanations
-from triage.policy_fields import policy_fields
+from triage.policy.fields import policy_fields
+from triage.records import iso
 
-__all__ = [
-    "EventKind",
-    "OnlineFeatures",
-    "ModelBundle",
-    "DecisionService",
-    "Decided",
-    "ItemResult",
-    "SCORE_KEYS",
-    "EVENT_ID",
-    "EVENT_TIME",
-    "idempotency_key",
-    "decide_events_async",
-    "record_outcome",
-    "outcome_entity",
-    "load_services",
-]
+__all__ = ["OnlineFeatures", "ModelBundle", "DecisionService", "Decided"]
 
 log = logging.getLogger("triage.service")
 
@@ -165,7 +142,7 @@ class DecisionService:
         sees the batch's events strictly before it in event time (never a same-time one), as
         if decided one by one in time order — offline parity (`OnlineState.features_many`);
         the batch reaches the shared state only after its audit commit. `concurrent=True`:
-        independent requests decided together (`triage.coalesce`); each sees only the state,
+        independent requests decided together (`triage.decision.coalesce`); each sees only the state,
         exactly as if decided alone."""
         if not events:
             return []

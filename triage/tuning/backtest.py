@@ -38,7 +38,6 @@ from triage.errors import NotEnoughDataError
 from triage.policy.costs import delay_cost, fraud_cost_by_action, refund_cost
 from triage.policy.decide import decide_order, decide_return
 from triage.policy.model import Policy
-from triage.policy.report import BacktestReport, PolicyRun
 from triage.policy.routing import routing_table
 from triage.policy.vocab import (
     DELAY_ACTIONS,
@@ -49,6 +48,7 @@ from triage.policy.vocab import (
     RETURN_SCORES,
 )
 from triage.schema import DISPOSITIONS
+from triage.tuning.report import BacktestReport, PolicyRun
 
 __all__ = ["backtest", "replay_orders", "replay_returns", "BacktestReport", "PolicyRun"]
 

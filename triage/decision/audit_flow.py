@@ -1,113 +1,38 @@
 """The write path: idempotency, then the audit record, then the online state.
 
-Kept apart from the decision machinery (`triage.service`) because it is about records,
+Kept apart from the decision machinery (`triage.decision.service`) because it is about records,
 not scores: `decide_events_async` is the one function the routes call. It applies
 idempotency (same key and same body → the stored decision; same key, other body →
 `ConflictError`), decides what is new with a `DecisionService`, writes every decision
 to the audit store durably *before* returning it (an unreachable store raises
 `UnavailableError`: no decision without a record), then updates the online state.
-`record_outcome` does the same for outcomes. `jsonable` is the one JSON form that is
-hashed (idempotency), stored (audit) and returned.
+`record_outcome` does the same for outcomes. The record format (`jsonable`, the hashes,
+the keys) is `triage.records`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-import orjson
-
+from triage.decision.service import DecisionService
 from triage.errors import ConflictError, TriageError
 from triage.events import EVENT_ID, EVENT_TIME, EventKind
+from triage.records import body_hash, idempotency_key, iso, jsonable, outcome_entity, outcome_hash
 from triage.stores import DecisionRecord, OutcomeRecord, Store
-
-if TYPE_CHECKING:
-    from triage.service import DecisionService
 
 __all__ = [
     "ItemResult",
-    "iso",
-    "jsonable",
-    "idempotency_key",
     "decide_events_async",
     "decide_requests_async",
     "record_outcome",
-    "outcome_entity",
 ]
 
 log = logging.getLogger("triage.service")  # the name operators filter on, unchanged by the split
-
-
-def iso(ts: datetime) -> str:
-    """An aware time as UTC ISO text ending in Z (what records and responses carry)."""
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy: datetimes as ISO text, NaN as None, numpy scalars as Python.
-    Exact types are dispatched first (features and bodies are dicts of plain scalars)."""
-    t = type(value)
-    if t in _PLAIN:
-        return value
-    if t is float:
-        return None if value != value else value
-    if t is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
-    if t is list or t is tuple:
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return None if value != value else float(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return jsonable(value.item())
-    return value
-
-
-# Where orjson's bytes may differ from `json.dumps(sort_keys=True, separators=(",", ":"))`
-# (ensure_ascii): a float below 1e-4 (Python writes 1e-05, orjson 0.00001 or 1e-5), DEL
-# (Python escapes it); non-ASCII text is caught by `isascii`. A string that merely looks
-# like one of these only takes the slow path.
-_MAY_DIFFER = re.compile(rb"0\.0000|\de-|\x7f")
-
-
-def _canonical(kind: str, plain: Any) -> bytes:
-    """The text an event's idempotency hash is taken of: sorted keys, no spaces, ASCII
-    (non-ASCII as \\u escapes) — `json.dumps`'s form, in which every stored hash was made,
-    so a retry of a body decided by an earlier version still matches (same body → replay,
-    not 409). orjson writes the same bytes ~5× faster except in the cases `_MAY_DIFFER`
-    and `isascii` catch, which use `json.dumps` itself, and for infinities (orjson writes
-    null), which never get here: the event schemas refuse them (`allow_inf_nan=False`)."""
-    doc = {"kind": kind, "event": plain}
-    try:
-        canon = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # an int beyond 64 bits, a lone surrogate: the standard library's form
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    if not canon.isascii() or _MAY_DIFFER.search(canon):
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    return canon
-
-
-def _hash_jsonable(kind: str, plain: Any) -> str:
-    return hashlib.sha256(_canonical(kind, plain)).hexdigest()
-
-
-def idempotency_key(kind: str, event: Mapping[str, Any], header: str | None) -> str:
-    if header:
-        return f"{kind}:key:{header}"
-    return f"{kind}:id:{event[EVENT_ID[kind]]}"
 
 
 def _conflict(kind: str, key: str, existing: DecisionRecord) -> ConflictError:
@@ -165,7 +90,7 @@ def _plan(
     headers: Sequence[str | None] | None = None,
 ) -> _Plan:
     """Idempotency, then the decisions and their records. `requests`: when the events are
-    separate requests decided together (`triage.coalesce`), each one's own received time,
+    separate requests decided together (`triage.decision.coalesce`), each one's own received time,
     Idempotency-Key header and API key — and they do not see each other's events.
     `headers`: each event's own idempotency key (the bus's event ids), instead of
     `<idempotency_header>#<i>`."""
@@ -182,7 +107,7 @@ def _plan(
         else:
             header = _header(i, len(events), idempotency_header, headers)
         plain[i] = jsonable(ev)
-        keys[i] = (idempotency_key(kind, ev, header), _hash_jsonable(kind, plain[i]))
+        keys[i] = (idempotency_key(kind, ev, header), body_hash(kind, plain[i]))
     if stored is None:
         stored = stored_lookup([k for k, _ in keys.values()]) if stored_lookup is not None and keys else {}
     todo: dict[str, int] = {}  # new idempotency key → the first item that carries it
@@ -344,7 +269,7 @@ async def decide_requests_async(
     kind: EventKind,
     requests: Sequence[tuple[Mapping[str, Any], _Request]],
 ) -> list[ItemResult]:
-    """Separate single-event requests decided together (`triage.coalesce`): one result each,
+    """Separate single-event requests decided together (`triage.decision.coalesce`): one result each,
     with its own idempotency key, received time and API key; the events do not see each
     other (none is audited yet, as for requests decided one after another in flight). As for
     a single event, nothing is looked up first: the insert's ON CONFLICT finds a stored
@@ -386,26 +311,6 @@ async def _commit(services: DecisionService, store: Store, kind: EventKind, plan
 
 # ---------------------------------------------------------------------- outcomes
 
-_OUTCOME_ENTITY = {
-    "delivery": ("order_id", ("delivered_at", "shipped_at", "cancelled_at")),
-    "cancellation": ("order_id", ("cancelled_at",)),
-    "chargeback": ("order_id", ("reported_at",)),
-    "review": ("order_id", ("reported_at",)),
-    "inspection": ("return_id", ("inspected_at",)),
-    "inventory_sync": ("node_id", ("synced_at",)),
-}
-
-
-def outcome_entity(outcome: Mapping[str, Any]) -> tuple[str, datetime]:
-    """(entity id, when it became known) for a validated outcome."""
-    id_field, time_fields = _OUTCOME_ENTITY[outcome["type"]]
-    if outcome["type"] == "review" and outcome.get("order_id") is None and outcome.get("return_id") is not None:
-        id_field = "return_id"  # a return's review
-    for f in time_fields:
-        if outcome.get(f) is not None:
-            return str(outcome[id_field]), outcome[f]
-    raise ValueError(f"{outcome['type']} outcome has none of {', '.join(time_fields)}")
-
 
 def record_outcome(
     services: DecisionService,
@@ -418,7 +323,7 @@ def record_outcome(
     """Keep an outcome as a label (durably) and add it to the online history."""
     entity_id, known_at = outcome_entity(outcome)
     body = jsonable(outcome)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    digest = outcome_hash(body)
     rec = OutcomeRecord(
         outcome_id=str(uuid.uuid4()),
         type=str(outcome["type"]),
