@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--sides", default="single,dask")
     ap.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
                     help="stop a side still running after this long (its progress so far is in the log)")
+    ap.add_argument("--stop-at", default=None, metavar="HH:MM",
+                    help="stop a side still running at this UTC time of day (a shared machine's slot)")
     ap.add_argument("--job", choices=("features", "train"), default="features",
                     help="features: write_features; train: every model, without MLflow (Brier per head printed)")
     ap.add_argument("--side", choices=("single", "dask"), help=argparse.SUPPRESS)  # one side, in a child
@@ -128,6 +130,13 @@ def main() -> None:
         t0 = time.perf_counter()
         simulate(Path(args.data), orders=args.orders, days=args.days, seed=7, fmt="parquet")
         print(f"simulated {args.orders:,} orders in {time.perf_counter() - t0:.0f} s")
+    if args.stop_at:
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC)
+        h, m = (int(x) for x in args.stop_at.split(":"))
+        left = (now.replace(hour=h, minute=m, second=0, microsecond=0) - now).total_seconds()
+        args.stop_after = left if args.stop_after is None else min(args.stop_after, left)
     figures = {}
     for side in args.sides.split(","):
         cmd = [sys.executable, __file__, "--data", args.data, "--side", side, "--workers", str(args.workers),

@@ -163,7 +163,8 @@ def read_tables(folder: str, *, partitions: int | None = None) -> tuple[dict[str
             frame = dd.from_pandas(empty_table(name), npartitions=1)
         else:
             present.add(name)
-            frame = dd.read_parquet(path)
+            # a partition per row group (the simulator writes one per chunk): a file is never one task
+            frame = dd.read_parquet(path, split_row_groups=True)
             if partitions:
                 frame = frame.repartition(npartitions=partitions)
         raw[name] = frame
