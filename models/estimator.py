@@ -26,13 +26,18 @@ from models._forest import Forest
 from models._forest import encode_row as _encode_into
 from models.calibration import choose_calibration, make_calibrator
 
-__all__ = ["RiskClassifier", "is_categorical"]
+__all__ = ["RiskClassifier", "is_categorical", "category_counts"]
 
 
 def is_categorical(s: pd.Series) -> bool:
     return (
         isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
     )
+
+
+def category_counts(X: pd.DataFrame) -> dict[str, pd.Series]:
+    """Value counts (as text) of every categorical column: what the category maps are learned from."""
+    return {col: X[col].dropna().astype(str).value_counts() for col in X.columns if is_categorical(X[col])}
 
 
 def _category_codes(s: pd.Series, cats: np.ndarray) -> np.ndarray:
@@ -108,16 +113,26 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- encoding
-    def _learn_categories(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _maps_from_counts(self, counts: Mapping[str, pd.Series]) -> dict[str, np.ndarray]:
+        """Category maps from each categorical column's value counts (over the training rows)."""
         maps: dict[str, np.ndarray] = {}
-        for col in X.columns:
-            s = X[col]
-            if not is_categorical(s):
-                continue
-            counts = s.dropna().astype(str).value_counts()
-            counts = counts[counts >= self.min_category_count].head(self.max_categories)
-            maps[col] = np.array(sorted(counts.index), dtype=object)
+        for col, c in counts.items():
+            c = c.sort_values(ascending=False, kind="stable")
+            c = c[c >= self.min_category_count].head(self.max_categories)
+            maps[col] = np.array(sorted(c.index), dtype=object)
         return maps
+
+    def _set_schema(self, columns: Sequence[str], classes: np.ndarray, counts: Mapping[str, pd.Series]) -> None:
+        """What fit learns before boosting: classes, feature names and category maps."""
+        self.classes_ = np.asarray(classes)
+        self.n_classes_ = len(self.classes_)
+        if self.n_classes_ < 2:
+            raise ValueError(f"need at least two classes to fit; got only {self.classes_.tolist()}")
+        self.feature_names_in_ = np.array(list(columns), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.category_maps_ = self._maps_from_counts(counts)
+        self._code_index_ = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.category_maps_.items()}
+        self.__dict__.pop("_plan", None)  # the encoding plan of a previous fit
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """The float64 matrix the booster reads: columns in training order, codes for categories.
@@ -220,18 +235,9 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             X, X_val, y, y_val = X.iloc[:-n_val], X.iloc[-n_val:], y[:-n_val], y[-n_val:]
         else:
             X_val, y_val = eval_set[0], np.asarray(eval_set[1])
-        self.classes_ = np.unique(np.concatenate([y, y_val]))
-        self.n_classes_ = len(self.classes_)
-        if self.n_classes_ < 2:
-            raise ValueError(f"need at least two classes to fit; got only {self.classes_.tolist()}")
+        self._set_schema(list(X.columns), np.unique(np.concatenate([y, y_val])), category_counts(X))
         y_idx = np.searchsorted(self.classes_, y)
         y_val_idx = np.searchsorted(self.classes_, y_val)
-
-        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.category_maps_ = self._learn_categories(X)
-        self._code_index_ = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.category_maps_.items()}
-        self.__dict__.pop("_plan", None)  # the encoding plan of a previous fit
         Xm, Xv = self._encode(X), self._encode(X_val)
         cat_idx = [j for j, c in enumerate(self.feature_names_in_) if c in self.category_maps_]
         names = [str(c) for c in self.feature_names_in_]
@@ -252,23 +258,29 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         if best is None:  # no candidates: unpacking None would raise this TypeError anyway
             raise TypeError("num_leaves names no candidates to fit")
         _, chosen, booster = best
+        self._keep(booster, candidates, chosen, params)
+        self.train_seconds_ = time.perf_counter() - t0
+        self._calibrate(self._margin(Xv), y_val_idx)
+        self.n_train_, self.n_validation_ = len(Xm), len(Xv)
+        return self
+
+    def _keep(self, booster: lgb.Booster, candidates: Sequence[tuple[str, dict]], chosen: dict, params: dict) -> None:
+        """The chosen candidate's booster, cut at its best iteration."""
         self.candidate_ = next(label for label, over in candidates if over is chosen)
         self.params_ = {**params, **chosen}
         self.num_leaves_ = int(chosen["num_leaves"])
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         # keep only the trees up to the best iteration: smaller bundle, faster predict and explain
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
-        self.train_seconds_ = time.perf_counter() - t0
 
-        margin = self._margin(Xv)
+    def _calibrate(self, margin: np.ndarray, y_val_idx: np.ndarray) -> None:
+        """Choose (when "auto") and fit the calibration on the validation rows' margins, in time order."""
         if self.calibration == "auto":
             method, self.calibration_scores_ = choose_calibration(margin, y_val_idx, self.n_classes_)
         else:
             method, self.calibration_scores_ = self.calibration, {}
         self.calibrator_ = make_calibrator(method, self.n_classes_).fit(margin, y_val_idx)
         self.calibration_method_ = method
-        self.n_train_, self.n_validation_ = len(Xm), len(Xv)
-        return self
 
     def _boost(self, params: dict, dtrain: lgb.Dataset, dval: lgb.Dataset) -> lgb.Booster:
         """One candidate's booster, early-stopped on `dval` (`best_iteration`, `best_score` set).
