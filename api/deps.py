@@ -46,6 +46,7 @@ __all__ = [
     "AdminKey",
     "DecideContext",
     "DecideDep",
+    "decide_context_of",
 ]
 
 
@@ -168,6 +169,11 @@ async def decide_context(
 ) -> DecideContext:
     """The `decide` key first (401/403 before anything else), then the services and the
     store (503 when not loaded), then the arrival time."""
+    return await decide_context_of(request, presented, idempotency_key)
+
+
+async def decide_context_of(request: Request, presented: str | None, idempotency_key: str | None) -> DecideContext:
+    """`decide_context` from the already-read header values (also `api.fastpath`)."""
     key = await _authenticate(request, presented, "decide")
     state: AppState = request.app.state.triage
     return DecideContext(

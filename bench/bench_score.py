@@ -103,7 +103,7 @@ def main() -> None:
             Xm = head.estimator.encode(frame)
             from models.explain import shap_contributions
 
-            a = head.explainer.contributions(head.estimator.booster_, Xm)
+            a = head.explainer.contributions(head.estimator.forest_, Xm)
             s = shap_contributions(head.estimator.booster_, Xm)
             top_a, top_s = np.argsort(-a, axis=1)[:, :3], np.argsort(-s, axis=1)[:, :3]
             same1 = np.mean(top_a[:, 0] == top_s[:, 0])

@@ -1,9 +1,11 @@
 """Point-in-time correct feature pipelines for orders and returns, and their declarations.
 
 `build_order_features(ds)` and `build_return_features(ds)` return one row per event with
-only what was known strictly before the event's own time. `ORDER_FEATURES` and
-`RETURN_FEATURES` declare each set (entity, time column, typed schema with a readable
-reason per feature, and the windowed aggregations both the offline and online paths use).
+only what was known strictly before the event's own time. `ORDER_FEATURES`
+(`features.order_catalog`) and `RETURN_FEATURES` (`features.returns`) declare each set, each
+feature once: entity, time column, typed schema with a readable reason per feature, the
+windowed aggregations both the offline and online paths use, and the derived formulas
+compiled to every path (`features.derived`). The list is in docs/FEATURES.md.
 
 Output dtypes: declared `category` features are pandas `category` (the contract's listed
 values first, then unseen values sorted — map by value, not by code); every other

@@ -11,13 +11,14 @@ the upper bound per order and one per lower bound, a key many orders share searc
 numpy at once), and the records (products, nodes, customers) with one `get_records` per
 table. A store without `window_columns` is read through `windows`, per order.
 
-Formulas: `scalar.order_values`' own, column-wise — the row fields gathered once per
-column, the basket and vendor parts over the batch's flattened lines (`np.bincount`, which
-adds in line order from 0.0 exactly as the per-order loops do; `np.maximum.at`), the
-late-rate priors elementwise. Every value is the same IEEE operations in the same order as
-the per-event path, so the batch is bit-for-bit equal to it (the sign of a zero too); the
-two places where numpy's choice differs from Python's `max` (ties of ±0, NaN) are settled
-explicitly (`_first_max`, `_dominant`).
+Formulas: the row and basket features are `scalar.order_row` / `scalar.basket` column-wise —
+the row fields gathered once per column, the basket over the batch's flattened lines
+(`np.bincount`, which adds in line order from 0.0 exactly as the per-order loops do;
+`np.maximum.at`); the derived features (rates, ratios, the vendors' reductions) are the
+catalog's own formulas, compiled to columns (`features.derived.compiled`, as offline). Every value
+is the same IEEE operations in the same order as the per-event path, so the batch is
+bit-for-bit equal to it (the sign of a zero too); the two places where numpy's choice differs
+from Python's `max` (ties of ±0, NaN) are settled explicitly (`_first_max`, `_dominant`).
 
 Parity: tests/features/test_batch.py holds this bit-equal to `scalar.order_values` on
 random data, a simulated retailer and edge cases, and tests/api/test_parity.py to the
@@ -35,17 +36,11 @@ import pandas as pd
 
 from features import scalar
 from features.declarations import _DAY_NS, UTC_DAY, Aggregation
+from features.derived import compiled
+from features.derived import first_max as _first_max
+from features.derived import group_sum as _sum
 from features.frame import haversine_km
-from features.orders import (
-    _VENDOR_WINDOWS,
-    BASKET_CATEGORIES,
-    GLOBAL_PRIOR_LATE,
-    GLOBAL_PRIOR_N,
-    LATE_PRIOR_WEIGHT,
-    ORDER_FEATURES,
-    RECENT_LATE_RATES,
-    VENDOR_RISKY_FACTOR,
-)
+from features.order_catalog import BASKET_CATEGORIES, ORDER_FEATURES
 from features.scalar import (
     _CATS,
     _EPOCH,
@@ -76,6 +71,8 @@ def _by_index(aggs: Sequence[Aggregation]) -> list[tuple[str, tuple[str, ...], l
 
 
 _EVENT_INDEXES = _by_index(_ORDER_EVENT_AGGS)
+_ORDER_DERIVED = compiled(ORDER_FEATURES)
+_ORDER_NAMES = ORDER_FEATURES.names
 _LINE_INDEXES = _by_index(_ORDER_LINE_AGGS)
 
 
@@ -188,25 +185,6 @@ def _nz(x: np.ndarray) -> np.ndarray:
     return np.where(x != x, 0.0, x)
 
 
-def _sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per group, `acc = 0.0; acc += v` in the values' order (bincount adds exactly so)."""
-    return np.bincount(owner, weights=values, minlength=n) if len(owner) else np.zeros(n)
-
-
-def _first_max(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per group, Python's `top = -inf; top = max(top, v)`: NaN never wins, and of equal
-    values (0.0 and -0.0) the first stays; `np.maximum.at` takes the last of a tie."""
-    top = np.full(n, -np.inf)
-    if not len(owner):
-        return top
-    np.maximum.at(top, owner, np.where(values != values, -np.inf, values))
-    zero = (values == 0) & (top[owner] == 0)
-    if zero.any():
-        groups, first = np.unique(owner[zero], return_index=True)
-        top[groups] = values[zero][first]
-    return top
-
-
 def _dominant(by_cat: np.ndarray, total: np.ndarray) -> list[str | None]:
     """`scalar.basket`'s dominant category: the first largest share, None unless total > 0."""
     best = np.argmax(by_cat, axis=1).tolist()
@@ -263,7 +241,6 @@ def _row_columns(orders: Sequence[Mapping[str, Any]], customers: Sequence[Mappin
         "node_outside_home_region": _differs(col(nodes, "region"), col(customers, "home_region")),
         "promise_window_hours": promise,
         "distance_km": distance,
-        "promise_km_per_hour": _ratio(distance, promise),
         "promise_weekday": np.where(has_promise, ((p_ns // 3_600_000_000_000 // 24 + 3) % 7).astype(_F64), NAN),
         "node_type": _strs(col(nodes, "node_type")),
         "carrier": _strs(col(orders, "carrier")),
@@ -342,59 +319,6 @@ class _Vendors:
         self.weight = _sum(inverse, ln.value[has], len(uniq))  # per vendor, in line order
 
 
-def _vendor_columns(vd: _Vendors, got: Mapping[str, np.ndarray], agg: Mapping[str, np.ndarray],
-                    has_delivery: bool, n: int) -> dict[str, np.ndarray]:
-    """`scalar._vendors` of every order, as columns."""
-    owner, w = vd.owner, vd.weight
-    n_vendors = np.bincount(owner, minlength=n).astype(_F64)
-    total = _sum(owner, w, n)  # sum(weights.values()), in vendor order
-    out = {"n_vendors": n_vendors}
-    nan = np.full(n, NAN)
-    for wl in _VENDOR_WINDOWS:
-        prior = ((agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N))[owner]
-        rate = ((_nz(got[f"_vendor_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior)
-                / (_nz(got[f"_vendor_known_{wl}"]) + LATE_PRIOR_WEIGHT))
-        top = _first_max(owner, rate, n)
-        acc = _sum(owner, w * rate, n)
-        risky = _sum(owner, w * np.where(rate > VENDOR_RISKY_FACTOR * prior, 1.0, 0.0), n)
-        out[f"vendor_late_rate_max_{wl}"] = np.where(n_vendors > 0, top, NAN) if has_delivery else nan
-        out[f"vendor_late_rate_mean_{wl}"] = _ratio(acc, total) if has_delivery else nan
-        if wl == "28d":
-            out["vendor_risky_share_28d"] = _ratio(risky, total) if has_delivery else nan
-    return out
-
-
-def _derived_columns(agg: Mapping[str, np.ndarray], t: np.ndarray, capacity: np.ndarray,
-                     has_delivery: bool, order_total: np.ndarray) -> dict[str, np.ndarray]:
-    """The features `scalar.order_values` derives from the event windows, as columns."""
-    v = {"days_since_prev_order": (t - agg["_cust_last_order"]) / 86_400e9,
-         "cust_return_rate": _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])}
-    pc = agg["_cust_postcode_prior_orders"]
-    v["new_shipping_address"] = np.where(pc != pc, NAN, np.where(pc == 0, 1.0, 0.0))
-    v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
-    v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
-    v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
-    v["node_load_7d"] = _ratio(agg["node_orders_7d"], capacity * 7.0)
-    v["order_volume_vs_28d"] = _ratio(agg["_all_orders_24h"] * 28.0, agg["_all_orders_28d"])
-    v["amount_vs_cust_mean_30d"] = _ratio(order_total, _ratio(agg["cust_spend_30d"], agg["cust_orders_30d"]))
-    v["amount_vs_cust_mean_all"] = _ratio(order_total, _ratio(agg["cust_prior_spend"], agg["cust_prior_orders"]))
-    v["device_fraud_rate_all"] = _ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
-    for wl in ("7d", "28d", "all"):
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
-        for label in ("node", "carrier", "carrier_region"):
-            if label == "carrier_region" and wl != "7d":
-                continue
-            known = agg[f"{label}_known_{wl}"]
-            rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
-            v[f"{label}_late_rate_{wl}"] = np.where(known != known, NAN, rate) if has_delivery else np.full(len(t), NAN)
-    for label, wl, pw in RECENT_LATE_RATES:
-        prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
-        known = agg[f"{label}_known_{wl}"]
-        rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
-        v[f"{label}_late_rate_{wl}"] = np.where(known != known, NAN, rate) if has_delivery else np.full(len(t), NAN)
-    return v
-
-
 def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
                       lines: Sequence[Sequence[Mapping[str, Any]]],
                       customers: Sequence[Mapping[str, Any] | None] | None = None) -> list[dict[str, Any]]:
@@ -444,12 +368,12 @@ def order_values_many(online: Any, orders: Sequence[Mapping[str, Any]],
         for index, _cols, group in _LINE_INDEXES:
             got.update(zip((a.name for a in group), _read(store, index, group, vkeys, vtimes, vlowers), strict=True))
 
-    v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
-    has_delivery = "fulfillment_outcomes" in online.present
-    capacity = _floats([d.get("daily_capacity") for d in nodes])
-    v |= _derived_columns(agg, t_arr.astype(_F64), capacity, has_delivery, v["order_total"])
-    v |= _vendor_columns(vd, got, agg, has_delivery, n)
-    names = ORDER_FEATURES.names
+    v |= agg
+    v["_t"] = t_arr.astype(_F64)
+    v["_capacity"] = _floats([d.get("daily_capacity") for d in nodes])
+    v["n_vendors"] = np.bincount(vd.owner, minlength=n).astype(_F64)
+    _ORDER_DERIVED.columns(v, n, owner=vd.owner, pairs=got, weights=vd.weight, present=online.present)
+    names = _ORDER_NAMES
     columns = [x.tolist() if isinstance(x := v[name], np.ndarray) else x for name in names]
     assert all(len(c) == n for c in columns)  # so the zips below need no per-row check
     return [dict(zip(names, row, strict=False)) for row in zip(*columns, strict=False)]

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
-__all__ = ["FEATURE_SETS", "PartitionedTables", "partition_tables", "build_features"]
+__all__ = ["FEATURE_SETS", "FeatureParts", "HomeFeatures", "PartitionedTables", "partition_tables",
+           "build_features", "feature_homes", "home_dataset"]
 
 GLOBAL = "_all"
 # how each table reaches its home partition: by its order (return outcomes: their return's order)
@@ -61,7 +62,7 @@ _HOME_KEY = {
     "inventory_syncs": "node_id",  # read alone (the syncs stream): any routing is right
     "review_outcomes": "order_id",  # labels only (return reviews, without an order id, by row)
 }
-_MASTER = ("nodes", "products", "customers")
+_MASTER = ("nodes", "products")  # small: broadcast
 # a stream row's single-process position: the row of the table it comes from, by id
 _STREAM_SEQ = {
     "orders": ("order_id", "orders"),
@@ -96,22 +97,39 @@ def _hash_partition(values: pd.Series | np.ndarray, n: int) -> np.ndarray:
     return (h % np.uint64(n)).astype(np.int64)
 
 
-def _route(frame: dd.DataFrame, n: int, column: str, fallback: str | None = None) -> dd.DataFrame:
-    """Shuffle so that partition i holds exactly the rows whose routing column hashes to i."""
-
-    def assign(part: pd.DataFrame) -> pd.DataFrame:
-        p = _hash_partition(part[column], n)
-        if fallback is not None:
-            null = part[column].isna().to_numpy()
-            p[null] = _hash_partition(part.loc[null, fallback], n)
-        return part.assign(_p=p)
-
-    routed = frame.map_partitions(assign, meta=frame._meta.assign(_p=np.int64(0)))
-    return _by_partition_number(routed, n)
+def _split(frame: pd.DataFrame, n: int, column: str, fallback: str | None = None) -> list[pd.DataFrame]:
+    """`frame` in n pieces by hash(column) (the `fallback` column's where it is missing), row order kept."""
+    p = _hash_partition(frame[column], n)
+    if fallback is not None:
+        null = frame[column].isna().to_numpy()
+        if null.any():
+            p[null] = _hash_partition(frame.loc[null, fallback], n)
+    return _pieces(frame, p, n)
 
 
-def _by_partition_number(frame: dd.DataFrame, n: int) -> dd.DataFrame:
-    return frame.set_index("_p", divisions=list(range(n + 1)))
+def _pieces(frame: pd.DataFrame, p: np.ndarray, n: int) -> list[pd.DataFrame]:
+    """Piece j: the rows whose partition number `p` is j, in their order."""
+    order = np.argsort(p, kind="stable")
+    bounds = np.searchsorted(p[order], np.arange(n + 1))
+    ordered = frame.take(order)  # one copy; the pieces are slices of it
+    ordered.index = pd.RangeIndex(len(ordered))
+    return [ordered.iloc[bounds[j]:bounds[j + 1]] for j in range(n)]
+
+
+def _exchange(sources: Sequence[Any], n: int, column: str, fallback: str | None = None) -> list[list[Any]]:
+    """An all-to-all exchange: target j gets piece j (`_split` by column) of every source (delayed frames).
+
+    A hand-made task shuffle: one split task per source, no sort, no Arrow round trip (the
+    frames keep their pandas dtypes); n is small (a few partitions per worker thread).
+    """
+    from dask import delayed
+
+    pieces = [delayed(_split, nout=n)(src, n, column, fallback) for src in sources]
+    return [[piece[j] for piece in pieces] for j in range(n)]
+
+
+def _concat(pieces: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(list(pieces), ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ step 1: home
@@ -128,40 +146,99 @@ class PartitionedTables:
 def partition_tables(
     client: Client, tables: Mapping[str, dd.DataFrame], present: frozenset[str], *, partitions: int
 ) -> PartitionedTables:
-    """Route every table to its home partitions and keep them on the workers."""
+    """Route every table to its home partitions and keep them on the workers.
+
+    Rows without an order of their own reach the home of the order they belong to through a
+    lookup exchange: return outcomes and return reviews by their return's order; customers
+    go to every home holding one of their orders or returns (a customer's row may be in several).
+    """
     import dask
     from dask import delayed
 
+    n = partitions
     computed = dask.compute(*[tables[name] for name in _MASTER])
     masters = {name: f.drop(columns="_row").reset_index(drop=True) for name, f in zip(_MASTER, computed, strict=True)}
-    unknown = set(tables) - set(_HOME_KEY) - set(_MASTER)
+    unknown = set(tables) - set(_HOME_KEY) - set(_MASTER) - {"customers"}
     if unknown:
         raise EngineError(f"the dask engine does not know how to partition tables {sorted(unknown)} "
                           "(features.partitioned._HOME_KEY)")
-    routed: dict[str, list] = {}
+    sources = {name: tables[name].to_delayed() for name in tables}
+    # return id → its order, partitioned by return id: how rows keyed by a return find their home
+    by_return = _exchange([delayed(_return_orders)(s) for s in sources["returns"]], n, "return_id")
+    routed: dict[str, list[list[Any]]] = {}
     for name, key in _HOME_KEY.items():
-        frame = tables[name]
-        if name == "return_outcomes":
-            frame = frame.merge(tables["returns"][["return_id", "order_id"]], on="return_id", how="left")
-        routed[name] = _route(frame, partitions, key, fallback="_row").to_delayed()
-    home = [delayed(_home_tables)({name: parts[i] for name, parts in routed.items()}) for i in range(partitions)]
+        if name in _VIA_RETURN and _VIA_RETURN[name] in tables[name].columns:
+            keyed = _exchange(sources[name], n, "return_id", "_row")
+            attached = [delayed(_attach_order)(by_return[j], keyed[j], name) for j in range(n)]
+            routed[name] = _exchange(attached, n, _HOME_ORDER, "_row")
+        else:
+            routed[name] = _exchange(sources[name], n, key, "_row")
+    base = [delayed(_home_tables)({name: pieces[i] for name, pieces in routed.items()}) for i in range(n)]
+    wanted = _exchange([delayed(_customer_requests)(b, i) for i, b in enumerate(base)], n, "customer_id")
+    customers = _exchange(sources["customers"], n, "customer_id", "_row")
+    served = [delayed(_serve_customers, nout=n)(customers[j], wanted[j], n) for j in range(n)]
+    home = [delayed(_with_customers)(base[i], [served[j][i] for j in range(n)]) for i in range(n)]
     futures = client.persist(home)
     return PartitionedTables(home=futures, masters=client.scatter([masters], broadcast=True)[0], present=present,
                              n=partitions)
 
 
-def _home_tables(parts: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+_HOME_ORDER = "_home_order"  # the order whose home a row keyed by a return goes to
+_VIA_RETURN = {"return_outcomes": "return_id", "review_outcomes": "return_id"}
+
+
+def _return_orders(returns: pd.DataFrame) -> pd.DataFrame:
+    return returns[["return_id", "order_id"]]
+
+
+def _attach_order(lookups: Sequence[pd.DataFrame], pieces: Sequence[pd.DataFrame], name: str) -> pd.DataFrame:
+    """The rows of a return-keyed table with `_home_order`: their own order id, else their return's."""
+    lookup = _concat(lookups).drop_duplicates("return_id")
+    orders = pd.Series(lookup["order_id"].to_numpy(), index=lookup["return_id"].to_numpy())
+    rows = _concat(pieces)
+    via = orders.reindex(rows["return_id"].to_numpy()).to_numpy()
+    own = rows["order_id"].to_numpy() if "order_id" in rows.columns else np.full(len(rows), None, dtype=object)
+    home = np.where(pd.isna(own), via, own)
+    return rows.assign(**{_HOME_ORDER: pd.Series(home, dtype=object).where(pd.notna(home), None).to_numpy()})
+
+
+def _home_tables(parts: Mapping[str, Sequence[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     out = {}
-    for name, part in parts.items():
-        frame = part.sort_values("_row", kind="stable").reset_index(drop=True)
-        if name == "return_outcomes":
-            frame = frame.drop(columns="order_id")
-        out[name] = frame
+    for name, pieces in parts.items():
+        frame = _concat(pieces).sort_values("_row", kind="stable").reset_index(drop=True)
+        out[name] = frame.drop(columns=[_HOME_ORDER], errors="ignore")
     return out
+
+
+def _customer_requests(tables: Mapping[str, pd.DataFrame], home: int) -> pd.DataFrame:
+    ids = pd.concat([tables["orders"]["customer_id"], tables["returns"]["customer_id"]], ignore_index=True)
+    ids = ids[ids.notna()].drop_duplicates()
+    return pd.DataFrame({"customer_id": ids.to_numpy(dtype=object), "_home": np.int64(home)})
+
+
+def _serve_customers(pieces: Sequence[pd.DataFrame], requests: Sequence[pd.DataFrame], n: int) -> list[pd.DataFrame]:
+    """For every home: the customer rows (of this customer partition) its events ask for."""
+    customers, wanted = _concat(pieces), _concat(requests)
+    out = []
+    for h in range(n):
+        ids = wanted.loc[wanted["_home"].to_numpy() == h, "customer_id"]
+        out.append(customers[customers["customer_id"].isin(ids)])
+    return out
+
+
+def _with_customers(tables: Mapping[str, pd.DataFrame], pieces: Sequence[pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    customers = _concat(pieces).sort_values("_row", kind="stable").reset_index(drop=True)
+    return {**tables, "customers": customers}
 
 
 def _dataset(tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str]) -> Dataset:
     return Dataset(tables={**masters, **tables}, present=present)
+
+
+def home_dataset(tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame],
+                 present: frozenset[str]) -> Dataset:
+    """One home partition as a `Dataset`: its events' tables with the broadcast master tables."""
+    return _dataset(tables, masters, present)
 
 
 def _events(spec: _Spec, ds: Dataset, since: pd.Timestamp | None) -> pd.DataFrame:
@@ -319,15 +396,16 @@ def _concat_global(parts: Sequence[dict[str, pd.DataFrame]]) -> dict[str, pd.Dat
 # ------------------------------------------------------------------ step 3: assemble
 def _assemble(
     tables: Mapping[str, pd.DataFrame], masters: Mapping[str, pd.DataFrame], present: frozenset[str],
-    name: str, since: pd.Timestamp | None, results: Sequence[pd.DataFrame], keys: Sequence[tuple[str, str]],
+    name: str, since: pd.Timestamp | None, results: Sequence[Sequence[pd.DataFrame]],
+    keys: Sequence[tuple[str, str]],
     global_streams: Mapping[str, pd.DataFrame],
 ) -> pd.DataFrame:
     """The feature frame of one home partition: the single-process builder, aggregations looked up."""
     spec = FEATURE_SETS[name]
     ds = _dataset(tables, masters, present)
     by_grain: dict[str, list[pd.DataFrame]] = {}
-    for (grain, _column), frame in zip(keys, results, strict=True):
-        by_grain.setdefault(grain, []).append(frame)
+    for (grain, _column), pieces in zip(keys, results, strict=True):
+        by_grain.setdefault(grain, []).append(_concat(pieces))
 
     def aggregate(aggregations, events, event_ns, streams):  # the `Aggregate` of features.windows
         out: dict[str, np.ndarray] = {}
@@ -355,16 +433,50 @@ def _assemble(
 
 
 # ------------------------------------------------------------------ the job
-def build_features(
-    client: Client, parts: PartitionedTables, name: str, *, since: pd.Timestamp | None = None,
-    out_partitions: int | None = None,
-) -> dd.DataFrame:
-    """The feature set `name` ("order_features" / "return_features") as a Dask frame in table order.
+@dataclass(frozen=True)
+class HomeFeatures:
+    """A feature set per home partition: persisted frames with `_row` (their table row), categories unified."""
 
-    Row for row the frame `build_order_features` / `build_return_features` gives in one process.
+    homes: list[Any]  # persisted delayed frames, one per home partition, in `PartitionedTables.home` order
+    categories: dict[str, list]  # the categorical columns' one-process categories
+    meta: pd.DataFrame  # the typed zero-row frame (with `_row`)
+    spans: list[tuple[int, int, int]]  # per home: (first _row, last _row, rows)
+    held: tuple[Any, ...] = ()
+
+    def part(self, i: int) -> Any:
+        """Home i's frame with the unified categories (delayed)."""
+        from dask import delayed
+
+        return delayed(_cast)(self.homes[i], self.categories)
+
+
+@dataclass(frozen=True)
+class FeatureParts:
+    """A feature frame on the cluster: delayed partitions, indexed by table row, in table order.
+
+    (Delayed parts rather than a `dask.dataframe`: dask-expr's optimiser drops the persisted
+    pieces these depend on — "lost dependencies" — when it rewrites such a frame.)
+    """
+
+    parts: list[Any]
+    meta: pd.DataFrame  # the typed zero-row frame, index `_row`
+    held: tuple[Any, ...] = ()  # the persisted inputs of `parts`: released with this object, not before
+
+    def compute(self) -> pd.DataFrame:
+        import dask
+
+        return pd.concat(dask.compute(*self.parts), ignore_index=False) if self.parts else self.meta
+
+
+def feature_homes(
+    client: Client, parts: PartitionedTables, name: str, *, since: pd.Timestamp | None = None,
+) -> HomeFeatures:
+    """The feature set `name` per home partition, persisted on the workers (rows in no global order).
+
+    Home i holds the features of the events of `parts.home[i]`, so per-event work that needs the
+    event's own tables (labels, for training) runs next to its features without moving them.
     """
     import dask
-    import dask.dataframe as dd
     from dask import delayed
 
     spec = FEATURE_SETS[name]
@@ -377,17 +489,12 @@ def build_features(
     if glob:
         global_streams = delayed(_concat_global)([delayed(_global_rows)(p, name) for p in prepared])
     keys = list(families)
-    results = []
-    metas = dask.compute(*[delayed(_family_rows)(prepared[0], 0, name, g, c).head(0) for g, c in keys])
-    for ((grain, column), aggs), rows_meta in zip(families.items(), metas, strict=True):
-        rows = dd.from_delayed([delayed(_family_rows)(p, i, name, grain, column) for i, p in enumerate(prepared)],
-                               meta=rows_meta, verify_meta=False)
-        shuffled = _route(rows, n, column, fallback=spec.id_col)
-        computed = [delayed(_family_compute)(p, name, grain, column) for p in shuffled.to_delayed()]
-        meta = _result_meta(_id_cols(spec, grain), [a.name for a in aggs])
-        back = dd.from_delayed(computed, meta=meta, verify_meta=False)
-        back = _by_partition_number(back.assign(_p=back["_home"]), n)
-        results.append(back.to_delayed())
+    results = []  # per family: per home partition, its pieces of the family's results
+    for (grain, column) in keys:
+        pieces = [delayed(_family_pieces, nout=n)(p, i, name, grain, column, n) for i, p in enumerate(prepared)]
+        back = [delayed(_family_compute_back, nout=n)([piece[j] for piece in pieces], name, grain, column, n)
+                for j in range(n)]
+        results.append([[b[i] for b in back] for i in range(n)])
     assembled = [
         delayed(_assemble)(h, parts.masters, parts.present, name, since, [r[i] for r in results], keys,
                            global_streams if global_streams is not None else {})
@@ -397,22 +504,69 @@ def build_features(
     meta = empty_frame(name)
     meta = meta.assign(_row=pd.Series(dtype=np.int64))
     cat_cols = [c for c, t in meta.dtypes.items() if isinstance(t, pd.CategoricalDtype)]
-    lists = dask.compute(*[delayed(_categories)(a, cat_cols) for a in assembled])
-    merged = {c: _merged_categories([cats[c] for cats in lists]) for c in cat_cols}
-    frame = dd.from_delayed([delayed(_cast)(a, merged) for a in assembled], meta=_cast(meta, merged),
-                            verify_meta=False)
-    lo, hi, total = dask.compute(frame["_row"].min(), frame["_row"].max(), frame.shape[0])
-    if not total:
-        return dd.from_pandas(_cast(meta, merged).set_index("_row"), npartitions=1)
+    found = dask.compute(*[delayed(_categories_and_rows)(a, cat_cols) for a in assembled])
+    merged = {c: _merged_categories([cats[c] for cats, _ in found]) for c in cat_cols}
+    return HomeFeatures(homes=assembled, categories=merged, meta=_cast(meta, merged),
+                        spans=[r for _, r in found], held=(prepared,))
+
+
+def build_features(
+    client: Client, parts: PartitionedTables, name: str, *, since: pd.Timestamp | None = None,
+    out_partitions: int | None = None,
+) -> FeatureParts:
+    """The feature set `name` ("order_features" / "return_features") in table order, in parts.
+
+    Row for row the frame `build_order_features` / `build_return_features` gives in one process.
+    """
+    from dask import delayed
+
+    homes = feature_homes(client, parts, name, since=since)
+    assembled, merged = homes.homes, homes.categories
+    n = parts.n
+    rows = [r for r in homes.spans if r[2]]
+    out_meta = homes.meta.set_index("_row")
+    if not rows:
+        return FeatureParts(parts=[delayed(out_meta.copy)()], meta=out_meta, held=(homes,))
+    lo, hi = min(r[0] for r in rows), max(r[1] for r in rows)
     k = max(1, out_partitions or n)
-    divisions = sorted({int(v) for v in np.linspace(int(lo), int(hi), k + 1).round()})
+    divisions = sorted({int(v) for v in np.linspace(lo, hi, k + 1).round()})
     if len(divisions) == 1:
         divisions = [divisions[0], divisions[0]]
-    return frame.set_index("_row", divisions=divisions)
+    k = len(divisions) - 1
+    pieces = [delayed(_by_row_range, nout=k)(a, divisions) for a in assembled]
+    ordered = [delayed(_in_table_order)([piece[j] for piece in pieces], merged) for j in range(k)]
+    return FeatureParts(parts=ordered, meta=out_meta, held=(homes,))
 
 
-def _categories(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, list]:
-    return {c: list(frame[c].cat.categories) for c in columns}
+def _family_pieces(prepared: Mapping[str, Any], home: int, name: str, grain: str, column: str,
+                   n: int) -> list[pd.DataFrame]:
+    """One home partition's rows for one family, split by the family's key."""
+    return _split(_family_rows(prepared, home, name, grain, column), n, column, FEATURE_SETS[name].id_col)
+
+
+def _family_compute_back(pieces: Sequence[pd.DataFrame], name: str, grain: str, column: str,
+                         n: int) -> list[pd.DataFrame]:
+    """One key partition's family results, split by the home partition each event came from."""
+    out = _family_compute(_concat(pieces), name, grain, column)
+    return _pieces(out, out["_home"].to_numpy(np.int64), n)
+
+
+def _categories_and_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[dict[str, list], tuple[int, int, int]]:
+    rows = frame["_row"].to_numpy(np.int64)
+    span = (int(rows.min()), int(rows.max()), len(rows)) if len(rows) else (0, 0, 0)
+    return {c: list(frame[c].cat.categories) for c in columns}, span
+
+
+def _by_row_range(frame: pd.DataFrame, divisions: Sequence[int]) -> list[pd.DataFrame]:
+    """Piece j: the rows with divisions[j] <= _row < divisions[j + 1] (the last range includes its end)."""
+    k = len(divisions) - 1
+    p = np.searchsorted(np.asarray(divisions[1:-1], dtype=np.int64), frame["_row"].to_numpy(np.int64), side="right")
+    return _pieces(frame, p.astype(np.int64), k)
+
+
+def _in_table_order(pieces: Sequence[pd.DataFrame], categories: Mapping[str, list]) -> pd.DataFrame:
+    frame = _cast(_concat(pieces), categories)
+    return frame.sort_values("_row", kind="stable").set_index("_row")
 
 
 def _cast(frame: pd.DataFrame, categories: Mapping[str, list]) -> pd.DataFrame:

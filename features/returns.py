@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 
 from features.declarations import Aggregation, Feature, FeatureSet
-from features.frame import as_utc, ns_to_days, safe_ratio, to_feature_frame
+from features.derived import Derived, compiled, ratio
+from features.formulas import RTV_PRIOR_SHARE, RTV_PRIOR_WEIGHT, is_positive, rtv_share, share_of_paid
+from features.frame import as_utc, ns_to_days, to_feature_frame
 from features.streams import build_streams, return_events
 from features.text import HASH_EXAMPLES, KEYWORD_FAMILIES, hash_feature_names, text_features
 from features.windows import Aggregate, compute_aggregations, to_ns
 from triage.contract import Dataset
 from triage.schema import TABLES
 
-__all__ = ["RETURN_FEATURES", "build_return_features", "return_row_features", "derive_return_features",
-           "CONDITION_RANK", "WEARABLE_CATEGORIES", "FAULT_REASONS"]
+__all__ = ["RETURN_FEATURES", "build_return_features", "return_row_features", "CONDITION_RANK",
+           "WEARABLE_CATEGORIES", "FAULT_REASONS", "RTV_PRIOR_WEIGHT", "RTV_PRIOR_SHARE"]
 
 D30 = pd.Timedelta(days=30)
 
@@ -28,25 +30,6 @@ WEARABLE_CATEGORIES: tuple[str, ...] = ("apparel", "footwear")
 # Reason codes that claim a fault of the goods or of the transport, not of the customer.
 FAULT_REASONS: tuple[str, ...] = ("defective", "damaged_in_transit")
 
-# Smoothing of the vendor's return-to-vendor share (pseudo-counts at the prior share).
-RTV_PRIOR_WEIGHT, RTV_PRIOR_SHARE = 5.0, 0.1
-
-
-def _aggregations() -> tuple[Aggregation, ...]:
-    return (
-        Aggregation(name="cust_prior_returns", stream="returns", key=("customer_id",), window=None),
-        Aggregation(name="cust_returns_30d", stream="returns", key=("customer_id",), window=D30),
-        Aggregation(name="cust_prior_orders", stream="orders", key=("customer_id",), window=None),
-        Aggregation(name="cust_prior_inspected", stream="inspections", key=("customer_id",), window=None),
-        Aggregation(name="cust_prior_abuse", stream="inspections", key=("customer_id",), window=None,
-                    agg="sum", value="abuse"),
-        Aggregation(name="cust_prior_chargebacks", stream="fraud", key=("customer_id",), window=None),
-        Aggregation(name="_order_fraud_known", stream="fraud", key=("order_id",), window=None),
-        Aggregation(name="sku_prior_returns", stream="returns", key=("sku",), window=None),
-        Aggregation(name="vendor_prior_inspected", stream="inspections", key=("vendor_id",), window=None),
-        Aggregation(name="_vendor_prior_rtv", stream="inspections", key=("vendor_id",), window=None, agg="sum",
-                    value="is_rtv"),
-    )
 
 
 def _f(name: str, dtype: str, description: str, reason: str) -> Feature:
@@ -64,63 +47,6 @@ _TEXT_REASONS = {
 }
 
 
-def _features() -> tuple[Feature, ...]:
-    return (
-        _f("days_since_delivery", "float", "days from delivery (known before the request) to the request",
-           "returned {value:.0f} days after delivery"),
-        _f("days_since_order", "float", "days from the order to the request", "returned {value:.0f} days after ordering"),
-        _f("reason_code", "category", "the customer's reason code", "reason: {value}"),
-        _f("reported_condition", "category", "condition as stated by the customer", "reported as {value}"),
-        _f("condition_rank", "int", "stated condition as a rank: unopened 0, opened 1, used 2, damaged 3 (null if "
-           "unknown)", "stated condition rank {value:.0f} of 3"),
-        _f("is_wearable", "bool", f"the item is wearable ({', '.join(WEARABLE_CATEGORIES)}): can be worn once and "
-           "returned", "a wearable item"),
-        _f("fault_claimed", "bool", "the reason code, the stated condition or the customer's words claim a fault or "
-           "damage", "the customer reports a fault or damage"),
-        _f("return_channel", "category", "how the item comes back", "returned via {value}"),
-        _f("refund_amount", "float", "requested refund", "refund of {value:.2f} requested"),
-        _f("quantity", "int", "units returned", "{value:.0f} units returned"),
-        _f("unit_price_paid", "float", "unit price paid on the order line (null if no matching line)",
-           "paid {value:.2f} per unit"),
-        _f("list_price", "float", "product list price", "list price {value:.2f}"),
-        _f("refund_to_paid_ratio", "float", "refund / (unit price paid × quantity)",
-           "refund is {value:.0%} of what was paid"),
-        _f("category", "category", "product category", "a {value} item"),
-        _f("vendor_id", "category", "the product's vendor", "vendor {value}"),
-        _f("is_returnable", "bool", "product is returnable", "item is returnable"),
-        _f("vendor_prior_inspected", "int", "inspected returns of this vendor's products known before",
-           "{value:.0f} earlier inspected returns for this vendor"),
-        _f("vendor_rtv_share", "float", "smoothed share of the vendor's inspected returns sent back to the vendor",
-           "vendor takes back {value:.0%} of returns"),
-        _f("sku_prior_returns", "int", "earlier return requests for this SKU", "{value:.0f} earlier returns of this item"),
-        _f("account_age_days", "float", "customer tenure in days at the request", "customer for {value:.0f} days"),
-        _f("loyalty_tier", "category", "loyalty tier", "loyalty tier {value}"),
-        _f("is_guest", "bool", "guest checkout identity", "guest checkout"),
-        _f("cust_prior_returns", "int", "customer's return requests before this one", "{value:.0f} earlier returns"),
-        _f("cust_returns_30d", "int", "customer's return requests in the trailing 30 days",
-           "{value:.0f} returns in 30 days"),
-        _f("cust_prior_orders", "int", "customer's orders before the request", "{value:.0f} orders before"),
-        _f("cust_return_rate", "float", "prior returns / prior orders (null with no prior orders)",
-           "returns {value:.0%} of orders"),
-        _f("cust_prior_inspected", "int", "customer's returns inspected before the request",
-           "{value:.0f} earlier inspected returns"),
-        _f("cust_prior_abuse", "int", "customer's returns confirmed as abuse before the request",
-           "{value:.0f} confirmed return abuses"),
-        _f("cust_abuse_rate", "float", "confirmed abuse / inspected returns before the request (null if none)",
-           "{value:.0%} of inspected returns were abuse"),
-        _f("cust_prior_chargebacks", "int", "customer's orders reported as fraud before the request",
-           "{value:.0f} earlier chargebacks"),
-        _f("order_fraud_known", "bool", "the returned order was already reported as fraud",
-           "the order was reported as fraud"),
-        _f("reason_text_len", "int", "characters in the free-text reason", "{value:.0f}-character explanation"),
-        _f("reason_text_words", "int", "words in the free-text reason", "{value:.0f}-word explanation"),
-        *[_f(f"text_{k}", "bool", f"free text matches the '{k}' keyword family", _TEXT_REASONS[k])
-          for k in KEYWORD_FAMILIES],
-        *[_f(name, "int", f"unigrams and bigrams of the free-text reason hashed to bucket {i} (count)",
-             _hash_reason(i)) for i, name in enumerate(hash_feature_names())],
-    )
-
-
 def _hash_reason(i: int) -> str:
     words = HASH_EXAMPLES.get(i)
     if not words:
@@ -128,13 +54,79 @@ def _hash_reason(i: int) -> str:
     return "return text mentions words like " + ", ".join(f"'{w}'" for w in words) + " ({value:.0f}×)"
 
 
-RETURN_FEATURES = FeatureSet(
-    name="return_features",
-    entity="return_id",
-    time_column="requested_at",
-    features=_features(),
-    aggregations=_aggregations(),
-)
+CUSTOMER, VENDOR = ("customer_id",), ("vendor_id",)
+
+# Every return feature, declared once, in column order (see `features.order_catalog` for the kinds).
+_DECLARATIONS: list[Feature | Aggregation | Derived] = [
+    _f("days_since_delivery", "float", "days from delivery (known before the request) to the request",
+       "returned {value:.0f} days after delivery"),
+    _f("days_since_order", "float", "days from the order to the request", "returned {value:.0f} days after ordering"),
+    _f("reason_code", "category", "the customer's reason code", "reason: {value}"),
+    _f("reported_condition", "category", "condition as stated by the customer", "reported as {value}"),
+    _f("condition_rank", "int", "stated condition as a rank: unopened 0, opened 1, used 2, damaged 3 (null if "
+       "unknown)", "stated condition rank {value:.0f} of 3"),
+    _f("is_wearable", "bool", "the item is wearable (apparel, footwear): can be worn once and returned",
+       "a wearable item"),
+    _f("fault_claimed", "bool", "the reason code, the stated condition or the customer's words claim a fault or "
+       "damage", "the customer reports a fault or damage"),
+    _f("return_channel", "category", "how the item comes back", "returned via {value}"),
+    _f("refund_amount", "float", "requested refund", "refund of {value:.2f} requested"),
+    _f("quantity", "int", "units returned", "{value:.0f} units returned"),
+    _f("unit_price_paid", "float", "unit price paid on the order line (null if no matching line)",
+       "paid {value:.2f} per unit"),
+    _f("list_price", "float", "product list price", "list price {value:.2f}"),
+    Derived(name="refund_to_paid_ratio", inputs=("refund_amount", "unit_price_paid", "quantity"),
+            formula=share_of_paid, description="refund / (unit price paid × quantity)",
+            reason="refund is {value:.0%} of what was paid"),
+    _f("category", "category", "product category", "a {value} item"),
+    _f("vendor_id", "category", "the product's vendor", "vendor {value}"),
+    _f("is_returnable", "bool", "product is returnable", "item is returnable"),
+    Aggregation(name="vendor_prior_inspected", stream="inspections", key=VENDOR, window=None,
+                description="inspected returns of this vendor's products known before",
+                reason="{value:.0f} earlier inspected returns for this vendor"),
+    Aggregation(name="_vendor_prior_rtv", stream="inspections", key=VENDOR, window=None, agg="sum", value="is_rtv"),
+    Derived(name="vendor_rtv_share", inputs=("_vendor_prior_rtv", "vendor_prior_inspected"), formula=rtv_share,
+            description="smoothed share of the vendor's inspected returns sent back to the vendor",
+            reason="vendor takes back {value:.0%} of returns"),
+    Aggregation(name="sku_prior_returns", stream="returns", key=("sku",), window=None,
+                description="earlier return requests for this SKU", reason="{value:.0f} earlier returns of this item"),
+    _f("account_age_days", "float", "customer tenure in days at the request", "customer for {value:.0f} days"),
+    _f("loyalty_tier", "category", "loyalty tier", "loyalty tier {value}"),
+    _f("is_guest", "bool", "guest checkout identity", "guest checkout"),
+    Aggregation(name="cust_prior_returns", stream="returns", key=CUSTOMER, window=None,
+                description="customer's return requests before this one", reason="{value:.0f} earlier returns"),
+    Aggregation(name="cust_returns_30d", stream="returns", key=CUSTOMER, window=D30,
+                description="customer's return requests in the trailing 30 days", reason="{value:.0f} returns in 30 days"),
+    Aggregation(name="cust_prior_orders", stream="orders", key=CUSTOMER, window=None,
+                description="customer's orders before the request", reason="{value:.0f} orders before"),
+    Derived(name="cust_return_rate", inputs=("cust_prior_returns", "cust_prior_orders"), formula=ratio,
+            description="prior returns / prior orders (null with no prior orders)", reason="returns {value:.0%} of orders"),
+    Aggregation(name="cust_prior_inspected", stream="inspections", key=CUSTOMER, window=None,
+                description="customer's returns inspected before the request",
+                reason="{value:.0f} earlier inspected returns"),
+    Aggregation(name="cust_prior_abuse", stream="inspections", key=CUSTOMER, window=None, agg="sum", value="abuse",
+                description="customer's returns confirmed as abuse before the request",
+                reason="{value:.0f} confirmed return abuses"),
+    Derived(name="cust_abuse_rate", inputs=("cust_prior_abuse", "cust_prior_inspected"), formula=ratio,
+            description="confirmed abuse / inspected returns before the request (null if none)",
+            reason="{value:.0%} of inspected returns were abuse"),
+    Aggregation(name="cust_prior_chargebacks", stream="fraud", key=CUSTOMER, window=None,
+                description="customer's orders reported as fraud before the request",
+                reason="{value:.0f} earlier chargebacks"),
+    Aggregation(name="_order_fraud_known", stream="fraud", key=("order_id",), window=None),
+    Derived(name="order_fraud_known", inputs=("_order_fraud_known",), formula=is_positive, dtype="bool",
+            description="the returned order was already reported as fraud", reason="the order was reported as fraud"),
+    _f("reason_text_len", "int", "characters in the free-text reason", "{value:.0f}-character explanation"),
+    _f("reason_text_words", "int", "words in the free-text reason", "{value:.0f}-word explanation"),
+    # the text features: one per keyword family and hash bucket of `features.text`, whose names they take
+    *[_f(f"text_{k}", "bool", f"free text matches the '{k}' keyword family", _TEXT_REASONS[k])
+      for k in KEYWORD_FAMILIES],
+    *[_f(name, "int", f"unigrams and bigrams of the free-text reason hashed to bucket {i} (count)",
+         _hash_reason(i)) for i, name in enumerate(hash_feature_names())],
+]
+
+RETURN_FEATURES = FeatureSet.declare(name="return_features", entity="return_id", time_column="requested_at",
+                                     declarations=_DECLARATIONS)
 
 _CONTRACT_CATEGORIES: dict[str, tuple[str, ...]] = {
     "reason_code": TABLES["returns"].column("reason_code").categories,
@@ -190,7 +182,6 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "quantity": qty,
         "unit_price_paid": paid,
         "list_price": _f64(ev["list_price"]),
-        "refund_to_paid_ratio": safe_ratio(_f64(ev["refund_amount"]), paid * qty),
         "category": ev["category"].to_numpy(object),
         "vendor_id": ev["vendor_id"].to_numpy(object),
         "is_returnable": _bool01(ev["is_returnable"]),
@@ -199,21 +190,6 @@ def return_row_features(ev: pd.DataFrame) -> dict[str, np.ndarray]:
         "is_guest": _bool01(ev["is_guest"]),
         **text,
     }
-
-
-def derive_return_features(agg: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """History features from the raw aggregations (shared by the offline and online paths)."""
-    out = {k: v for k, v in agg.items() if not k.startswith("_")}
-    out["cust_return_rate"] = safe_ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
-    out["cust_abuse_rate"] = safe_ratio(agg["cust_prior_abuse"], agg["cust_prior_inspected"])
-    out["order_fraud_known"] = np.where(np.isnan(agg["_order_fraud_known"]), np.nan,
-                                        (agg["_order_fraud_known"] > 0).astype(np.float64))
-    inspected = agg["vendor_prior_inspected"]
-    share = (np.nan_to_num(agg["_vendor_prior_rtv"]) + RTV_PRIOR_WEIGHT * RTV_PRIOR_SHARE) / (
-        np.nan_to_num(inspected) + RTV_PRIOR_WEIGHT)
-    share[np.isnan(inspected)] = np.nan
-    out["vendor_rtv_share"] = share
-    return out
 
 
 def build_return_features(
@@ -233,5 +209,6 @@ def build_return_features(
     agg = aggregate(RETURN_FEATURES.aggregations, ev, to_ns(ev["requested_at"]), streams)
     cols: dict[str, object] = {}
     cols |= return_row_features(ev)
-    cols |= derive_return_features(agg)
+    cols |= agg
+    compiled(RETURN_FEATURES).columns(cols, len(ev), present=ds.present)
     return to_feature_frame(RETURN_FEATURES, ev["return_id"], ev["requested_at"], cols, _CONTRACT_CATEGORIES)

@@ -6,10 +6,12 @@ time, without building frames (a one-row DataFrame costs milliseconds; this cost
 under one). They read the state `features.online.OnlineFeatures` keeps (`online.store`,
 `online.present`), through the indexes the declarations name (`Aggregation.index_name`,
 `Aggregation.lower_ns`), asking a store that offers `windows` / `get_records` (batched
-reads) for everything in one round trip. The formulas mirror `features.orders` /
-`features.returns`; text features are `features.text.text_values` itself. The parity
-tests (tests/features/test_online_parity.py, tests/features/test_scalar.py and the API
-replay in tests/api/test_parity.py) hold them equal to the offline frames.
+reads) for everything in one round trip. The row and basket features are computed here
+(per record, as `features.orders` does per column); the derived features are the catalog's
+own formulas, run by the program `features.derived.compiled` generates for one event; text
+features are `features.text.text_values` itself. The parity tests
+(tests/features/test_online_parity.py, tests/features/test_scalar.py and the API replay in
+tests/api/test_parity.py) hold them equal to the offline frames.
 
 Inputs are plain records (`dict`s with ISO timestamps, datetimes or `pd.Timestamp`s, None
 for null). Values: floats (NaN where unknown) for numeric features, str or None for
@@ -27,26 +29,10 @@ from typing import Any, Protocol
 import pandas as pd
 
 from features.declarations import Aggregation
+from features.derived import compiled
 from features.frame import haversine_km
-from features.orders import (
-    _VENDOR_WINDOWS,
-    BASKET_CATEGORIES,
-    GLOBAL_PRIOR_LATE,
-    GLOBAL_PRIOR_N,
-    HIGH_RESALE_CATEGORIES,
-    LATE_PRIOR_WEIGHT,
-    ORDER_FEATURES,
-    RECENT_LATE_RATES,
-    VENDOR_RISKY_FACTOR,
-)
-from features.returns import (
-    CONDITION_RANK,
-    FAULT_REASONS,
-    RETURN_FEATURES,
-    RTV_PRIOR_SHARE,
-    RTV_PRIOR_WEIGHT,
-    WEARABLE_CATEGORIES,
-)
+from features.order_catalog import BASKET_CATEGORIES, HIGH_RESALE_CATEGORIES, ORDER_FEATURES
+from features.returns import CONDITION_RANK, FAULT_REASONS, RETURN_FEATURES, WEARABLE_CATEGORIES
 from features.streams import ALL, ship_area
 from features.text import text_values
 
@@ -61,6 +47,10 @@ _CATS = {c: i for i, c in enumerate(BASKET_CATEGORIES)}
 _RESALE = [i for i, c in enumerate(BASKET_CATEGORIES) if c in HIGH_RESALE_CATEGORIES]
 _ORDER_EVENT_AGGS = ORDER_FEATURES.event_aggregations()
 _ORDER_LINE_AGGS = ORDER_FEATURES.line_aggregations()
+_ORDER_DERIVED = compiled(ORDER_FEATURES)
+_RETURN_DERIVED = compiled(RETURN_FEATURES)
+_ORDER_NAMES = ORDER_FEATURES.names
+_RETURN_NAMES = RETURN_FEATURES.names
 
 
 class _Online(Protocol):
@@ -216,7 +206,6 @@ def order_row(o: Mapping[str, Any], customer: Mapping[str, Any] | None,
         "node_outside_home_region": _differs(node.get("region"), customer.get("home_region")),
         "promise_window_hours": promise,
         "distance_km": distance,
-        "promise_km_per_hour": _ratio(distance, promise),
         "promise_weekday": NAN if promised is None else float((promised // 3_600_000_000_000 // 24 + 3) % 7),
         "node_type": _s(node.get("node_type")),
         "carrier": _s(o.get("carrier")),
@@ -263,27 +252,6 @@ def vendor_weights(lines: Sequence[Mapping[str, Any]], products: Mapping[str, Ma
     return {v: weights[v] for v in sorted(weights)}
 
 
-def _vendors(weights: Mapping[str, float], got: Mapping[tuple[str, str], float], agg: Mapping[str, float],
-             has_delivery: bool) -> dict[str, float]:
-    """As `features.orders.vendor_features` for one order."""
-    out = {"n_vendors": float(len(weights))}
-    total = sum(weights.values())
-    for wl in _VENDOR_WINDOWS:
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
-        top, acc, risky = -math.inf, 0.0, 0.0
-        for v, w in weights.items():
-            late, known = got[(f"_vendor_late_{wl}", v)], got[(f"_vendor_known_{wl}", v)]
-            rate = (_nz(late) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
-            top = max(top, rate)
-            acc += w * rate
-            risky += w * (1.0 if rate > VENDOR_RISKY_FACTOR * prior else 0.0)
-        out[f"vendor_late_rate_max_{wl}"] = top if weights and has_delivery else NAN
-        out[f"vendor_late_rate_mean_{wl}"] = _ratio(acc, total) if has_delivery else NAN
-        if wl == "28d":
-            out["vendor_risky_share_28d"] = _ratio(risky, total) if has_delivery else NAN
-    return out
-
-
 def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]],
                  customer: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """`ORDER_FEATURES` for one order as of its `created_at` (name → value, in declared order).
@@ -307,40 +275,18 @@ def order_values(online: _Online, order: Mapping[str, Any], lines: Sequence[Mapp
     weights = vendor_weights(lines, products)
     asks = [(a.index_name, (vendor,), a.lower_ns(t_ns), t_ns) for a in _ORDER_LINE_AGGS for vendor in weights]
     agg = windows(online, _ORDER_EVENT_AGGS, ev, t_ns)
-    got = {(a.name, vendor): _value(a, w) for (a, vendor), w in zip(
-        ((a, vendor) for a in _ORDER_LINE_AGGS for vendor in weights), _ask(online.store, asks), strict=True)}
+    pairs: list[dict[str, float]] = [{} for _ in weights]
+    got = iter(_ask(online.store, asks))
+    for a in _ORDER_LINE_AGGS:
+        for p in pairs:
+            p[a.name] = _value(a, next(got))
 
-    v |= {k: x for k, x in agg.items() if not k.startswith("_") and not k.startswith("all_")}
-    t = float(t_ns)
-    v["days_since_prev_order"] = (t - agg["_cust_last_order"]) / 86_400e9
-    v["cust_return_rate"] = _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
-    pc = agg["_cust_postcode_prior_orders"]
-    v["new_shipping_address"] = NAN if pc != pc else (1.0 if pc == 0 else 0.0)
-    capacity = _f(node.get("daily_capacity"))
-    v["node_load_today"] = _ratio(agg["_node_orders_today"], capacity)
-    v["node_load_24h"] = _ratio(agg["node_orders_24h"], capacity)
-    v["inventory_sync_age_hours"] = (t - agg["_node_last_sync"]) / 3600e9
-    v["node_load_7d"] = _ratio(agg["node_orders_7d"], capacity * 7.0)
-    v["order_volume_vs_28d"] = _ratio(agg["_all_orders_24h"] * 28.0, agg["_all_orders_28d"])
-    v["amount_vs_cust_mean_30d"] = _ratio(v["order_total"], _ratio(agg["cust_spend_30d"], agg["cust_orders_30d"]))
-    v["amount_vs_cust_mean_all"] = _ratio(v["order_total"], _ratio(agg["cust_prior_spend"], agg["cust_prior_orders"]))
-    v["device_fraud_rate_all"] = _ratio(agg["device_fraud_known_all"], agg["_device_prior_orders"])
-    has_delivery = "fulfillment_outcomes" in online.present
-    for wl in ("7d", "28d", "all"):
-        prior = (agg[f"_all_late_{wl}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{wl}"] + GLOBAL_PRIOR_N)
-        for label in ("node", "carrier", "carrier_region"):
-            if label == "carrier_region" and wl != "7d":
-                continue
-            known = agg[f"{label}_known_{wl}"]
-            rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
-            v[f"{label}_late_rate_{wl}"] = NAN if (known != known or not has_delivery) else rate
-    for label, wl, pw in RECENT_LATE_RATES:
-        prior = (agg[f"_all_late_{pw}"] + GLOBAL_PRIOR_LATE) / (agg[f"all_known_{pw}"] + GLOBAL_PRIOR_N)
-        known = agg[f"{label}_known_{wl}"]
-        rate = (_nz(agg[f"_{label}_late_{wl}"]) + LATE_PRIOR_WEIGHT * prior) / (_nz(known) + LATE_PRIOR_WEIGHT)
-        v[f"{label}_late_rate_{wl}"] = NAN if (known != known or not has_delivery) else rate
-    v |= _vendors(weights, got, agg, has_delivery)
-    return {name: v[name] for name in ORDER_FEATURES.names}
+    v |= agg
+    v["_t"] = float(t_ns)
+    v["_capacity"] = _f(node.get("daily_capacity"))
+    v["n_vendors"] = float(len(weights))
+    _ORDER_DERIVED.one(v, pairs, list(weights.values()), online.present)
+    return {name: v[name] for name in _ORDER_NAMES}
 
 
 # ------------------------------------------------------------------------------- returns
@@ -391,7 +337,6 @@ def return_row(r: Mapping[str, Any], product: Mapping[str, Any] | None, order: M
         "quantity": qty,
         "unit_price_paid": paid,
         "list_price": _f(product.get("list_price")),
-        "refund_to_paid_ratio": _ratio(refund, paid * qty),
         "category": _s(product.get("category")),
         "vendor_id": _s(product.get("vendor_id")),
         "is_returnable": _bool01(product.get("is_returnable")),
@@ -414,14 +359,8 @@ def return_values(online: _Online, ret: Mapping[str, Any]) -> dict[str, Any]:
     v = return_row(ret, product, order, cust, (fo or {}).get("delivered_at"))
     ev = {**ret, "vendor_id": product.get("vendor_id"), "_all": ALL}
     agg = windows(online, RETURN_FEATURES.aggregations, ev, t_ns)
-    v |= {k: x for k, x in agg.items() if not k.startswith("_")}
-    v["cust_return_rate"] = _ratio(agg["cust_prior_returns"], agg["cust_prior_orders"])
-    v["cust_abuse_rate"] = _ratio(agg["cust_prior_abuse"], agg["cust_prior_inspected"])
-    f = agg["_order_fraud_known"]
-    v["order_fraud_known"] = NAN if f != f else (1.0 if f > 0 else 0.0)
-    inspected = agg["vendor_prior_inspected"]
-    share = (_nz(agg["_vendor_prior_rtv"]) + RTV_PRIOR_WEIGHT * RTV_PRIOR_SHARE) / (_nz(inspected) + RTV_PRIOR_WEIGHT)
-    v["vendor_rtv_share"] = NAN if inspected != inspected else share
-    return {name: v[name] for name in RETURN_FEATURES.names}
+    v |= agg
+    _RETURN_DERIVED.one(v, present=online.present)
+    return {name: v[name] for name in _RETURN_NAMES}
 
 

@@ -170,8 +170,8 @@ class Bundle:
         method: str = "shap",
         encoded: dict[str, np.ndarray] | None = None,
     ) -> list[list[Reason]]:
-        """`explain_row` for many events: one attribution call (pred_leaf / pred_contrib) for
-        them all, then each row's top-k reasons."""
+        """`explain_row` for many events: one attribution call (the compiled forest's leaf
+        sums, or pred_contrib) for them all, then each row's top-k reasons."""
         if not values:
             return []
         head = self.risk_head
@@ -180,7 +180,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)
         else:
-            contrib = _explainer(head).contributions(booster, x)
+            contrib = _explainer(head).contributions(head.estimator.forest_, x)
         names = [str(c) for c in head.estimator.feature_names_in_]
         return [reasons(contrib[i], names, v, self.reason_templates, k=k) for i, v in enumerate(values)]
 
@@ -199,7 +199,7 @@ class Bundle:
         if method == "shap":
             contrib = shap_contributions(booster, x)[0]
         else:
-            contrib = _explainer(head).contributions(booster, x)[0]
+            contrib = _explainer(head).contributions(head.estimator.forest_, x)[0]
         names = [str(c) for c in head.estimator.feature_names_in_]
         return reasons(contrib, names, values, self.reason_templates, k=k)
 

@@ -24,7 +24,6 @@ from training.score import ORDER_SCORE_COLUMNS, RETURN_SCORE_COLUMNS
 from triage.engine import read_tables, write_parquet
 
 if TYPE_CHECKING:
-    import dask.dataframe as dd
     from distributed import Client
 
 __all__ = ["EngineRun", "partitioned_dataset", "write_features", "score_partitioned", "default_partitions"]
@@ -72,7 +71,7 @@ def write_features(
     for name in FEATURE_SETS:
         t1 = time.perf_counter()
         frame = build_features(client, parts, name, since=since)
-        path = write_parquet(frame, path_join(str(out), name))
+        path = write_parquet(frame.parts, path_join(str(out), name))
         rows = _rows_written(path)
         outputs[path] = rows
         say(f"{name}: {rows} rows in {path} … {time.perf_counter() - t1:.1f}s")
@@ -109,6 +108,8 @@ def score_partitioned(
     since: pd.Timestamp | None = None, partitions: int | None = None, progress: Progress | None = None,
 ) -> EngineRun:
     """OUT/order_scores/ and OUT/return_scores/: every event at or after `since`, in table order."""
+    from dask import delayed
+
     from triage.engine import path_join
 
     say = _say(progress)
@@ -119,9 +120,7 @@ def score_partitioned(
     for name, (folder, columns, kind) in _SCORES.items():
         t1 = time.perf_counter()
         features = build_features(client, parts, name, since=since)
-        meta = _score_partition(features._meta.reset_index(drop=True), {}, kind, list(columns))
-        scores: dd.DataFrame = features.map_partitions(_score_partition, shared, kind, list(columns), meta=meta,
-                                                       align_dataframes=False)
+        scores = [delayed(_score_partition)(part, shared, kind, list(columns)) for part in features.parts]
         path = write_parquet(scores, path_join(str(out), folder))
         rows = _rows_written(path)
         outputs[path] = rows

@@ -226,7 +226,7 @@ def gate(result, client) -> dict:
             "outcome": "first version: champion",
         }
     old = load_registered_bundle(client, spec.name, champion)
-    old_scores = old.predict_frame(result.X_test)
+    old_scores = result.score_test(old) if result.score_test is not None else old.predict_frame(result.X_test)
     comparisons, ok = {}, True
     for h in spec.heads:
         if h.target not in result.heads and h.target not in old.heads:

@@ -43,6 +43,10 @@ __all__ = [
     "LabelledEvents",
     "time_split",
     "delay_events",
+    "promise_leads",
+    "inspection_lags",
+    "horizon",
+    "too_few_events",
     "fraud_events",
     "return_events",
     "MATURITY_QUANTILE",
@@ -135,30 +139,56 @@ def _horizon(lags: pd.Series) -> pd.Timedelta:
     return max(pd.Timedelta(0), pd.to_timedelta(lags.quantile(MATURITY_QUANTILE)))
 
 
-def delay_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
+def promise_leads(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """promised_at − created_at of the orders before the cut-off: the delay horizon's sample."""
+    orders = ds["orders"]
+    orders = orders[orders["created_at"] < cutoff]
+    return orders["promised_at"] - orders["created_at"]
+
+
+def inspection_lags(ds: Dataset, cutoff: pd.Timestamp) -> pd.Series:
+    """inspected_at − requested_at of the returns inspected before the cut-off: the returns horizon's sample."""
+    lag = ds["returns"].merge(ds["return_outcomes"], on="return_id")
+    lag = lag.loc[lag["inspected_at"] < cutoff]
+    return lag["inspected_at"] - lag["requested_at"]
+
+
+def horizon(lags: pd.Series) -> pd.Timedelta:
+    """How long labels take to mature: the MATURITY_QUANTILE of the lags (0 without any)."""
+    return _horizon(lags)
+
+
+def delay_events(ds: Dataset, cutoff: pd.Timestamp, *, lead: pd.Timedelta | None = None,
+                 min_events: int = MIN_LABELLED_EVENTS) -> LabelledEvents | str:
     """Orders with a known late/on-time outcome, up to the promise horizon before the cut-off.
 
-    Returns a reason (str) when the data cannot train the model.
+    Returns a reason (str) when the data cannot train the model. `lead` (default: from these
+    orders) and `min_events` let a partition of the data use the whole data's horizon and
+    leave the count to the caller (`training.engine_train`).
     """
     if not ds.has("fulfillment_outcomes"):
         return "no fulfillment_outcomes table"
     orders = ds["orders"]
     orders = orders[orders["created_at"] < cutoff]
-    horizon = _horizon(orders["promised_at"] - orders["created_at"])
+    horizon = _horizon(promise_leads(ds, cutoff)) if lead is None else lead
     label_end = cutoff - horizon
     labels = late_labels(ds, cutoff)
     o = orders[orders["created_at"] < label_end]
     o = o[o["order_id"].isin(labels.index)]
     frame = pd.DataFrame({"late": labels.reindex(o["order_id"]).to_numpy(dtype=bool)})
     rule = f"orders created before cutoff − {horizon} (q{MATURITY_QUANTILE} promise lead) with outcome known before cutoff"
-    return _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+    return _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule, min_events)
 
 
-def fraud_events(ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = 60) -> LabelledEvents | str:
-    """Orders whose fraud label is mature: created at least a label window before the cut-off."""
+def fraud_events(ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = 60,
+                 min_events: int = MIN_LABELLED_EVENTS, reported: int | None = None) -> LabelledEvents | str:
+    """Orders whose fraud label is mature: created at least a label window before the cut-off.
+
+    `reported`: the fraud_labels rows of the whole data, when `ds` is one partition of it.
+    """
     if not ds.has("fraud_labels"):
         return "no fraud_labels table"
-    if not len(ds["fraud_labels"]):
+    if not (len(ds["fraud_labels"]) if reported is None else reported):
         return "fraud_labels has no rows (no fraud reported, nothing to learn from)"
     label_end = cutoff - pd.Timedelta(days=window_days)
     labels = fraud_labels(ds, cutoff, window_days=window_days)
@@ -167,21 +197,24 @@ def fraud_events(ds: Dataset, cutoff: pd.Timestamp, *, window_days: int = 60) ->
     o = orders[((orders["created_at"] <= label_end) | reviewed) & orders["order_id"].isin(labels.index)]
     frame = pd.DataFrame({"fraud": labels.reindex(o["order_id"]).to_numpy(dtype=bool)})
     rule = f"orders created at least {window_days} days (label window) before cutoff, or reviewed before it"
-    found = _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule)
+    found = _events(o["order_id"], o["created_at"], frame, label_end, cutoff, rule, min_events)
     if isinstance(found, LabelledEvents):
         found = dataclasses.replace(found, from_review=int(reviewed[o.index].sum()))
     return found
 
 
-def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
-    """Returns inspected before the cut-off, up to the inspection-lag horizon before it."""
-    if not ds.has("return_outcomes") or not len(ds["return_outcomes"]):
+def return_events(ds: Dataset, cutoff: pd.Timestamp, *, lag: pd.Timedelta | None = None,
+                  min_events: int = MIN_LABELLED_EVENTS, inspected: int | None = None) -> LabelledEvents | str:
+    """Returns inspected before the cut-off, up to the inspection-lag horizon before it.
+
+    `lag` and `inspected` (the whole data's horizon and return_outcomes rows) when `ds` is one
+    partition of the data.
+    """
+    if not ds.has("return_outcomes") or not (len(ds["return_outcomes"]) if inspected is None else inspected):
         return "no return_outcomes (no inspected returns)"
     labels = return_labels(ds, cutoff)
     returns = ds["returns"]
-    lag = returns.merge(ds["return_outcomes"], on="return_id")
-    lag = lag.loc[lag["inspected_at"] < cutoff]
-    horizon = _horizon(lag["inspected_at"] - lag["requested_at"])
+    horizon = _horizon(inspection_lags(ds, cutoff)) if lag is None else lag
     label_end = cutoff - horizon
     r = returns[(returns["requested_at"] < label_end) & returns["return_id"].isin(labels.index)]
     lab = labels.reindex(r["return_id"])
@@ -192,19 +225,27 @@ def return_events(ds: Dataset, cutoff: pd.Timestamp) -> LabelledEvents | str:
         }
     )
     rule = f"returns requested before cutoff − {horizon} (q{MATURITY_QUANTILE} inspection lag) and inspected before cutoff"
-    found = _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule)
+    found = _events(r["return_id"], r["requested_at"], frame, label_end, cutoff, rule, min_events)
     if isinstance(found, LabelledEvents):
         reviewed = r["return_id"].isin(return_review_verdicts(ds, cutoff).index)
         found = dataclasses.replace(found, from_review=int(reviewed.sum()))
     return found
 
 
-def _events(ids, times, labels, label_end, cutoff, rule) -> LabelledEvents | str:
-    if len(ids) < MIN_LABELLED_EVENTS:
+def too_few_events(n: int, label_end: pd.Timestamp, min_events: int = MIN_LABELLED_EVENTS) -> str | None:
+    """Why n labelled events cannot train a model, or None when they can."""
+    if n < min_events:
         return (
-            f"only {len(ids)} labelled events before {label_end:%Y-%m-%d %H:%M} UTC "
-            f"(the cut-off less the time labels take to mature); need at least {MIN_LABELLED_EVENTS}"
+            f"only {n} labelled events before {label_end:%Y-%m-%d %H:%M} UTC "
+            f"(the cut-off less the time labels take to mature); need at least {min_events}"
         )
+    return None
+
+
+def _events(ids, times, labels, label_end, cutoff, rule, min_events=MIN_LABELLED_EVENTS) -> LabelledEvents | str:
+    why = too_few_events(len(ids), label_end, min_events)
+    if why is not None:
+        return why
     return LabelledEvents(
         ids=ids.to_numpy(),
         times=times.reset_index(drop=True),

@@ -74,6 +74,9 @@ class ModelResult:
     # set by the registry
     run_id: str | None = None
     run_params: dict = field(default_factory=dict)  # logged with the run (e.g. the engine and cluster size)
+    # scores a bundle on the whole test window, row for row with the heads' y_test (None: predict X_test);
+    # the distributed engine keeps the test window on the cluster and X_test holds a sample of it
+    score_test: Callable[[Bundle], pd.DataFrame] | None = None
     version: str | None = None
     promoted: bool | None = None
     gate: dict = field(default_factory=dict)
@@ -270,7 +273,29 @@ def train_risk(
     if not estimators:
         raise NotEnoughDataError("no head could be trained: " + "; ".join(skipped_heads.values()))
 
-    bundle = spec.make_bundle(
+    bundle = make_bundle(spec, estimators, source, names, events, desc, heads)
+    sample = parts["train"].sample(min(len(parts["train"]), 20_000), random_state=0).sort_index()
+    # the most recent labelled events: warm-up rows (little history yet) would make every
+    # history feature look drifted against any later window
+    reference = pd.concat(list(parts.values())).iloc[-REFERENCE_ROWS:][bundle.feature_names]
+    bundle.reference = pd.concat([reference, bundle.predict_frame(reference)], axis=1)
+    return ModelResult(
+        spec=spec,
+        bundle=bundle,
+        events=events,
+        split=split,
+        heads=heads,
+        X_train_sample=sample,
+        X_test=parts["test"],
+        seconds=time.perf_counter() - t0,
+        skipped_heads=skipped_heads,
+    )
+
+
+def make_bundle(spec: RiskSpec, estimators: dict, source: FeatureSource, names: list[str], events: LabelledEvents,
+                desc: dict, heads: dict[str, HeadResult]) -> Bundle:
+    """The bundle of the fitted heads with its versions (training window, feature set, libraries) and metrics."""
+    return spec.make_bundle(
         estimators,
         reason_templates={n: source.reason_templates.get(n) for n in names},
         versions={
@@ -287,22 +312,6 @@ def train_risk(
             "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
         },
         metrics={t: h.metrics["model"] for t, h in heads.items()},
-    )
-    sample = parts["train"].sample(min(len(parts["train"]), 20_000), random_state=0).sort_index()
-    # the most recent labelled events: warm-up rows (little history yet) would make every
-    # history feature look drifted against any later window
-    reference = pd.concat(list(parts.values())).iloc[-REFERENCE_ROWS:][bundle.feature_names]
-    bundle.reference = pd.concat([reference, bundle.predict_frame(reference)], axis=1)
-    return ModelResult(
-        spec=spec,
-        bundle=bundle,
-        events=events,
-        split=split,
-        heads=heads,
-        X_train_sample=sample,
-        X_test=parts["test"],
-        seconds=time.perf_counter() - t0,
-        skipped_heads=skipped_heads,
     )
 
 
@@ -341,11 +350,24 @@ def class_problem(target: str, parts: dict[str, np.ndarray], split: TimeSplit) -
 
 
 def _evaluate_head(hs, est, X_test, y_train, y_test, own_cols, split, oracle, test_ids) -> HeadResult:
+    own_train = own_cols.iloc[split.train]
+    ytr = y_train
+    if len(own_train) > BASELINE_MAX_ROWS:  # the most recent rows: a baseline, not a second model
+        own_train, ytr = own_train.iloc[-BASELINE_MAX_ROWS:], y_train[-BASELINE_MAX_ROWS:]
+    return head_result(hs, est.predict_proba(X_test), list(est.classes_), y_train, y_test,
+                       (own_train, ytr, own_cols.iloc[split.test]), oracle, test_ids)
+
+
+def head_result(hs, proba, est_classes, y_train, y_test, baseline, oracle, test_ids) -> HeadResult:
+    """A head's metrics on the test window beside the prior, the logistic baseline and the oracle.
+
+    `proba`: the model's test probabilities (columns in `est_classes` order); `baseline`: the
+    logistic model's (training rows, their labels, test rows) of the events' own columns.
+    """
     classes = list(hs.classes)
     multiclass = not hs.is_binary
-    proba = est.predict_proba(X_test)
     idx = [
-        list(est.classes_).index(c) if c in list(est.classes_) else -1
+        est_classes.index(c) if c in est_classes else -1
         for c in (classes if multiclass else [True])
     ]
     if multiclass:
@@ -357,12 +379,9 @@ def _evaluate_head(hs, est, X_test, y_train, y_test, own_cols, split, oracle, te
         "prior": ev.prior_baseline(y_train, len(y_test), classes if multiclass else None),
     }
 
-    own_train = own_cols.iloc[split.train]
-    ytr = y_train
-    if len(own_train) > BASELINE_MAX_ROWS:  # the most recent rows: a baseline, not a second model
-        own_train, ytr = own_train.iloc[-BASELINE_MAX_ROWS:], y_train[-BASELINE_MAX_ROWS:]
+    own_train, ytr, own_test = baseline
     base = ev.logistic_baseline(own_train, ytr)
-    pb = ev.baseline_proba(base, own_cols.iloc[split.test])
+    pb = ev.baseline_proba(base, own_test)
     bc = list(base.classes_)
     if multiclass:
         preds["logistic"] = np.column_stack(

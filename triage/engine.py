@@ -11,7 +11,7 @@ local path or any fsspec URL the workers can read (`s3://…`, `gs://…`, `abfs
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -163,7 +163,8 @@ def read_tables(folder: str, *, partitions: int | None = None) -> tuple[dict[str
             frame = dd.from_pandas(empty_table(name), npartitions=1)
         else:
             present.add(name)
-            frame = dd.read_parquet(path)
+            # a partition per row group (the simulator writes one per chunk): a file is never one task
+            frame = dd.read_parquet(path, split_row_groups=True)
             if partitions:
                 frame = frame.repartition(npartitions=partitions)
         raw[name] = frame
@@ -190,8 +191,28 @@ def _with_row_numbers(frame: dd.DataFrame, lengths: np.ndarray) -> dd.DataFrame:
     return frame.map_partitions(add, meta=frame._meta.assign(_row=np.int64(0)), partition_info=True)
 
 
-def write_parquet(frame: dd.DataFrame, path: str, **kwargs: Any) -> str:
-    """A partitioned Parquet folder (`part.00000.parquet`, …: name order is row order)."""
-    frame.to_parquet(path, write_index=False, overwrite=True,
-                     name_function=lambda i: f"part.{i:05d}.parquet", **kwargs)
+def write_parquet(parts: Sequence[Any], path: str) -> str:
+    """A partitioned Parquet folder (`part.00000.parquet`, …: name order is row order), index dropped.
+
+    `parts`: delayed pandas frames, one file each, written by the workers (pyarrow through fsspec).
+    """
+    import dask
+    import fsspec
+    from dask import delayed
+
+    fs, root = fsspec.core.url_to_fs(str(path))
+    fs.makedirs(root, exist_ok=True)
+    for old in fs.glob(path_join(root, "part.*.parquet")):
+        fs.rm(old)
+    dask.compute(*[delayed(_write_part)(part, str(path), i) for i, part in enumerate(parts)])
     return path
+
+
+def _write_part(part: pd.DataFrame, path: str, number: int) -> None:
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = fsspec.core.url_to_fs(path)
+    table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path_join(root, f"part.{number:05d}.parquet"), filesystem=fs, compression="zstd")

@@ -32,26 +32,53 @@ def iso(ts: datetime) -> str:
 _PLAIN = frozenset({str, int, bool, type(None)})
 
 
+_ROUND_TRIP = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _round_trip_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    raise TypeError  # anything else: the walk decides
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy: datetimes as ISO text, NaN as None, numpy scalars as Python.
-    Exact types are dispatched first (features and bodies are dicts of plain scalars)."""
+
+    A dict or list (features, bodies, responses: plain scalars, a few datetimes) takes one
+    orjson round trip — ~10x cheaper than walking it in Python, the same values (floats
+    round-trip exactly; datetimes through `iso`; NaN and, unlike the walk, ±inf become None,
+    as every JSON writer here writes them anyway). What orjson refuses (an int beyond 64 bits,
+    a lone surrogate, an object) is walked, as is anything else."""
+    t = type(value)
+    if t is dict or t is list:
+        try:
+            return orjson.loads(orjson.dumps(value, default=_round_trip_default, option=_ROUND_TRIP))
+        except TypeError:
+            pass
+    return _walk(value)
+
+
+def _walk(value: Any) -> Any:
+    """`jsonable` in Python, a value at a time. Exact types are dispatched first."""
     t = type(value)
     if t in _PLAIN:
         return value
     if t is float:
         return None if value != value else value
     if t is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): _walk(v) for k, v in value.items()}
     if t is list or t is tuple:
-        return [jsonable(v) for v in value]
+        return [_walk(v) for v in value]
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): _walk(v) for k, v in value.items()}
     if isinstance(value, float):
         return None if value != value else float(value)
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return jsonable(value.item())
+        return _walk(value.item())
     return value
 
 

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState, DecideContext, DecideDep, ReadKey, StateDep, StoreDep
+from api.fastpath import DecisionRoute
 from api.paging import decode_cursor, encode_cursor, read_window
 from api.problems import PROBLEM_JSON, error_problem, field_errors, validation_problem
 from api.responses import FastJSONResponse as JSONResponse
@@ -66,16 +67,20 @@ async def _one(kind: EventKind, event: Any, ctx: DecideContext) -> JSONResponse:
     return JSONResponse(result.decision)
 
 
-@router.post("/orders/decisions", response_model=DecisionResponse, responses=_ERRORS)
 async def decide_order(event: OrderEvent, ctx: DecideDep) -> JSONResponse:
     """Score and route one order; the decision is audited before it is returned."""
     return await _one("order", event, ctx)
 
 
-@router.post("/returns/decisions", response_model=DecisionResponse, responses=_ERRORS)
 async def decide_return(event: ReturnEvent, ctx: DecideDep) -> JSONResponse:  # type: ignore[valid-type]
     """Score and route one return request; audited before it is returned."""
     return await _one("return", event, ctx)
+
+
+# the two hot routes: their ordinary requests skip FastAPI's dependency solver (api.fastpath)
+for _path, _endpoint in (("/orders/decisions", decide_order), ("/returns/decisions", decide_return)):
+    router.add_api_route(_path, _endpoint, methods=["POST"], response_model=DecisionResponse, responses=_ERRORS,
+                         route_class_override=DecisionRoute)
 
 
 async def _batch(kind: EventKind, body: BatchRequest, request: Request, ctx: DecideContext) -> JSONResponse:

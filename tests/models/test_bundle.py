@@ -66,7 +66,7 @@ def test_path_contributions_add_up_to_the_margin(fraud_bundle, binary_data):
     X, _ = binary_data
     head = fraud_bundle.risk_head
     Xm = head.estimator.encode(X.iloc[:200])
-    contrib = head.explainer.contributions(head.estimator.booster_, Xm)
+    contrib = head.explainer.contributions(head.estimator.forest_, Xm)
     margin = head.estimator.booster_.predict(Xm, raw_score=True)
     np.testing.assert_allclose(head.explainer.bias[0] + contrib.sum(axis=1), margin, atol=1e-9)
     shap = shap_contributions(head.estimator.booster_, Xm)
