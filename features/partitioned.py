@@ -116,6 +116,39 @@ def _pieces(frame: pd.DataFrame, p: np.ndarray, n: int) -> list[pd.DataFrame]:
     return [ordered.iloc[bounds[j]:bounds[j + 1]] for j in range(n)]
 
 
+def _call(func: Any, *args: Any, nout: int | None = None) -> Any:
+    """`delayed(func)(*args)` with the lists of delayed pieces in `args` passed as arguments of their own.
+
+    dask (2026.8) re-optimises and culls the whole graph behind every list or dict of delayed
+    objects given as one argument, so a task taking one piece from each of n sources cost
+    O(graph) to *build*: graph building was quadratic in the partitions (48 s of 65 at 100 k
+    orders and 32 homes; a 5 M-order run with 75 row groups a table never got past it). A
+    delayed object given directly as an argument is only referenced. Lists may nest.
+    """
+    from dask import delayed
+
+    flat: list[Any] = []
+    shape = tuple(_flatten(a, flat) for a in args)
+    return delayed(_unflatten_call, nout=nout)(func, shape, *flat)
+
+
+def _flatten(value: Any, flat: list[Any]) -> Any:
+    """The nesting of `value`'s lists (None for a leaf), its leaves appended to `flat`."""
+    if isinstance(value, list):
+        return tuple(_flatten(v, flat) for v in value)
+    flat.append(value)
+    return None
+
+
+def _unflatten_call(func: Any, shape: tuple, *flat: Any) -> Any:
+    leaves = iter(flat)
+
+    def build(s: Any) -> Any:
+        return next(leaves) if s is None else [build(x) for x in s]
+
+    return func(*[build(s) for s in shape])
+
+
 def _exchange(sources: Sequence[Any], n: int, column: str, fallback: str | None = None) -> list[list[Any]]:
     """An all-to-all exchange: target j gets piece j (`_split` by column) of every source (delayed frames).
 
@@ -162,22 +195,23 @@ def partition_tables(
     if unknown:
         raise EngineError(f"the dask engine does not know how to partition tables {sorted(unknown)} "
                           "(features.partitioned._HOME_KEY)")
-    sources = {name: tables[name].to_delayed() for name in tables}
+    sources = {name: tables[name].to_delayed() for name in tables}  # (each piece is referenced, see `_call`)
     # return id → its order, partitioned by return id: how rows keyed by a return find their home
     by_return = _exchange([delayed(_return_orders)(s) for s in sources["returns"]], n, "return_id")
     routed: dict[str, list[list[Any]]] = {}
     for name, key in _HOME_KEY.items():
         if name in _VIA_RETURN and _VIA_RETURN[name] in tables[name].columns:
             keyed = _exchange(sources[name], n, "return_id", "_row")
-            attached = [delayed(_attach_order)(by_return[j], keyed[j], name) for j in range(n)]
+            attached = [_call(_attach_order, by_return[j], keyed[j], name) for j in range(n)]
             routed[name] = _exchange(attached, n, _HOME_ORDER, "_row")
         else:
             routed[name] = _exchange(sources[name], n, key, "_row")
-    base = [delayed(_home_tables)({name: pieces[i] for name, pieces in routed.items()}) for i in range(n)]
+    names = list(routed)
+    base = [_call(_home_tables, names, [routed[name][i] for name in names]) for i in range(n)]
     wanted = _exchange([delayed(_customer_requests)(b, i) for i, b in enumerate(base)], n, "customer_id")
     customers = _exchange(sources["customers"], n, "customer_id", "_row")
-    served = [delayed(_serve_customers, nout=n)(customers[j], wanted[j], n) for j in range(n)]
-    home = [delayed(_with_customers)(base[i], [served[j][i] for j in range(n)]) for i in range(n)]
+    served = [_call(_serve_customers, customers[j], wanted[j], n, nout=n) for j in range(n)]
+    home = [_call(_with_customers, base[i], [served[j][i] for j in range(n)]) for i in range(n)]
     futures = client.persist(home)
     return PartitionedTables(home=futures, masters=client.scatter([masters], broadcast=True)[0], present=present,
                              n=partitions)
@@ -202,9 +236,9 @@ def _attach_order(lookups: Sequence[pd.DataFrame], pieces: Sequence[pd.DataFrame
     return rows.assign(**{_HOME_ORDER: pd.Series(home, dtype=object).where(pd.notna(home), None).to_numpy()})
 
 
-def _home_tables(parts: Mapping[str, Sequence[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+def _home_tables(names: Sequence[str], tables: Sequence[Sequence[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     out = {}
-    for name, pieces in parts.items():
+    for name, pieces in zip(names, tables, strict=True):
         frame = _concat(pieces).sort_values("_row", kind="stable").reset_index(drop=True)
         out[name] = frame.drop(columns=[_HOME_ORDER], errors="ignore")
     return out
@@ -487,17 +521,17 @@ def feature_homes(
     prepared = client.persist([delayed(_prepare)(h, parts.masters, parts.present, name, since)
                                for h in parts.home])
     if glob:
-        global_streams = delayed(_concat_global)([delayed(_global_rows)(p, name) for p in prepared])
+        global_streams = _call(_concat_global, [delayed(_global_rows)(p, name) for p in prepared])
     keys = list(families)
     results = []  # per family: per home partition, its pieces of the family's results
     for (grain, column) in keys:
         pieces = [delayed(_family_pieces, nout=n)(p, i, name, grain, column, n) for i, p in enumerate(prepared)]
-        back = [delayed(_family_compute_back, nout=n)([piece[j] for piece in pieces], name, grain, column, n)
+        back = [_call(_family_compute_back, [piece[j] for piece in pieces], name, grain, column, n, nout=n)
                 for j in range(n)]
         results.append([[b[i] for b in back] for i in range(n)])
     assembled = [
-        delayed(_assemble)(h, parts.masters, parts.present, name, since, [r[i] for r in results], keys,
-                           global_streams if global_streams is not None else {})
+        _call(_assemble, h, parts.masters, parts.present, name, since, [r[i] for r in results], keys,
+              global_streams if global_streams is not None else {})
         for i, h in enumerate(parts.home)
     ]
     assembled = client.persist(assembled)
@@ -534,7 +568,7 @@ def build_features(
         divisions = [divisions[0], divisions[0]]
     k = len(divisions) - 1
     pieces = [delayed(_by_row_range, nout=k)(a, divisions) for a in assembled]
-    ordered = [delayed(_in_table_order)([piece[j] for piece in pieces], merged) for j in range(k)]
+    ordered = [_call(_in_table_order, [piece[j] for piece in pieces], merged) for j in range(k)]
     return FeatureParts(parts=ordered, meta=out_meta, held=(homes,))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features import build_order_features, build_return_features
-from features.partitioned import _merged_categories
+from features.partitioned import _call, _merged_categories
 from training.engine_jobs import write_features
 from triage.contract import load_dataset
 
@@ -32,3 +32,16 @@ def test_categories_merged_as_one_process_orders_them():
     # contract values a, b first; unseen values sorted after them, whichever partition saw them
     assert _merged_categories([["a", "b", "x"], ["a", "b", "c", "z"], ["a", "b"]]) == ["a", "b", "c", "x", "z"]
     assert _merged_categories([["a", "b", "c"], ["a", "b", "c", "d"]]) == ["a", "b", "c", "d"]
+
+
+def test_pieces_given_in_nested_lists_reach_the_task_in_their_places():
+    from dask import delayed
+
+    def piece(i):
+        return i
+
+    pieces = [delayed(piece)(i) for i in range(6)]
+    task = _call(lambda flat, nested, scalar: (flat, nested, scalar), pieces[:2], [[pieces[2]], [pieces[3], 9]], "x")
+    assert task.compute(scheduler="sync") == ([0, 1], [[2], [3, 9]], "x")
+    # each piece is a dependency of its own, not a list re-optimised behind one argument
+    assert {d for d in task.dask if str(d).startswith("piece-")} == {p.key for p in pieces[:4]}
