@@ -54,6 +54,8 @@ from triage.events import logs_outcome
 from triage.progress import Progress, report
 from triage.stores import plain
 from triage.stores.online_index import IndexedStore
+from triage.stores.online_log import OnlineLog, open_online_log
+from triage.stores.store import Store
 
 __all__ = ["OnlineState", "open_online_log", "open_online", "load_online", "ensure_loaded", "recover_from_audit",
            "ONLINE_KINDS"]
@@ -77,22 +79,6 @@ ONLINE_KINDS = {
 }
 
 
-def open_online_log(settings: Any) -> Any:
-    """The configured log: Redis by `redis_url`, else SQLite in `settings.home`."""
-    if settings.redis_url:
-        from triage.stores.online_redis import RedisLog
-
-        return RedisLog(settings.redis_url, prefix=getattr(settings, "redis_prefix", "triage:"))
-    from triage.stores.online_sqlite import SqliteLog
-
-    return SqliteLog(Path(settings.home) / "online.db")
-
-
-def _describe(log_: Any) -> str:
-    f = getattr(log_, "url_for_humans", None)
-    return f() if f else type(log_).__name__
-
-
 def _dumps(entry: tuple) -> bytes:
     """A log entry's bytes: JSON (`triage.stores.plain`); a dataset entry, Arrow IPC."""
     if entry[0] == "dataset":
@@ -108,14 +94,14 @@ def _loads(body: bytes) -> Any:
 
 
 class OnlineState:
-    """The online feature state as the decision core uses it (`triage.decision.service.OnlineFeatures`).
+    """The online feature state as the decision core uses it (`triage.decision.interfaces.OnlineStateProtocol`).
 
     `log`: a `SqliteLog` / `RedisLog` (None: no online store, every decision degraded).
     Thread-safe: one lock per process serialises applying the log and reading the indexes
     (each costs well under a millisecond).
     """
 
-    def __init__(self, log_: Any, *, retry_after_s: float = 1.0, problem: str | None = None) -> None:
+    def __init__(self, log_: OnlineLog | None, *, retry_after_s: float = 1.0, problem: str | None = None) -> None:
         self.log = log_
         self.retry_after_s = retry_after_s
         self._down_until = 0.0
@@ -132,14 +118,20 @@ class OnlineState:
         self.overlaid = 0  # order batches read through an overlay instead of scratch (features_many)
         self.bootstrap_problem: str | None = None  # why the start-up bootstrap failed (for /readyz)
 
+    @property
+    def _log(self) -> OnlineLog:
+        """The log, for the paths that `_check` (or a caller's) has let through."""
+        if self.log is None:
+            raise UnavailableError(self._problem or "no online store")
+        return self.log
+
     # -- health ------------------------------------------------------------------------
     def describe(self) -> str:
-        return _describe(self.log) if self.log is not None else "none"
+        return self.log.url_for_humans() if self.log is not None else "none"
 
     def close(self) -> None:
-        close = getattr(self.log, "close", None)
-        if close is not None:
-            close()
+        if self.log is not None:
+            self.log.close()
 
     def _fail(self, exc: BaseException) -> None:
         self._problem = f"online store {self.describe()} failed: {type(exc).__name__}: {exc}"
@@ -186,7 +178,7 @@ class OnlineState:
         """Fresh indexes from the snapshot (if any); the log is then applied from its start."""
         store = IndexedStore()
         online = OnlineFeatures(store, present=_PRESENT)
-        snap = self.log.get_snapshot()
+        snap = self._log.get_snapshot()
         epoch = None
         if snap is not None:
             meta, body = snap
@@ -201,14 +193,14 @@ class OnlineState:
         gc.collect()
         gc.freeze()
         _release_freed_memory()
-        self._seq = self.log.start()
+        self._seq = self._log.start()
 
     def sync(self) -> None:
         """Apply the log entries this worker has not applied yet (caller holds the lock)."""
         if self._seq is None:
             self._rebuild()
         while True:
-            entries = self.log.read(self._seq)
+            entries = self._log.read(self._seq)
             for seq, body in entries:
                 try:
                     entry = _loads(body)
@@ -264,11 +256,11 @@ class OnlineState:
         with self._lock:
             try:
                 with self._write_lock:  # one writer per process: SQLite's busy handler would sleep on contention
-                    seqs = self.log.append(bodies)
+                    seqs = self._log.append(bodies)
             except BaseException:
                 self._lag()
                 raise
-            if self._seq is not None and len(seqs) == 1 and self.log.follows(seqs[0], self._seq):
+            if self._seq is not None and len(seqs) == 1 and self._log.follows(seqs[0], self._seq):
                 self._apply_entry(seqs[0], _loads(bodies[0]))  # nobody appended in between: as read back
             else:
                 self.sync()
@@ -321,8 +313,7 @@ class OnlineState:
         have used (the latest such item before it, else the stored one)."""
         with self._guard(), self._lock:
             self.sync()
-            scratch = getattr(self.store, "scratch", None)
-            if len(events) < 2 or scratch is None or concurrent:
+            if len(events) < 2 or concurrent:
                 return self._features(kind, events, None)
             time_field = "created_at" if kind == "order" else "requested_at"
             order = sorted(range(len(events)), key=lambda i: _time_key(events[i].get(time_field)))
@@ -335,7 +326,7 @@ class OnlineState:
                     self.overlaid += 1
                     view = _View(LayeredStore(self.store, overlay), self.online.present)
                     return batch.order_values_many(view, rows, lines, customers)
-            with scratch():
+            with self.store.scratch():
                 for i in order:
                     try:
                         self._apply((kind, dict(events[i])))
@@ -405,7 +396,7 @@ class OnlineState:
         bodies = [_dumps((kind, e)) for e in events]
         try:
             with self._guard(), self._write_lock:
-                self.log.append(bodies)
+                self._log.append(bodies)
         except BaseException:
             self._lag()  # audited, not logged: `recover_from_audit` once the log answers
             raise
@@ -503,7 +494,7 @@ def open_online(settings: Any) -> OnlineState:
     return state
 
 
-def recover_from_audit(settings: Any, log_: Any, *, store: Any = None) -> dict[str, Any] | None:
+def recover_from_audit(settings: Any, log_: OnlineLog, *, store: Store | None = None) -> dict[str, Any] | None:
     """Re-append to the log, in audit order, the decided events and outcomes the audit store
     (`settings.audit_url`) committed and the log lacks (`triage.stores.log_recovery`): a
     crash between the audit commit and the log append loses nothing. Never raises (a
@@ -526,8 +517,6 @@ def recover_from_audit(settings: Any, log_: Any, *, store: Any = None) -> dict[s
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
             db = store if store is not None else open_store(url)
             try:
-                if not hasattr(db, "pending_online"):
-                    return None
                 return recover_log(log_, db)
             finally:
                 if store is None:
@@ -551,7 +540,7 @@ def _fingerprint(folder: Path) -> str:
 
 
 def load_online(
-    settings: Any, folder: str | Path, *, log_: Any = None, replace: bool = True, progress: Progress | None = None
+    settings: Any, folder: str | Path, *, log_: OnlineLog | None = None, replace: bool = True, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Bootstrap the online state from a contract folder (`triage online load DIR`).
 
@@ -583,13 +572,13 @@ def load_online(
             lg.close()
     report(progress, "online load: read + validate, write the snapshot", 2, 2)
     return {
-        "store": _describe(lg),
+        "store": lg.url_for_humans(),
         "rows": {t: int(len(ds[t])) for t in sorted(ds.present)},
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
 
-def ensure_loaded(settings: Any, folder: str | Path, *, log_: Any) -> bool:
+def ensure_loaded(settings: Any, folder: str | Path, *, log_: OnlineLog) -> bool:
     """Bootstrap from `folder` unless this very folder (same files) was loaded already.
 
     Several workers starting together may both load; the last snapshot wins, the others
