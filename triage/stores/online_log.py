@@ -3,7 +3,8 @@ the configured one (`open_online_log`).
 
 Implemented by `triage.stores.online_sqlite.SqliteLog` (one machine's workers) and
 `triage.stores.online_redis.RedisLog` (several machines); every method is required.
-A position (`seq`) is the implementation's own (an int, a stream id): callers only pass
+Entries are plain data (`triage.stores.plain`: JSON; a dataset, Arrow IPC), never pickle:
+`dump_entry` / `load_entry`. A position (`seq`) is the implementation's own (an int, a stream id): callers only pass
 back what `start`, `append`, `read` or `end` gave them.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from triage.stores import plain
+
 if TYPE_CHECKING:
     from triage.settings import Settings
 
-__all__ = ["OnlineLog", "open_online_log"]
+__all__ = ["OnlineLog", "open_online_log", "dump_entry", "load_entry"]
 
 
 @runtime_checkable
@@ -71,3 +74,17 @@ def open_online_log(settings: Settings) -> OnlineLog:
     from triage.stores.online_sqlite import SqliteLog
 
     return SqliteLog(Path(settings.home) / "online.db")
+
+
+def dump_entry(entry: tuple) -> bytes:
+    """A log entry's bytes: JSON (`triage.stores.plain`); a dataset entry, Arrow IPC."""
+    if entry[0] == "dataset":
+        return plain.dumps_dataset(entry[1])
+    return plain.dumps(entry)
+
+
+def load_entry(body: bytes) -> Any:
+    """A log entry as every worker applies it (lists for tuples, datetimes as ISO text)."""
+    if plain.is_dataset(body):
+        return ("dataset", plain.loads_dataset(body))
+    return plain.loads(body)
