@@ -84,7 +84,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info(
         "triage API ready",
         extra={
-            "audit_store": state.store.url_for_humans() if state.store is not None else None,  # type: ignore[attr-defined]
+            "audit_store": state.store.url_for_humans() if state.store is not None else None,
             "policy_version": services.policy_version,
             "models": services.model_versions(),
             "problems": services.problems,

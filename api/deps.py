@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
 from triage.decision.coalesce import Coalescer
+from triage.decision.interfaces import OnlineStateProtocol
 from triage.decision.model_loading import load_services
 from triage.decision.service import DecisionService
 from triage.errors import UnavailableError
@@ -61,7 +62,7 @@ class AppState:
     reload_generation: str | None = None
     startup_problems: list[str] = field(default_factory=list)
     loader: Callable[[Settings], DecisionService] = load_services
-    online: Any = None  # triage.stores.online.OnlineState, shared by every reload of this process
+    online: OnlineStateProtocol | None = None  # triage.stores.online.OnlineState, shared by every reload
     open_online: bool = True  # the default loader: open the online state from settings at start
     coalescer: Coalescer | None = None  # groups the single decisions the loop has at hand (triage.decision.coalesce)
     limiter: Any = None  # api.ratelimit.RateLimiter when `rate_limit_per_second` is set
@@ -124,7 +125,7 @@ async def _authenticate(request: Request, presented: str | None, scope: str) -> 
     state: AppState = request.app.state.triage
     if state.keys is None:
         raise UnavailableError(_store_down(state).replace("audit store", "audit/key store", 1))
-    if getattr(type(state.store), "reads_inline", False):  # a cache hit, or a local SQLite read
+    if state.store is not None and state.store.reads_inline:  # a cache hit, or a local SQLite read
         key = state.keys.authenticate(presented)
     else:  # a cache miss may be a network round trip: not on the event loop
         key = await run_in_threadpool(state.keys.authenticate, presented)

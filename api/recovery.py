@@ -84,9 +84,8 @@ def catch_up_online(state: AppState) -> dict[str, Any] | None:
     """Re-append what the audit store has and the online log lacks, once the log answers
     again after failed appends (`OnlineState.lagging`). Returns the recovery's counts, or
     None when nothing was to do or the log is still down."""
-    services = state.services
-    online = getattr(services, "online", None)
-    if online is None or not getattr(online, "lagging", False) or state.store is None:
+    online = state.services.online if state.services is not None else None
+    if online is None or not online.lagging or state.store is None:
         return None
     try:
         online.ping()
@@ -113,7 +112,7 @@ async def supervise(state: AppState) -> None:
             opened = await run_in_threadpool(open_audit_store, state)
             if opened:
                 backoff.reset()
-                name = getattr(state.store, "url_for_humans", lambda: None)()
+                name = state.store.url_for_humans() if state.store is not None else None
                 log.info("audit store open", extra={"audit_store": name})
             elif not state.fatal:
                 delay = backoff.next()
@@ -122,8 +121,8 @@ async def supervise(state: AppState) -> None:
                             extra={"reason": state.store_problem, "retry_in_s": round(delay, 2)})
                 await asyncio.sleep(delay)
                 continue
-        online = getattr(state.services, "online", None)
-        if online is not None and getattr(online, "lagging", False):
+        online = state.services.online if state.services is not None else None
+        if online is not None and online.lagging:
             if await run_in_threadpool(catch_up_online, state) is None:
                 await asyncio.sleep(online_backoff.next())
                 continue

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
@@ -68,7 +69,9 @@ from training.train import (
     TrainResult,
     _step,
     class_problem,
+    finish_training,
     head_result,
+    keep_trained,
     make_bundle,
 )
 from triage.engine import EngineError, EngineInfo
@@ -440,23 +443,11 @@ def train_on_engine(
     for risk in risks.values():
         spec = risk.spec
         progress(f"{spec.name}: {len(risk.times)} labelled events until {risk.label_end.isoformat()} ({risk.rule})")
-        try:
-            result = _train_risk(client, parts, risk, features[spec.entity], source, at, progress, estimator_params,
-                                 truth_dir)
-        except NotEnoughDataError as exc:
-            skipped[spec.name] = exc.message
-            progress(f"{spec.name}: skipped — {exc.message}")
-            continue
-        result.run_params = {**info.params(), "partitions": parts.n}
-        results[spec.name] = result
-        for line in result.summary_lines():
-            progress(line)
-
-    if register and results:
-        from training.registry import register_results
-
-        register_results(results, settings=settings or Settings(), experiment=experiment, progress=progress)
-    return TrainResult(cutoff=at, models=results, skipped=skipped, seconds=time.perf_counter() - t0)
+        keep_trained(spec.name, partial(
+            _train_risk, client, parts, risk, features[spec.entity], source, at, progress, estimator_params, truth_dir,
+        ), run_params={**info.params(), "partitions": parts.n}, results=results, skipped=skipped, progress=progress)
+    return finish_training(results, skipped, cutoff=at, t0=t0, register=register, settings=settings,
+                           experiment=experiment, progress=progress)
 
 
 def _empty_summary(like: tuple) -> tuple:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -191,27 +192,35 @@ def train_all(
         progress(
             f"{spec.name}: {len(evs.ids)} labelled events until {evs.label_end.isoformat()} ({evs.rule}){reviewed}"
         )
-        try:
-            result = train_risk(
-                spec,
-                evs,
-                frames[spec.entity],
-                ds,
-                source=source,
-                truth_dir=truth_dir,
-                progress=progress,
-                estimator_params=estimator_params,
-                make_estimator=make_estimator,
-            )
-            result.run_params = dict(run_params or {})
-        except NotEnoughDataError as exc:  # e.g. a single class in the training window
-            skipped[spec.name] = exc.message
-            progress(f"{spec.name}: skipped — {exc.message}")
-            continue
-        results[spec.name] = result
-        for line in result.summary_lines():
-            progress(line)
+        keep_trained(spec.name, partial(
+            train_risk, spec, evs, frames[spec.entity], ds, source=source, truth_dir=truth_dir, progress=progress,
+            estimator_params=estimator_params, make_estimator=make_estimator,
+        ), run_params=dict(run_params or {}), results=results, skipped=skipped, progress=progress)
+    return finish_training(results, skipped, cutoff=cutoff, t0=t0, register=register, settings=settings,
+                           experiment=experiment, progress=progress)
 
+
+def keep_trained(name: str, train: Callable[[], ModelResult], *, run_params: dict, results: dict[str, ModelResult],
+                 skipped: dict[str, str], progress: Progress) -> None:
+    """Train one risk (`train()`) and keep its result under `name` with `run_params`, its summary
+    printed; or, when it has too little data (e.g. a single class in the training window), why
+    it was skipped (`train_all` and the engine's `training.engine_train.train_engine`)."""
+    try:
+        result = train()
+    except NotEnoughDataError as exc:
+        skipped[name] = exc.message
+        progress(f"{name}: skipped — {exc.message}")
+        return
+    result.run_params = run_params
+    results[name] = result
+    for line in result.summary_lines():
+        progress(line)
+
+
+def finish_training(results: dict[str, ModelResult], skipped: dict[str, str], *, cutoff: pd.Timestamp, t0: float,
+                    register: bool, settings: Settings | None, experiment: str, progress: Progress) -> TrainResult:
+    """Register the trained models (when `register`) and sum the run up (`t0`: its
+    `time.perf_counter()` start)."""
     if register and results:
         from training.registry import register_results
 

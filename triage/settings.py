@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".triage"), description="state folder: audit, keys, online store")
     database_url: str | None = Field(default=None, description="audit/key store; default SQLite in home")
     redis_url: str | None = Field(default=None, description="online feature store for several machines")
+    redis_prefix: str = Field(default="triage:", min_length=1,
+                              description="prefix of the online store's Redis keys (several services on one Redis)")
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TRIAGE_MLFLOW_TRACKING_URI"),

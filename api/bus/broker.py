@@ -46,6 +46,10 @@ class Broker(Protocol):
     async def stop_consuming(self) -> None:
         """No new deliveries from now on (what was handed out may still be acked)."""
 
+    def buffered(self, source: str) -> int:
+        """Delivered to this process and not fetched yet (drained after `stop_consuming`;
+        0 for a broker that hands out only what was fetched)."""
+
     async def close(self) -> None: ...
 
 

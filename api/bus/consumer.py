@@ -97,8 +97,7 @@ class Consumer:
             if batch:
                 await self.handle(source, batch)
         await self._consuming_stopped.wait()
-        buffered = getattr(self.broker, "buffered", None)
-        while buffered is not None and buffered(source):  # pushed to us before the cancel
+        while self.broker.buffered(source):  # pushed to us before the cancel
             batch = await self.broker.fetch(source, c.batch_max, 0.01)
             if batch:
                 await self.handle(source, batch)

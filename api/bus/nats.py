@@ -156,6 +156,10 @@ class NatsBroker:
         # a pull consumer receives nothing it did not ask for: stopping is not fetching again
         return None
 
+    def buffered(self, source: str) -> int:
+        """Nothing is delivered to a pull consumer that it did not fetch."""
+        return 0
+
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
             try:

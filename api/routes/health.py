@@ -71,17 +71,16 @@ async def readyz(state: StateDep) -> JSONResponse:
         if online is None:
             if any(services.bundles.values()):
                 problems.append("online store: none configured; models cannot score (rules-only)")
-        elif hasattr(online, "ping"):
+        else:
             try:
                 await run_in_threadpool(online.ping)
             except TriageError as exc:
                 problems.append(f"online store: {exc.message} (decisions are rules-only, degraded)")
             else:
-                if getattr(online, "lagging", False):
+                if online.lagging:
                     problems.append("online store: catching up with decisions made while it was down")
-            bootstrap_problem = getattr(online, "bootstrap_problem", None)
-            if bootstrap_problem:
-                problems.append(bootstrap_problem)
+            if online.bootstrap_problem:
+                problems.append(online.bootstrap_problem)
     status = "ready" if ready and not problems else "degraded" if ready else "unavailable"
     body = {
         "status": status,

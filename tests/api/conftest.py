@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -98,33 +99,67 @@ class FakeBundle:
         return [self.score]
 
     def encode_row(self, values):
-        if self.fail:
-            raise RuntimeError("model exploded")
-        return [values.get("velocity", 0.0)]
+        return self.encode_rows([values])
 
     def predict_row(self, values, encoded=None):
         return {self.score: self.value}
 
+    def encode_rows(self, rows):
+        if self.fail:
+            raise RuntimeError("model exploded")
+        return {"risk": np.array([[r.get("velocity", 0.0)] for r in rows], dtype=np.float64)}
+
+    def predict_rows(self, encoded):
+        return [{self.score: self.value} for _ in range(len(encoded["risk"]))]
+
     def explain_row(self, values, *, k=3, encoded=None, method="path"):
         return [FakeReason("velocity", "many orders lately", 0.7)]
+
+    def explain_rows(self, values, *, k=3, method="path", encoded=None):
+        return [self.explain_row(v, k=k, method=method) for v in values]
 
 
 @dataclass
 class FakeOnline:
+    """`triage.decision.interfaces.OnlineStateProtocol` in a list: fixed features, observations kept."""
+
     fail: bool = False
     observed: list = field(default_factory=list)
     outcomes: list = field(default_factory=list)
+    lagging: bool = False
+    lag_marks: int = 0
+    bootstrap_problem: str | None = None
+    log: Any = None
 
     def features(self, kind, event):
         if self.fail:
             raise ConnectionError("online store down")
         return {"velocity": 3.0, "kind": kind}
 
+    def features_many(self, kind, events, *, concurrent=False):
+        return [self.features(kind, e) for e in events]
+
     def observe(self, kind, event):
         self.observed.append((kind, event))
 
+    def observe_many(self, kind, events):
+        for e in events:
+            self.observe(kind, e)
+
+    def append_many(self, kind, events):
+        self.observe_many(kind, events)
+
     def observe_outcome(self, type_, row):
         self.outcomes.append((type_, row))
+
+    def describe(self) -> str:
+        return "FakeOnline"
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def make_services(
@@ -134,7 +169,7 @@ def make_services(
     for b in bundles if bundles is not None else [FakeBundle()]:
         by_kind[b.entity].append(b)
     return DecisionService(
-        policy=FakePolicy(version),
+        policy=FakePolicy(version),  # type: ignore[arg-type]  # the fake decide functions read only its version
         decide_order=fake_decide("order"),
         decide_return=fake_decide("return"),
         bundles=by_kind,

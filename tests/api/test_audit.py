@@ -22,7 +22,10 @@ class FailingStore:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    def insert_decisions(self, records):
+    def insert_decisions(self, records, *, after=None):
+        raise UnavailableError("audit store is unreachable (test)")
+
+    async def insert_decisions_async(self, records, *, after=None):
         raise UnavailableError("audit store is unreachable (test)")
 
     def insert_outcome(self, record):

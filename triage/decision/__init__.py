@@ -1,5 +1,7 @@
 """The decision path, in the order a request meets it.
 
+- `interfaces`: the protocols the core calls (the online state, a model bundle, a policy),
+  every method required.
 - `service`: `DecisionService`, one generation of the machinery (features, scores, the
   policy) turning a validated event into a decision; it imports nothing below.
 - `audit_flow`: the write path around it — idempotency, the audit record before any state

@@ -232,13 +232,13 @@ async def decide_events_async(
     no thread. Right after the commit, on the audit writer thread and before this returns,
     the won events are appended to the shared online log (`OnlineState.append_many`): any
     worker's next decision sees them; this worker applies them to its indexes at its next
-    feature computation instead of on this response's path. Stores without an async insert
-    (wrappers, tests) and their reads run in the thread pool. `offload=True` (batches: up to
+    feature computation instead of on this response's path. A store whose reads are not
+    inline (`Store.reads_inline`) is read in the thread pool. `offload=True` (batches: up to
     hundreds of milliseconds of CPU) decides in the thread pool instead of on the loop.
     """
     from starlette.concurrency import run_in_threadpool
 
-    inline = bool(getattr(type(store), "reads_inline", False))
+    inline = store.reads_inline
     stored: dict[str, DecisionRecord] | None = None
     if len(events) == 1:
         # One event: no lookup before deciding. The insert's ON CONFLICT finds a stored
@@ -283,30 +283,20 @@ async def decide_requests_async(
 
 async def _commit(services: DecisionService, store: Store, kind: EventKind, plan: _Plan) -> list[ItemResult]:
     """The plan's records, durably stored; then the won events to the online log."""
-    from starlette.concurrency import run_in_threadpool
-
     if not plan.fresh:
         return plan.results
     records = [rec for _, rec in plan.fresh.values()]
     online = services.online
-    append = getattr(online, "append_many", None)
-    insert_async = getattr(type(store), "insert_decisions_async", None)
-    if append is not None and insert_async is not None:
+    if online is None:
+        return _finish(plan, await store.insert_decisions_async(records))
 
-        def after(written: list[DecisionRecord]) -> None:  # on the writer thread, once durable
-            try:
-                append(kind, _won(plan, written))
-            except Exception:
-                log.exception("online log append failed", extra={"kind": kind})
+    def after(written: list[DecisionRecord]) -> None:  # on the writer thread, once durable
+        try:
+            online.append_many(kind, _won(plan, written))
+        except Exception:
+            log.exception("online log append failed", extra={"kind": kind})
 
-        written = await insert_async(store, records, after=after)
-    else:
-        if insert_async is not None:
-            written = await insert_async(store, records)
-        else:
-            written = await run_in_threadpool(store.insert_decisions, records)
-        services.observe_many(kind, _won(plan, written))
-    return _finish(plan, written)
+    return _finish(plan, await store.insert_decisions_async(records, after=after))
 
 
 # ---------------------------------------------------------------------- outcomes

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from triage.decision.service import DecisionService, OnlineFeatures
+from triage.decision.interfaces import OnlineStateProtocol
+from triage.decision.service import DecisionService
 
 __all__ = ["load_services"]
 
@@ -56,7 +57,7 @@ def _load_bundles(settings: Any) -> tuple[dict[str, list[Any]], list[str], dict[
     return bundles, problems, aliases
 
 
-def load_services(settings: Any, *, online: OnlineFeatures | None = None) -> DecisionService:
+def load_services(settings: Any, *, online: OnlineStateProtocol | None = None) -> DecisionService:
     """Build a `DecisionService` from settings: the active policy, the champion bundles and
     the online state (`online`, else opened from settings: `triage.stores.online.open_online`).
 

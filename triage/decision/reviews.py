@@ -323,7 +323,7 @@ class ReviewQueue:
         at_decision = {k: v for k, v in (rec.features or {}).items() if k.startswith("cust_")}
         current: dict[str, Any] | None = None
         problem = None
-        online = getattr(services, "online", None)
+        online = services.online if services is not None else None
         if online is not None:
             time_field = "created_at" if rec.kind == "order" else "requested_at"
             event = dict(rec.request)

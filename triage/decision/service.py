@@ -21,52 +21,25 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from triage.decision.interfaces import ModelBundle, OnlineStateProtocol
 from triage.events import SCORE_KEYS, EventKind
-from triage.policy import Decision, with_explanations
+from triage.policy import Decision, Policy, with_explanations
 from triage.policy.fields import policy_fields
 from triage.records import iso
 
-__all__ = ["OnlineFeatures", "ModelBundle", "DecisionService", "Decided"]
+__all__ = ["OnlineStateProtocol", "ModelBundle", "DecisionService", "Decided"]
 
 log = logging.getLogger("triage.service")
-
-
-class OnlineFeatures(Protocol):
-    """The online state as the service uses it (implemented by `features.online`)."""
-
-    def features(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
-        """The event's features as of its own time (created_at / requested_at)."""
-
-    def observe(self, kind: str, event: Mapping[str, Any]) -> None:
-        """Add a decided event to the history."""
-
-    def observe_outcome(self, type_: str, row: Mapping[str, Any]) -> None:
-        """Add an outcome to the history."""
-
-
-class ModelBundle(Protocol):
-    """What scoring needs from a model bundle (`models.bundle.Bundle`)."""
-
-    name: str
-    entity: str
-    versions: dict
-
-    def encode_row(self, values: Mapping[str, object]) -> Any: ...
-
-    def predict_row(self, values: Mapping[str, object], encoded: Any = None) -> dict[str, float]: ...
-
-    def explain_row(self, values: Mapping[str, object], *, k: int = 3, encoded: Any = None,
-                    method: str = "path") -> list: ...
 
 
 PolicyDecide = Callable[..., Any]  # triage.policy.decide_order / decide_return
 
 
-def bundle_version(bundle: Any) -> str:
+def bundle_version(bundle: ModelBundle) -> str:
     """The registry version, else a local bundle's training time, else "unversioned"."""
-    v = getattr(bundle, "versions", None) or {}
+    v = bundle.versions or {}
     for key in ("registry_version", "version"):
         if v.get(key) is not None:
             return str(v[key])
@@ -88,11 +61,11 @@ class Decided:
 class DecisionService:
     """One generation of the decision machinery; immutable once built, swapped on reload."""
 
-    policy: Any
+    policy: Policy
     decide_order: PolicyDecide
     decide_return: PolicyDecide
-    bundles: dict[str, list[Any]] = field(default_factory=lambda: {"order": [], "return": []})
-    online: OnlineFeatures | None = None
+    bundles: dict[str, list[ModelBundle]] = field(default_factory=lambda: {"order": [], "return": []})
+    online: OnlineStateProtocol | None = None
     problems: list[str] = field(default_factory=list)  # load-time: configured but failed (→ degraded)
     aliases: dict[str, str] = field(default_factory=dict)  # model name → registry alias or path
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -101,7 +74,7 @@ class DecisionService:
 
     @property
     def policy_version(self) -> str:
-        return str(getattr(self.policy, "policy_version", "unknown"))
+        return str(self.policy.policy_version)
 
     def model_versions(self, kind: str | None = None) -> dict[str, str]:
         kinds = [kind] if kind else list(self.bundles)
@@ -119,7 +92,7 @@ class DecisionService:
                     "entity": k,
                     "version": bundle_version(b),
                     "alias": self.aliases.get(b.name),
-                    "scores": list(getattr(b, "output_columns", []) or []),
+                    "scores": list(b.output_columns),
                 }
                 for k in self.bundles
                 for b in self.bundles[k]
@@ -153,12 +126,7 @@ class DecisionService:
         feats: list[dict[str, Any] | None] = [None] * n
         if self.online is not None:
             try:
-                many = getattr(self.online, "features_many", None)
-                if many is None:
-                    got = [self.online.features(kind, e) for e in events]
-                else:
-                    got = many(kind, events, concurrent=True) if concurrent else many(kind, events)
-                feats = list(got)
+                feats = list(self.online.features_many(kind, events, concurrent=concurrent))
             except Exception:
                 log.exception("online features failed; deciding rules-only", extra={"kind": kind})
                 degraded = True
@@ -218,7 +186,7 @@ class DecisionService:
         return out
 
     def _explain_many(
-        self, bundles: Sequence[Any], features: Sequence[Mapping[str, Any]], encoded: Mapping[str, Any],
+        self, bundles: Sequence[ModelBundle], features: Sequence[Mapping[str, Any]], encoded: Mapping[str, Any],
         rows: Sequence[int],
     ) -> list[list]:
         """Each wanted row's explanations from every bundle that scored it (`rows`: their
@@ -231,16 +199,8 @@ class DecisionService:
                 continue
             try:
                 enc = encoded[b.name]
-                many = getattr(b, "explain_rows", None)
-                if isinstance(enc, list):  # a bundle without batch encoding: its own row objects
-                    got = [b.explain_row(f, k=self.explain_k, encoded=enc[i], method="path")
-                           for f, i in zip(features, rows, strict=True)]
-                elif many is not None:
-                    sub = {t: m[list(rows)] for t, m in enc.items()}
-                    got = many(features, k=self.explain_k, encoded=sub, method="path")
-                else:
-                    got = [b.explain_row(f, k=self.explain_k, encoded={t: m[[i]] for t, m in enc.items()},
-                                         method="path") for f, i in zip(features, rows, strict=True)]
+                sub = {t: m[list(rows)] for t, m in enc.items()}
+                got = b.explain_rows(features, k=self.explain_k, encoded=sub, method="path")
                 for acc, rs in zip(out, got, strict=True):
                     acc.extend(Explanation(code=f"{b.name}.{r.code}", text=r.text, weight=r.weight, score=b.name)
                                for r in rs)
@@ -252,12 +212,7 @@ class DecisionService:
         if self.online is None or not events:
             return
         try:
-            many = getattr(self.online, "observe_many", None)
-            if many is not None:
-                many(kind, events)
-            else:
-                for e in events:
-                    self.online.observe(kind, e)
+            self.online.observe_many(kind, events)
         except Exception:
             log.exception("online state update failed", extra={"kind": kind})
 
@@ -278,11 +233,8 @@ class DecisionService:
             log.exception("online state update failed", extra={"outcome_type": type_})
 
 
-def _online_name(online: Any) -> str | None:
-    if online is None:
-        return None
-    describe = getattr(online, "describe", None)
-    return describe() if callable(describe) else type(online).__name__
+def _online_name(online: OnlineStateProtocol | None) -> str | None:
+    return None if online is None else online.describe()
 
 
 def _wants_reasons(decision: Any) -> bool:
@@ -291,19 +243,15 @@ def _wants_reasons(decision: Any) -> bool:
     return getattr(decision, "kind", "order") == "return" or actions != ("release",)
 
 
-def _score_rows(bundle: Any, feats: Sequence[Mapping[str, Any]]) -> tuple[Any, list[dict[str, float]]]:
-    """One bundle's encoding of all the rows and each row's scores: one vectorised encoding
-    ({head: (n, k) matrix}) and ONE predict per head when the bundle offers them
-    (`models.bundle.Bundle.encode_rows` / `predict_rows`), else row by row (a list of the
-    bundle's own encoded rows)."""
-    if hasattr(bundle, "encode_rows") and hasattr(bundle, "predict_rows"):
-        if len(feats) == 1:  # a single decision: the cell-by-cell row is cheaper than a column pass
-            enc = bundle.encode_row(feats[0])
-            return enc, [bundle.predict_row(feats[0], enc)]
-        enc = bundle.encode_rows(feats)
-        return enc, bundle.predict_rows(enc)
-    rows = [bundle.encode_row(f) for f in feats]
-    return rows, [bundle.predict_row(f, r) for f, r in zip(feats, rows, strict=True)]
+def _score_rows(bundle: ModelBundle, feats: Sequence[Mapping[str, Any]]) -> tuple[Any, list[dict[str, float]]]:
+    """One bundle's encoding of all the rows ({head: (n, k) matrix}) and each row's scores:
+    one vectorised encoding and ONE predict per head (`models.bundle.Bundle.encode_rows` /
+    `predict_rows`)."""
+    if len(feats) == 1:  # a single decision: the cell-by-cell row is cheaper than a column pass
+        enc = bundle.encode_row(feats[0])
+        return enc, [bundle.predict_row(feats[0], enc)]
+    enc = bundle.encode_rows(feats)
+    return enc, bundle.predict_rows(enc)
 
 
 def _flat(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,9 @@ import orjson
 from triage.events import logs_outcome
 from triage.records import jsonable
 from triage.stores import plain
+from triage.stores.online_log import OnlineLog
 from triage.stores.records import PendingRow
+from triage.stores.store import Store
 
 __all__ = ["recover_log", "CHECKPOINT_KEY"]
 
@@ -74,7 +76,7 @@ def _row_entry(row: PendingRow) -> tuple:
 class _LogIndex:
     """The digests of the log's entries after a position (read on demand)."""
 
-    def __init__(self, log_: Any, after: Any, epoch: str | None) -> None:
+    def __init__(self, log_: OnlineLog, after: Any, epoch: str | None) -> None:
         self.log, self.pos, self.epoch = log_, after, epoch
         self.seen: set[tuple[str, bytes]] = set()
 
@@ -98,7 +100,7 @@ class _LogIndex:
                 return
 
 
-def _pending(store: Any, page: int) -> Iterator[PendingRow]:
+def _pending(store: Store, page: int) -> Iterator[PendingRow]:
     """Both tables' pending rows merged in audit order, a page at a time."""
     heads: dict[str, list[PendingRow]] = {t: store.pending_online(t, None, page) for t in ("decisions", "outcomes")}
     while True:
@@ -122,7 +124,7 @@ def _parse_time(value: Any) -> datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
-def recover_log(log_: Any, store: Any, *, settle_s: float = 1.0, recent_s: float = 60.0,
+def recover_log(log_: OnlineLog, store: Store, *, settle_s: float = 1.0, recent_s: float = 60.0,
                 page: int = 1000, chunk: int = 500) -> dict[str, Any]:
     """Re-append to `log_` what `store` audited and the log lacks; clear the pending marks.
 
@@ -133,7 +135,7 @@ def recover_log(log_: Any, store: Any, *, settle_s: float = 1.0, recent_s: float
     meta = log_.get_meta() or {}
     epoch = meta.get("epoch")
     loaded_at = _parse_time(meta.get("loaded_at"))
-    name = log_.url_for_humans() if hasattr(log_, "url_for_humans") else type(log_).__name__
+    name = log_.url_for_humans()
     # The position BEFORE the pending rows are read: a row committed after that read is
     # appended after it, so the next recovery need not look earlier.
     end = log_.end()

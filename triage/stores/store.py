@@ -9,10 +9,11 @@ embedded default is SQLite in the service's home folder; PostgreSQL is chosen by
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import ClassVar
 
-from triage.stores.records import DecisionRecord, KeyRecord, OutcomeRecord
+from triage.stores.records import DecisionRecord, KeyRecord, OutcomeRecord, PendingRow
 
 __all__ = ["Store"]
 
@@ -21,10 +22,17 @@ class Store(ABC):
     """What the service needs from its database. Every method may raise `UnavailableError`."""
 
     url: str
+    # reads (idempotency and key lookups) are cheap enough for the event loop (a local
+    # SQLite file); False: the API makes them in the thread pool
+    reads_inline: ClassVar[bool] = False
 
     @abstractmethod
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version."""
+
+    @abstractmethod
+    def url_for_humans(self) -> str:
+        """The URL without a password (for messages and logs)."""
 
     @abstractmethod
     def ping(self) -> None: ...
@@ -46,6 +54,19 @@ class Store(ABC):
         Returns, per record, the record now stored under its idempotency key: the one
         given, or the one a concurrent request stored first (the caller compares hashes).
         """
+
+    async def insert_decisions_async(
+        self, records: Sequence[DecisionRecord], *, after: Callable[[list[DecisionRecord]], None] | None = None
+    ) -> list[DecisionRecord]:
+        """`insert_decisions` for the event loop; `after(stored)` runs once the records are
+        durable, before this returns. Here: in the thread pool (`SqlStore` awaits its group
+        commit instead)."""
+        import asyncio
+
+        stored = await asyncio.to_thread(self.insert_decisions, records)
+        if after is not None:
+            after(stored)
+        return stored
 
     @abstractmethod
     def iter_decisions(self, since: datetime | None = None) -> Iterator[DecisionRecord]: ...
@@ -70,6 +91,16 @@ class Store(ABC):
     @abstractmethod
     def purge(self, before: datetime) -> dict[str, int]:
         """Delete decisions and outcomes received before `before`; counts per table."""
+
+    # online log recovery (`triage.stores.log_recovery`)
+    @abstractmethod
+    def pending_online(self, table: str, after: tuple[datetime, int] | None = None,
+                       limit: int = 1000) -> list[PendingRow]:
+        """`table`'s ("decisions", "outcomes") rows the online log may lack, in audit order."""
+
+    @abstractmethod
+    def clear_online_pending(self, table: str, row_ids: Sequence[str]) -> None:
+        """The online log has these rows (or they are superseded): no longer pending."""
 
     # keys
     @abstractmethod
