@@ -97,7 +97,9 @@ def _plan(
     results: list[ItemResult] = [ItemResult() for _ in events]
     plan = _Plan(kind, events, results)
     keys: dict[int, tuple[str, str]] = {}
-    plain: dict[int, Any] = {}  # each event as JSON, made once: hashed, then audited
+    valid = [i for i, ev in enumerate(events) if not isinstance(ev, TriageError)]
+    # each event as JSON, made once: hashed, then audited (one `jsonable` pass for the batch)
+    plain: dict[int, Any] = dict(zip(valid, jsonable([events[i] for i in valid]), strict=True))
     for i, ev in enumerate(events):
         if isinstance(ev, TriageError):
             results[i].error = ev
@@ -106,7 +108,6 @@ def _plan(
             header = requests[i].header
         else:
             header = _header(i, len(events), idempotency_header, headers)
-        plain[i] = jsonable(ev)
         keys[i] = (idempotency_key(kind, ev, header), body_hash(kind, plain[i]))
     if stored is None:
         stored = stored_lookup([k for k, _ in keys.values()]) if stored_lookup is not None and keys else {}
@@ -133,21 +134,27 @@ def _plan(
         decided_all = services.decide_many(kind, todo_events)
     received = iso(received_at)
     id_field, time_field = EVENT_ID[kind], EVENT_TIME[kind]
+    raw: list[dict[str, Any]] = []
     for i, ev, decided in zip(order, todo_events, decided_all, strict=True):
-        key, digest = keys[i]
         if requests is not None:
-            received_at, api_key = requests[i].received_at, requests[i].api_key
-            received = iso(received_at)
-        decision_id = str(uuid.uuid4())
-        event_id = str(ev[id_field])
-        response = jsonable({
-            "decision_id": decision_id,
+            received = iso(requests[i].received_at)
+        raw.append({
+            "decision_id": str(uuid.uuid4()),
             "kind": kind,
-            "event_id": event_id,
+            "event_id": str(ev[id_field]),
             **decided.response,
             "timing_ms": round(decided.latency_ms, 3),
             "received_at": received,
         })
+    # the responses and the features as JSON: one `jsonable` pass each for the whole batch
+    responses = jsonable(raw)
+    feature_rows = jsonable([d.features for d in decided_all])
+    for i, ev, decided, response, features in zip(order, todo_events, decided_all, responses, feature_rows,
+                                                  strict=True):
+        key, digest = keys[i]
+        if requests is not None:
+            received_at, api_key = requests[i].received_at, requests[i].api_key
+        decision_id, event_id = response["decision_id"], response["event_id"]
         rec = DecisionRecord(
             decision_id=decision_id,
             kind=kind,
@@ -156,7 +163,7 @@ def _plan(
             idempotency_key=key,
             body_hash=digest,
             request=plain[i],
-            features=jsonable(decided.features) if decided.features is not None else None,
+            features=features,
             scores=response.get("scores", {}),
             actions=list(response.get("actions", [])),
             reasons=response.get("reasons", []),

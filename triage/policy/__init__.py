@@ -7,7 +7,7 @@
 See `decide` for the inputs, `conditions` for the rule language, `resolve` for precedence.
 """
 
-from triage.policy.decide import decide_order, decide_return, with_explanations
+from triage.policy.decide import decide_order, decide_orders, decide_return, with_explanations
 from triage.policy.decision import Decision, Explanation, Reason
 from triage.policy.errors import PolicyError
 from triage.policy.loader import (
@@ -27,6 +27,7 @@ __all__ = [
     "Explanation",
     "Reason",
     "decide_order",
+    "decide_orders",
     "decide_return",
     "with_explanations",
     "load_policy",

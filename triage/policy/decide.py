@@ -31,7 +31,7 @@ from triage.policy.routing import disposition_probs, item_value, routing_table
 from triage.policy.vocab import DESTINATION_DISPOSITION
 from triage.schema import DISPOSITIONS
 
-__all__ = ["decide_order", "decide_return", "present_scores", "with_explanations"]
+__all__ = ["decide_order", "decide_orders", "decide_return", "present_scores", "with_explanations"]
 
 _EMPTY: Mapping[str, str] = {}
 _ORDER_SCORES = ("p_fraud", "p_late")
@@ -109,6 +109,59 @@ def _number(v: Any) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and v == v else 0.0
 
 
+_MEMO_MAX = 4096  # distinct fired-rule sets kept per policy (a policy has few; a bound all the same)
+
+
+def _order_resolution(policy: Policy, fired: Sequence[CompiledRule], safe: bool) -> tuple[Any, ...]:
+    """What the precedence makes of the fired rules: the fraud action, the delay actions,
+    the rules that gave them (the reasons, in reason order), whether the degraded default
+    is a reason, and the chosen actions' cost terms. A pure function of (fired, safe):
+    kept on the compiled policy, so a batch of orders resolves each distinct set once."""
+    memo = compiled(policy).resolved
+    key = ("order", safe, *(r.index for r in fired))
+    got = memo.get(key)
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    acts = policy.actions
+    baseline = policy.degraded.order_fraud_action if safe else policy.defaults.order_fraud_action
+    review = "hold_for_review" if "hold_for_review" in acts.order_fraud else acts.order_fraud[-1]
+    fraud, used_f = resolve_ladder(acts.order_fraud, "fraud", baseline, review, fired)
+    delay, used_d = resolve_set(acts.order_delay, "delay", fired)
+    seen: set[int] = set()
+    used: list[CompiledRule] = []
+    for r in sorted([*used_f, *used_d], key=lambda r: (-r.tier_rank, r.index)):
+        if r.index not in seen:
+            seen.add(r.index)
+            used.append(r)
+    degraded_reason = (
+        Reason("rule", "policy.degraded_default", f"Fraud model unavailable: safe default {baseline}")
+        if safe and not any(r.set_dimension == "fraud" for r in used_f) else None
+    )
+    c = policy.costs
+    kept = 1.0
+    delay_cost = 0.0
+    for a in delay:
+        da = c.delay_actions[a]  # type: ignore[index]
+        kept *= 1.0 - da.late_cost_avoided
+        delay_cost += da.cost
+    got = (fraud, delay, tuple(used), degraded_reason, c.fraud_actions[fraud], kept, delay_cost)  # type: ignore[index]
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = got
+    return got
+
+
+def _reasons_of(used: Sequence[CompiledRule], fmt: _Fmt) -> list[Reason]:
+    """The rules' reasons, in the order `_order_resolution` keeps them, texts filled in."""
+    out = []
+    for r in used:
+        text = r.rule.reason
+        if "{" in text:
+            text = text.format_map(fmt)
+        out.append(Reason("rule", r.rule.id, text))
+    return out
+
+
 def decide_order(
     event: Mapping[str, Any],
     scores: Mapping[str, float | None],
@@ -119,53 +172,61 @@ def decide_order(
     degraded: bool = False,
 ) -> Decision:
     """Route one order: exactly one fraud action plus any delay actions, with reasons."""
-    sc = present_scores(scores)
-    fired = fire(compiled(policy).order_rules, event, sc, degraded)
-    acts = policy.actions
-    safe = degraded and "p_fraud" not in sc
-    baseline = policy.degraded.order_fraud_action if safe else policy.defaults.order_fraud_action
-    review = "hold_for_review" if "hold_for_review" in acts.order_fraud else acts.order_fraud[-1]
-    fraud, used_f = resolve_ladder(acts.order_fraud, "fraud", baseline, review, fired)
-    delay, used_d = resolve_set(acts.order_delay, "delay", fired)
+    return decide_orders([event], [scores], policy, explanations=[explanations],
+                         model_versions=model_versions, degraded=degraded)[0]
 
-    fmt = _Fmt(sc, policy, event)
-    reasons = _rule_reasons([*used_f, *used_d], fmt)
-    if safe and not any(r.set_dimension == "fraud" for r in used_f):
-        reasons.append(
-            Reason("rule", "policy.degraded_default", f"Fraud model unavailable: safe default {baseline}")
-        )
-    reasons += _model_reasons(explanations, policy.priority.max_model_reasons)
 
+def decide_orders(
+    events: Sequence[Mapping[str, Any]],
+    scores: Sequence[Mapping[str, float | None]],
+    policy: Policy,
+    *,
+    explanations: Sequence[Sequence[Explanation]] | None = None,
+    model_versions: Mapping[str, str] = _EMPTY,
+    degraded: bool = False,
+) -> list[Decision]:
+    """`decide_order` for each (event, scores) of a batch (the same decisions): the rules'
+    precedence is resolved once per distinct set of fired rules, not once per order."""
+    rules = compiled(policy).order_rules
     c = policy.costs
-    total = _number(event.get("order_total"))
-    p_fraud = sc.get("p_fraud", policy.priors.p_fraud)
-    p_late = sc.get("p_late", policy.priors.p_late)
-    fa = c.fraud_actions[fraud]  # type: ignore[index]
-    fraud_loss = p_fraud * total * c.fraud_loss_rate
-    late_loss = p_late * c.late_delivery_cost
-    kept = 1.0
-    delay_cost = 0.0
-    for a in delay:
-        da = c.delay_actions[a]  # type: ignore[index]
-        kept *= 1.0 - da.late_cost_avoided
-        delay_cost += da.cost
-    expected = fraud_loss * (1 - fa.catch_rate) + fa.cost + (1 - p_fraud) * fa.friction_if_good
-    expected += late_loss * kept + delay_cost
-    priority = round((fraud_loss + late_loss) * _urgency(policy, event.get("hours_to_promise")), 4)
-    return Decision(
-        kind="order",
-        actions=(fraud, *delay),
-        scores={k: scores.get(k) for k in _ORDER_SCORES if k in scores},
-        reasons=tuple(reasons),
-        priority=priority,
-        priority_band=_band(policy, priority),  # type: ignore[arg-type]
-        policy_version=policy.policy_version,
-        model_versions=dict(model_versions),
-        degraded=degraded,
-        fraud_action=fraud,
-        delay_actions=delay,
-        expected_cost=round(expected, 4),
-    )
+    prior_fraud, prior_late = policy.priors.p_fraud, policy.priors.p_late
+    versions = dict(model_versions)
+    max_model = policy.priority.max_model_reasons
+    out = []
+    for i, (event, raw) in enumerate(zip(events, scores, strict=True)):
+        sc = present_scores(raw)
+        fired = fire(rules, event, sc, degraded)
+        safe = degraded and "p_fraud" not in sc
+        fraud, delay, used, degraded_reason, fa, kept, delay_cost = _order_resolution(policy, fired, safe)
+        reasons = _reasons_of(used, _Fmt(sc, policy, event)) if used else []
+        if degraded_reason is not None:
+            reasons.append(degraded_reason)
+        if explanations is not None and explanations[i]:
+            reasons += _model_reasons(explanations[i], max_model)
+
+        total = _number(event.get("order_total"))
+        p_fraud = sc.get("p_fraud", prior_fraud)
+        p_late = sc.get("p_late", prior_late)
+        fraud_loss = p_fraud * total * c.fraud_loss_rate
+        late_loss = p_late * c.late_delivery_cost
+        expected = fraud_loss * (1 - fa.catch_rate) + fa.cost + (1 - p_fraud) * fa.friction_if_good
+        expected += late_loss * kept + delay_cost
+        priority = round((fraud_loss + late_loss) * _urgency(policy, event.get("hours_to_promise")), 4)
+        out.append(Decision(
+            kind="order",
+            actions=(fraud, *delay),
+            scores={k: raw.get(k) for k in _ORDER_SCORES if k in raw},
+            reasons=tuple(reasons),
+            priority=priority,
+            priority_band=_band(policy, priority),  # type: ignore[arg-type]
+            policy_version=policy.policy_version,
+            model_versions=dict(versions),
+            degraded=degraded,
+            fraud_action=fraud,
+            delay_actions=delay,
+            expected_cost=round(expected, 4),
+        ))
+    return out
 
 
 def decide_return(

@@ -8,7 +8,7 @@ use three-valued logic (see `triage.policy.conditions`): True, False or None (un
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from triage.policy.conditions import AllOf, AnyOf, DegradedFlag, FieldTest, Not, ScoreAbsent, ScoreBand
@@ -39,6 +39,9 @@ class CompiledRule:
 class CompiledPolicy:
     order_rules: tuple[CompiledRule, ...]
     return_rules: tuple[CompiledRule, ...]
+    # what the precedence made of a set of fired rules (`triage.policy.decide`): a pure
+    # function of that set, so it is worked out once per distinct set, not once per event
+    resolved: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _missing(v: Any) -> bool:
