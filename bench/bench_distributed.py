@@ -25,10 +25,14 @@ the side's processes, workers included):
 | features, 1 M | 2 workers, 8 partitions | 368 s | 323 s | 3.0 / 3.2 GB per worker, client 0.3 GB | 3.8 → 11.7 |
 | features, 5 M | single process | stopped at 10.5 GB after 260 s (still loading and building: would need ~32 GB) | | > 10.5 GB | 2.2 → 4.2 |
 | features, 5 M | 2 workers, 32 partitions, one task per file | failed after 144 s: the 5 M-row files were one task each, workers passed 4.5 GiB and were restarted | | 7.7 GB (all processes) | 4.2 → 3.2 |
-| features, 5 M | 2 workers, 32 partitions, a task per row group | stopped at the 14:55 slot end after 1,218 s, still partitioning the tables (no stage finished) | | 2.2 GB (all processes) | 1.2 → 9.4 |
+| features, 5 M | 2 workers, 32 partitions, a task per row group (before the fix below) | stopped at the 14:55 slot end after 1,218 s, still partitioning the tables (no stage finished) | | 2.2 GB (all processes) | 1.2 → 9.4 |
+| features, 5 M (2026-12-05) | 2 workers, 32 partitions, a task per row group, `--worker-memory 4.5GiB` | **2,717 s** (tables partitioned 43 s, order features 2,451 s, return features 224 s; 5,614,000 rows) | 4,621 s | **4.2 / 4.4 GB per worker**, client 1.0 GB (8.0 GB all processes) | 5.0 → 4.0 |
 
-Not measured yet: where the 5 M run with 75 row groups a table spends its time (the 1 M run
-read each table as one task; its table partitioning took a few seconds).
+The stall was the client building the graph, not the workers: dask 2026.8 re-optimises and
+culls the whole graph behind every list of delayed pieces given as one argument, so the
+exchanges (a task taking one piece from each of n sources) cost O(graph) each to build —
+quadratic. `features.partitioned._call` passes the pieces as arguments of their own: at 100 k
+orders and 32 partitions, graph building 48 → 9.6 s and the whole run 267 → 140 s.
 | train, 20 k | single process | 21 s | 17 s | 0.6 GB | 2.2 → 2.6 |
 | train, 20 k | 2 workers, 4 partitions | 187 s | 84 s | 0.5 / 0.7 GB per worker, client 0.4 GB | 2.6 → 6.2 |
 
