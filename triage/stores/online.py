@@ -194,6 +194,7 @@ class OnlineState:
             online.present = frozenset(online.present | _PRESENT)
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
+        store.compact()  # the records' arenas to their live size (re-filed orders leave garbage)
         # The indexes are ~400k long-lived objects: a full (generation 2) garbage collection
         # walks them all — ~100 ms measured, a stall of every request in flight. Frozen
         # objects are never scanned again (they are still freed by reference counting), so
