@@ -1008,26 +1008,33 @@ cdef class Index:
         self.at_more[code] = p
         return 0
 
-    cdef void _unfile(self, int32_t s, int32_t code) noexcept:
+    cdef bint _take(self, int32_t s, int32_t code, int64_t* t) noexcept:
+        """Where `code` is filed in series `s` (its time into *t), unfiled in the same walk of
+        the location chain: False when it is not filed there."""
         cdef int32_t p, prev = -1
+        if code >= self.nat:
+            return False
         if self.at_s[code] == s and self.at_t[code] != ABSENT:
+            t[0] = self.at_t[code]
             self.at_t[code] = ABSENT
             self.at_s[code] = -1
-            return
+            return True
         if self.at_more == NULL:
-            return
+            return False
         p = self.at_more[code]
         while p >= 0:
             if self.p_s[p] == s:
+                t[0] = self.p_t[p]
                 if prev < 0:
                     self.at_more[code] = self.p_next[p]
                 else:
                     self.p_next[prev] = self.p_next[p]
                 self.p_next[p] = self.p_free
                 self.p_free = p
-                return
+                return True
             prev = p
             p = self.p_next[p]
+        return False
 
     # -- changes (journal: a list to append (self, undo) to, or None) ----------------------
     cdef int _put(self, int32_t s, int32_t code, int64_t t, double value, list journal) except -1:
@@ -1045,10 +1052,9 @@ cdef class Index:
             return 0
         if code >= self.nat:
             self._grow_at(code + 1)
-        had = self._where(s, code, &old)
+        had = self._take(s, code, &old)
         if had:
             old_v = series.remove(old, code)
-            self._unfile(s, code)
         series.insert(t, code, value)
         self._file(s, code, t)
         if journal is not None:
@@ -1058,10 +1064,9 @@ cdef class Index:
     cdef int _drop(self, int32_t s, int32_t code, list journal) except -1:
         cdef int64_t old = 0
         cdef double old_v
-        if not self._where(s, code, &old):
+        if not self._take(s, code, &old):
             return 0
         old_v = (<Series> self.series[s]).remove(old, code)
-        self._unfile(s, code)
         if journal is not None:
             journal.append((self, (s, code, old, old_v, 0)))
         return 0
@@ -1088,9 +1093,8 @@ cdef class Index:
             if old is not None:
                 series.insert(<int64_t> old, 0, value)
             return
-        if self._where(s, code, &now):
+        if self._take(s, code, &now):
             series.remove(now, code)
-            self._unfile(s, code)
         if old is not None:
             series.insert(<int64_t> old, code, value)
             self._file(s, code, <int64_t> old)
