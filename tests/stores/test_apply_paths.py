@@ -95,7 +95,7 @@ def test_scratch_undoes_applied_events_exactly(seed: int) -> None:
         _apply(fast, items[half:])
         assert _windows(fast, keys) == _windows(ref, keys)  # inside: as if applied for good
     assert _windows(fast, keys) == before
-    assert {t: v for t, v in store._records.items() if v} == {t: v for t, v in records.items() if v}
+    assert {t: dict(v) for t, v in store._records.items() if v} == {t: v for t, v in records.items() if v}
 
 
 def test_series_prefix_sums_follow_appends_inserts_and_removals() -> None:

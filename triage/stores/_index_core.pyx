@@ -39,7 +39,7 @@ import pandas as pd
 
 from features.online import Window
 
-__all__ = ["Series", "StrTable", "Index", "Plan", "windows", "NONE"]
+__all__ = ["Series", "StrTable", "Records", "Index", "Plan", "windows", "NONE"]
 
 cdef enum:
     CAP = 256  # entries per block at most
@@ -672,6 +672,156 @@ cdef class StrTable:
         return self.nslots * 4 + self.cap * 16 + self.arena_cap
 
 
+cdef class Records:
+    """One table's records: bytes by string key, all in one byte arena (offset and length per
+    key code of a `StrTable`) — no Python object per record or key. A replaced or removed
+    record's bytes stay in the arena as garbage until it is more than half of it: then the
+    live records are copied into a fresh arena (amortised O(1) a change)."""
+
+    cdef StrTable kt
+    cdef char* arena
+    cdef int64_t used, cap, garbage
+    cdef int64_t* off
+    cdef int32_t* ln  # -1: no record for this key code
+    cdef int64_t nk
+    cdef public int64_t n
+
+    def __cinit__(self):
+        self.kt = StrTable()
+        self.cap = 4096
+        self.arena = <char*> malloc(self.cap)
+        self.used = self.garbage = 0
+        self.off = NULL
+        self.ln = NULL
+        self.nk = 0
+        self.n = 0
+        if self.arena == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.arena)
+        free(self.off)
+        free(self.ln)
+
+    def __len__(self):
+        return self.n
+
+    cdef int _room_keys(self, int64_t k) except -1:
+        cdef int64_t more = max(k + k // 4, 1024), i
+        cdef void* a = realloc(self.off, sizeof(int64_t) * more)
+        if a == NULL:
+            raise MemoryError()
+        self.off = <int64_t*> a
+        a = realloc(self.ln, sizeof(int32_t) * more)
+        if a == NULL:
+            raise MemoryError()
+        self.ln = <int32_t*> a
+        for i in range(self.nk, more):
+            self.ln[i] = -1
+            self.off[i] = 0
+        self.nk = more
+        return 0
+
+    cdef int _compact(self, int64_t need) except -1:
+        """The live records into a fresh arena with room for `need` more bytes."""
+        cdef int64_t live = self.used - self.garbage, cap = 4096, pos = 0, c
+        cdef char* a
+        while cap < live + need:
+            cap *= 2
+        a = <char*> malloc(cap)
+        if a == NULL:
+            raise MemoryError()
+        for c in range(self.nk):
+            if self.ln[c] >= 0:
+                memcpy(a + pos, self.arena + self.off[c], self.ln[c])
+                self.off[c] = pos
+                pos += self.ln[c]
+        free(self.arena)
+        self.arena, self.cap, self.used, self.garbage = a, cap, pos, 0
+        return 0
+
+    def put(self, str key, bytes value):
+        """Keep `value` as `key`'s record (replacing any)."""
+        cdef int32_t c = self.kt.code(key, True)
+        cdef Py_ssize_t m = len(value)
+        cdef int64_t need
+        cdef void* q
+        if c >= self.nk:
+            self._room_keys(c + 1)
+        if self.ln[c] >= 0:
+            self.garbage += self.ln[c]
+            self.ln[c] = -1
+            self.n -= 1
+        if self.used + m > self.cap:
+            if 2 * self.garbage > self.used:
+                self._compact(m)
+            else:
+                need = self.cap
+                while self.used + m > need:
+                    need *= 2
+                q = realloc(self.arena, need)
+                if q == NULL:
+                    raise MemoryError()
+                self.arena, self.cap = <char*> q, need
+        memcpy(self.arena + self.used, <const char*> value, m)
+        self.off[c] = self.used
+        self.ln[c] = <int32_t> m
+        self.used += m
+        self.n += 1
+
+    def get(self, str key):
+        """`key`'s record (a copy of its bytes), or None."""
+        cdef int32_t c = self.kt.code(key, False)
+        if c < 0 or c >= self.nk or self.ln[c] < 0:
+            return None
+        return self.arena[self.off[c]:self.off[c] + self.ln[c]]
+
+    def pop(self, str key):
+        """Remove `key`'s record (if any)."""
+        cdef int32_t c = self.kt.code(key, False)
+        if c < 0 or c >= self.nk or self.ln[c] < 0:
+            return
+        self.garbage += self.ln[c]
+        self.ln[c] = -1
+        self.n -= 1
+
+    def compact(self):
+        """Drop the garbage and the arena's spare room (after a bootstrap: its records stay)."""
+        cdef void* q
+        self._compact(0)
+        q = realloc(self.arena, max(self.used, 16))
+        if q != NULL:
+            self.arena, self.cap = <char*> q, max(self.used, 16)
+
+    def __getitem__(self, str key):
+        b = self.get(key)
+        if b is None:
+            raise KeyError(key)
+        return b
+
+    def __contains__(self, str key):
+        return self.get(key) is not None
+
+    def keys(self):
+        """The keys holding a record (in the order first put)."""
+        cdef int64_t c
+        return [self.kt.string(<int32_t> c) for c in range(min(self.nk, <int64_t> self.kt.n)) if self.ln[c] >= 0]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def items(self):
+        return [(k, self.get(k)) for k in self.keys()]
+
+    def data_bytes(self):
+        """Bytes of the live records."""
+        return self.used - self.garbage
+
+    def nbytes(self):
+        """Bytes held: the arena, the offsets and lengths, the key table."""
+        return self.cap + self.nk * 12 + self.kt.nbytes()
+
+
 cdef object _key_text(tuple key):
     """A key tuple as one string (its parts joined by \\x1f): what a key table codes."""
     if len(key) == 1:
@@ -858,26 +1008,33 @@ cdef class Index:
         self.at_more[code] = p
         return 0
 
-    cdef void _unfile(self, int32_t s, int32_t code) noexcept:
+    cdef bint _take(self, int32_t s, int32_t code, int64_t* t) noexcept:
+        """Where `code` is filed in series `s` (its time into *t), unfiled in the same walk of
+        the location chain: False when it is not filed there."""
         cdef int32_t p, prev = -1
+        if code >= self.nat:
+            return False
         if self.at_s[code] == s and self.at_t[code] != ABSENT:
+            t[0] = self.at_t[code]
             self.at_t[code] = ABSENT
             self.at_s[code] = -1
-            return
+            return True
         if self.at_more == NULL:
-            return
+            return False
         p = self.at_more[code]
         while p >= 0:
             if self.p_s[p] == s:
+                t[0] = self.p_t[p]
                 if prev < 0:
                     self.at_more[code] = self.p_next[p]
                 else:
                     self.p_next[prev] = self.p_next[p]
                 self.p_next[p] = self.p_free
                 self.p_free = p
-                return
+                return True
             prev = p
             p = self.p_next[p]
+        return False
 
     # -- changes (journal: a list to append (self, undo) to, or None) ----------------------
     cdef int _put(self, int32_t s, int32_t code, int64_t t, double value, list journal) except -1:
@@ -895,10 +1052,9 @@ cdef class Index:
             return 0
         if code >= self.nat:
             self._grow_at(code + 1)
-        had = self._where(s, code, &old)
+        had = self._take(s, code, &old)
         if had:
             old_v = series.remove(old, code)
-            self._unfile(s, code)
         series.insert(t, code, value)
         self._file(s, code, t)
         if journal is not None:
@@ -908,10 +1064,9 @@ cdef class Index:
     cdef int _drop(self, int32_t s, int32_t code, list journal) except -1:
         cdef int64_t old = 0
         cdef double old_v
-        if not self._where(s, code, &old):
+        if not self._take(s, code, &old):
             return 0
         old_v = (<Series> self.series[s]).remove(old, code)
-        self._unfile(s, code)
         if journal is not None:
             journal.append((self, (s, code, old, old_v, 0)))
         return 0
@@ -938,9 +1093,8 @@ cdef class Index:
             if old is not None:
                 series.insert(<int64_t> old, 0, value)
             return
-        if self._where(s, code, &now):
+        if self._take(s, code, &now):
             series.remove(now, code)
-            self._unfile(s, code)
         if old is not None:
             series.insert(<int64_t> old, code, value)
             self._file(s, code, <int64_t> old)

@@ -19,7 +19,8 @@ when bootstrapped; where each id is filed: an int64/int32 pair per (index, id co
 for the ids filed under several keys of one index (per-line and `distinct` indexes); ids
 coded per stream and keys per key columns in C hash tables (`StrTable`: no Python object per
 id or key); inventory syncs keep no ids at all (`filing.BY_TIME`). Records (orders, master
-data) are kept as JSON (`triage.stores.plain`: one bytes object each, datetimes as ISO text)
+data) are kept as JSON (`triage.stores.plain`, datetimes as ISO text) in one byte arena per
+table (`Records`: an offset and length per key code, no Python object per record or key)
 — an array of the values, the field names kept once per shape (set of fields) — and parsed
 on read, so a caller always gets its own copy, as from a server store.
 Not thread-safe on its own: `triage.stores.online.OnlineState` serialises access.
@@ -36,7 +37,7 @@ import numpy as np
 from features.filing import BY_TIME
 from features.online import Window
 from triage.stores import plain
-from triage.stores._index_core import NONE, Index, Plan, StrTable, windows
+from triage.stores._index_core import NONE, Index, Plan, Records, StrTable, windows
 
 __all__ = ["IndexedStore"]
 
@@ -48,7 +49,7 @@ class IndexedStore:
         self._codes: dict[str, StrTable] = {}  # stream (index name up to "|") → its ids' codes
         self._keys: dict[str, StrTable] = {}  # key columns (the index name's 2nd part) → key codes
         self._ix: dict[str, Index] = {}
-        self._records: dict[str, dict[str, bytes]] = {}
+        self._records: dict[str, Records] = {}  # table → its records' bytes by key, in one arena
         # a record is kept as the JSON array [shape, value, …]: its field names once per shape
         self._shapes: list[tuple[str, ...]] = []
         self._shape_of: dict[tuple[str, ...], int] = {}
@@ -122,11 +123,13 @@ class IndexedStore:
                     item[0].undo(item[1])
                 else:
                     tables, table, key, old = item
-                    t = tables.setdefault(table, {})
+                    t = tables.get(table)
+                    if t is None:
+                        t = tables[table] = Records()
                     if old is None:
-                        t.pop(key, None)
+                        t.pop(key)
                     else:
-                        t[key] = old
+                        t.put(key, old)
 
     # -- entries -----------------------------------------------------------------------
     def put_entry(self, index: str, key: tuple[str, ...], entry_id: str, time_ns: int, value: float) -> None:
@@ -184,9 +187,10 @@ class IndexedStore:
 
     # -- records -----------------------------------------------------------------------
     def put_record(self, table: str, key: str, record: dict[str, Any]) -> None:
+        key = key if type(key) is str else str(key)
         t = self._records.get(table)
         if t is None:
-            t = self._records[table] = {}
+            t = self._records[table] = Records()
         if self._journal is not None:
             self._journal.append((self._records, table, key, t.get(key)))
         fields = tuple(record)
@@ -194,13 +198,13 @@ class IndexedStore:
         if shape is None:
             shape = self._shape_of[fields] = len(self._shapes)
             self._shapes.append(fields)
-        t[key] = plain.dumps([shape, *record.values()])
+        t.put(key, plain.dumps([shape, *record.values()]))
 
     def get_record(self, table: str, key: str) -> dict[str, Any] | None:
         t = self._records.get(table)
         if t is None:
             return None
-        b = t.get(key)
+        b = t.get(key if type(key) is str else str(key))
         if b is None:
             return None
         values = plain.loads(b)
@@ -208,6 +212,11 @@ class IndexedStore:
 
     def get_records(self, table: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         return [self.get_record(table, k) for k in keys]
+
+    def compact(self) -> None:
+        """Give back the records' garbage and spare arena room (once a bootstrap is done)."""
+        for t in self._records.values():
+            t.compact()
 
     def clear(self) -> None:
         if self._journal is not None:
@@ -229,6 +238,6 @@ class IndexedStore:
         nbytes = (sum(ix.nbytes() for ix in self._ix.values()) + sum(c.nbytes() for c in self._codes.values())
                   + sum(k.nbytes() for k in self._keys.values()))
         records = sum(len(t) for t in self._records.values())
-        record_bytes = sum(len(b) for t in self._records.values() for b in t.values())
+        record_bytes = sum(t.data_bytes() for t in self._records.values())
         return {"entries": entries, "series": series, "index_bytes": nbytes, "records": records,
                 "record_bytes": record_bytes, "ids": sum(len(c) for c in self._codes.values())}

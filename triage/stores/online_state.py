@@ -141,6 +141,7 @@ class OnlineState:
             online.present = frozenset(online.present | _PRESENT)
             epoch = meta.get("epoch")
         self.store, self.online, self._epoch = store, online, epoch
+        store.compact()  # the records' arenas to their live size (re-filed orders leave garbage)
         # The indexes are ~400k long-lived objects: a full (generation 2) garbage collection
         # walks them all — ~100 ms measured, a stall of every request in flight. Frozen
         # objects are never scanned again (they are still freed by reference counting), so
@@ -371,7 +372,13 @@ class OnlineState:
 def _release_freed_memory() -> None:
     """Give the bootstrap's freed temporaries (its data frames: hundreds of MB at 1 M orders)
     back to the system: glibc's malloc keeps freed heap memory otherwise, and the worker's RSS
-    stays as high as the bootstrap's peak (measured: 260 MB of 1.1 GB at 200 k orders)."""
+    stays as high as the bootstrap's peak (measured: 260 MB of 1.1 GB at 200 k orders). Arrow's
+    own pool (mimalloc, reading the snapshot's tables) keeps its freed pages too: released
+    first (measured: 75 MB at 200 k orders, ~400 MB per million)."""
+    with suppress(Exception):  # no pyarrow pool to release: nothing to do
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
     with suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
