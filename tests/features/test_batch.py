@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features import batch, scalar
+from features.derived import first_max
 from features.online import MemoryStore, OnlineFeatures
 from tests.factories import random_frames
 from triage.contract import dataset_from_frames
@@ -155,19 +156,8 @@ def test_first_max_is_pythons_max(seed: int) -> None:
     want = [-math.inf] * n
     for i, v in zip(owner.tolist(), values.tolist(), strict=True):
         want[i] = max(want[i], v)
-    got = batch._first_max(owner, values, n).tolist()
+    got = first_max(owner, values, n).tolist()
     assert all(_equal(g, w) for g, w in zip(got, want, strict=True)), (got, want)
-
-
-def test_dominant_category_ignores_nan_shares_as_python_max_does() -> None:
-    """Check the dominant category where argmax and Python's max disagree (a NaN share)."""
-    k = len(batch._CATEGORY_NAMES)
-    by_cat = np.zeros((3, k))
-    by_cat[0, [0, 2]] = [np.nan, 5.0]  # NaN first: Python's max never moves off it
-    by_cat[1, [1, 3]] = [np.nan, 5.0]
-    by_cat[2, [1, 4]] = [5.0, 5.0]  # a tie: the first category
-    got = batch._dominant(by_cat, np.array([1.0, 1.0, 0.0]))
-    assert got == [batch._CATEGORY_NAMES[0], batch._CATEGORY_NAMES[3], None]
 
 
 def test_batch_equals_per_event_for_plain_python_timestamps() -> None:
